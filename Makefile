@@ -1,0 +1,35 @@
+# fakescope: `make run` sets everything up and runs the detector on a bundled clip; `make test` runs the suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-slow install train bench clean
+
+run: $(STAMP)
+	$(VENV)/bin/fakescope detect examples/real_ffpp_c40.mp4 examples/fake_ffpp_c40_deepfakes.mp4
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -e '.[dev]'
+	$(PIP) install --no-deps facenet-pytorch==2.6.0
+	touch $(STAMP)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
+
+train: $(STAMP)
+	$(VENV)/bin/fakescope train --out src/fakescope/weights
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_video.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,24 @@
+"""Detector architectures, their registry and pretrained configs."""
+
+from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (registers its models)
+from fakescope.models.base import DeepfakeDetector
+from fakescope.models.config import PretrainedCfg
+from fakescope.models.registry import (
+    DEFAULT_MODEL,
+    create_model,
+    get_pretrained_cfg,
+    list_models,
+    register_model,
+    sha256_file,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DeepfakeDetector",
+    "PretrainedCfg",
+    "create_model",
+    "get_pretrained_cfg",
+    "list_models",
+    "register_model",
+    "sha256_file",
+]

@@ -1,0 +1,39 @@
+"""The detector contract every architecture follows (DeepfakeBench's AbstractDetector).
+
+`forward` returns a dict, never a tuple: `logits` (B,), `prob` = P(fake) (B,), `feat` (B, D).
+One trainer and one inference path serve every detector because of this.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fakescope.models.config import PretrainedCfg
+
+
+class DeepfakeDetector(nn.Module):
+    """Backbone features -> a single fake logit. Subclasses implement `features` and `classifier`."""
+
+    def __init__(self, pretrained_cfg: PretrainedCfg) -> None:
+        super().__init__()
+        self.pretrained_cfg = pretrained_cfg
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def classifier(self, feat: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feat = self.features(x)
+        logits = self.classifier(feat).reshape(-1)
+        # Temperature scaling is part of the shipped model: prob is calibrated P(fake).
+        prob = torch.sigmoid(logits / self.pretrained_cfg.temperature)
+        return {"logits": logits, "prob": prob, "feat": feat}
+
+    def losses(self, out: dict[str, torch.Tensor], labels: torch.Tensor, *, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+        target = labels.float() * (1 - label_smoothing) + 0.5 * label_smoothing
+        bce = F.binary_cross_entropy_with_logits(out["logits"].float(), target)
+        return {"bce": bce, "total": bce}

