@@ -2,25 +2,168 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from fakescope.detect import Result
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect manipulated faces in images and videos.")
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
+VERDICT_STYLE = {"authentic": "green", "suspicious": "yellow", "manipulated": "bold red"}
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="registered model name (see `fakescope models`)")]
+FramesOpt = Annotated[int, typer.Option("--frames", "-n", min=1, max=512, help="frames sampled per video")]
+FaceOpt = Annotated[str, typer.Option("--face-detector", help="mtcnn (default, Haar fallback) or haar")]
 
 
 @app.callback()
-def main() -> None:
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False) -> None:
     """fakescope: tells real from manipulated faces in images and videos."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def load_detector(model: str, frames: int, face_detector: str = "mtcnn"):
+    from fakescope.detect import Detector
+    from fakescope.errors import FakescopeError
+
+    try:
+        return Detector.from_pretrained(model, num_frames=frames, face_detector=face_detector)
+    except FakescopeError as err:
+        err_console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2) from None
+
+
+def results_table(results: list[Result]) -> Table:
+    table = Table(title="fakescope", title_justify="left")
+    for col, justify in [("file", "left"), ("type", "left"), ("verdict", "left"), ("P(fake)", "right"),
+                         ("faces", "right"), ("frames", "right"), ("time", "right")]:
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in results:
+        name = Path(r.file).name
+        if r.status == "ok":
+            verdict = f"[{VERDICT_STYLE[r.verdict or 'suspicious']}]{r.verdict}[/]"
+            score = f"{r.score:.3f}"
+        else:
+            verdict, score = f"[magenta]{r.status}[/]", "—"
+        frames = str(r.frames_sampled) if r.media_type == "video" else "—"
+        table.add_row(name, r.media_type or "?", verdict, score, str(r.faces_found), frames, f"{r.processing_time:.2f}s")
+    return table
+
+
+@app.command()
+def detect(
+    files: Annotated[list[Path], typer.Argument(help="images (jpg/png/webp/bmp) or videos (mp4/mov/avi/mkv/webm)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
+    model: ModelOpt = DEFAULT_MODEL,
+    frames: FramesOpt = 32,
+    face_detector: FaceOpt = "mtcnn",
+) -> None:
+    """Score files and print a verdict per file. Exit code 1 if any file could not be read."""
+    from fakescope.scan import dumps
+
+    detector = load_detector(model, frames, face_detector)
+    results = [detector.detect(f) for f in files]
+    if as_json:
+        typer.echo(dumps(results))
+    else:
+        console.print(results_table(results))
+        for r in results:
+            if r.reason:
+                style = "red" if r.status == "error" else "dim"
+                (err_console if r.status == "error" else console).print(f"[{style}]{Path(r.file).name}: {r.reason}[/]")
+    if any(r.status == "error" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def scan(
+    inputs: Annotated[list[Path], typer.Argument(help="folders (walked recursively) and/or files")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file; files already in it are skipped")],
+    submission: Annotated[Path | None, typer.Option(help="also write a DFDC-style filename,label CSV")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
+    model: ModelOpt = DEFAULT_MODEL,
+    frames: FramesOpt = 32,
+) -> None:
+    """Scan folders: one Result per line, resumable; one bad file never stops the scan."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from fakescope.errors import FakescopeError
+    from fakescope.media import collect_media_files
+    from fakescope.scan import read_done, scan_files, summarize, write_submission
+
+    try:
+        files = collect_media_files(inputs)
+    except FakescopeError as err:
+        err_console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from None
+    already = read_done(output)
+    todo = [f for f in files if str(f) not in already]
+    console.print(f"{len(files)} files, {len(files) - len(todo)} already in {output}, {len(todo)} to scan")
+    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("scan", total=len(todo))
+        scan_files(
+            files, output, model=model, num_frames=frames, workers=workers,
+            detector_factory=lambda: load_detector(model, frames),
+            on_result=lambda r: bar.advance(task),
+        )
+    everything = [r for f, r in read_done(output).items() if Path(f) in set(files)]
+    counts = summarize(everything)
+    console.print("results: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" → {output}")
+    if submission is not None:
+        n = write_submission(everything, submission)
+        console.print(f"submission: {n} rows → {submission}")
+
+
+@app.command("models")
+def models_cmd(
+    pattern: Annotated[str, typer.Argument(help="glob over model names")] = "*",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List registered detectors with input size, weights sha256 and measured metrics."""
+    from fakescope.models import get_pretrained_cfg, list_models
+
+    rows = []
+    for name in list_models(pattern):
+        cfg = get_pretrained_cfg(name)
+        path = cfg.weights_path()
+        val = next(iter(cfg.metrics.values()), {})
+        rows.append({
+            "name": name, "input_size": list(cfg.input_size), "weights": cfg.file,
+            "installed": bool(path and path.is_file()), "sha256": cfg.sha256,
+            "size_mb": round(path.stat().st_size / 1e6, 2) if path and path.is_file() else None,
+            "metrics": cfg.metrics, "dataset": cfg.dataset, "recipe": cfg.recipe, "temperature": cfg.temperature,
+            "auc": val.get("auc"), "logloss": val.get("logloss"),
+        })
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="registered detectors", title_justify="left")
+    for col in ["name", "input", "weights", "sha256", "size", "val AUC", "val LogLoss", "data"]:
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "—"  # noqa: E731
+        table.add_row(r["name"], "x".join(map(str, r["input_size"][1:])), r["weights"] if r["installed"] else "[red]missing[/]",
+                      (r["sha256"] or "—")[:16], f"{r['size_mb']} MB" if r["size_mb"] else "—",
+                      fmt(r["auc"]), fmt(r["logloss"]), r["dataset"])
+    console.print(table)
 
 
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="face-crop folder with labels.csv (file,label,original,split)")] = Path("../shared/data/dfdc_faces"),
-    model: Annotated[str, typer.Option(help="registered model name")] = "faceswap-effnet-lite0.dfdc",
-    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    model: ModelOpt = DEFAULT_MODEL,
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: float = 6e-4,
     limit: Annotated[int | None, typer.Option(help="use at most this many train crops (smoke runs)")] = None,
@@ -31,8 +174,29 @@ def train(
     """Fine-tune a detector on labelled face crops; resumable; writes weights, sha256 and metrics."""
     from fakescope.train.recipe import TrainConfig, run_training
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger().setLevel(logging.INFO)
     cfg = TrainConfig(data=data, model=model, epochs=epochs, batch_size=batch_size, lr=lr, limit=limit,
                       run_dir=run_dir, out=out, device=device)
     card = run_training(cfg)
-    typer.echo(f"val metrics: {card['metrics']}")
+    typer.echo(json.dumps(card["metrics"], indent=2))
+
+
+@app.command()
+def bench(
+    kind: Annotated[str, typer.Argument(help="what to benchmark: video")] = "video",
+    files: Annotated[list[Path] | None, typer.Argument(help="clips (default: the bundled examples)")] = None,
+    frames: FramesOpt = 32,
+    repeat: Annotated[int, typer.Option(min=1, help="runs per clip; the median is reported")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Time the video pipeline per stage and print time ÷ clip duration."""
+    from fakescope.bench import bench_video, bench_table, default_clips
+
+    if kind != "video":
+        err_console.print(f"[red]error:[/] unknown benchmark {kind!r} (available: video)")
+        raise typer.Exit(2)
+    rows = bench_video(files or default_clips(), num_frames=frames, repeat=repeat)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        console.print(bench_table(rows))

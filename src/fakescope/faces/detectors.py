@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 
 FACE_DETECTORS = ("mtcnn", "haar")
 
-# MTCNN's first network sees 12-px windows; asking it for smaller faces means upsampling
-# the whole image, which costs more than such faces are worth.
-_MTCNN_MIN_NET_FACE = 12.0
+# Smallest face (in shrunk-image pixels) MTCNN's image pyramid starts from. 20 instead of
+# 12 cut MTCNN time per 32 frames by 30% at 720p and 55% at 1080p with the same share of
+# frames with a face on the 34 shared clips; at max_side 640 faces from 28 px up are still
+# found in a 1080p frame.
+_MTCNN_MIN_NET_FACE = 20.0
 
 
 class FaceDetector(Protocol):
@@ -103,9 +105,11 @@ def _keep(faces: list[Face], *, min_face_size: float, min_score: float) -> list[
 class MTCNNFaceDetector:
     """facenet-pytorch MTCNN, batched over images of the same size.
 
-    `min_face_size` and the boxes are in the original images' pixels. `min_score` is applied
-    after the three network stages (`thresholds`); 0.9 removes most textured-background hits.
-    The networks are built on first use (or by `load()`), so constructing is free.
+    `min_face_size` and the boxes are in the original images' pixels (the shrunk image is
+    searched for faces of at least 20 px, so `max_side` also bounds the smallest face).
+    `min_score` is applied after the three network stages (`thresholds`); 0.9 removes most
+    textured-background hits. The networks are built on first use (or by `load()`), so
+    constructing is free. Torch's thread settings are left to the caller.
     """
 
     name = "mtcnn"
@@ -194,8 +198,10 @@ class MTCNNFaceDetector:
 class HaarFaceDetector:
     """OpenCV's frontal-face Haar cascade: no torch, no weights to ship, a last resort.
 
-    It misses profiles and fires on textures more than MTCNN; `score` is the logistic of
-    the cascade's last-stage sum (`levelWeights`), about 0.99+ for clear faces.
+    It misses profiles and fires on textures more than MTCNN. `score` is the logistic of
+    the cascade's last-stage sum (`levelWeights`); `min_score=0.9` drops half its background
+    hits and 2% of its real faces, which took the shared clips with a single track after
+    filtering from 24 to 31 of 34.
     """
 
     name = "haar"
@@ -205,7 +211,7 @@ class HaarFaceDetector:
         *,
         max_side: int = 640,
         min_face_size: int = 32,
-        min_score: float = 0.0,
+        min_score: float = 0.9,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         cascade: str = "haarcascade_frontalface_default.xml",

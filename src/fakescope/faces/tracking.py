@@ -85,17 +85,18 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _affinity(box: Box, face: Face, iou_threshold: float) -> float:
+def _affinity(box: Box, face: Face, iou_threshold: float, max_center_distance: float) -> float:
     """How well `face` continues a track last seen at `box`; 0 means it cannot.
 
-    Overlap gives `iou >= iou_threshold`; a close centre (under half the mean box side)
-    gives a value below `iou_threshold`, so overlap always wins over proximity.
+    Overlap gives `iou >= iou_threshold`; a centre closer than `max_center_distance` times
+    the smaller box's side gives a value below `iou_threshold`, so overlap wins over
+    proximity. The smaller side keeps a large false box from capturing a nearby face.
     """
     iou = box_iou(box, face.box)
     if iou >= iou_threshold:
         return iou
-    size = (max(box[2] - box[0], box[3] - box[1]) + max(face.width, face.height)) / 2
-    limit = 0.5 * size
+    size = min(max(box[2] - box[0], box[3] - box[1]), max(face.width, face.height))
+    limit = max_center_distance * size
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     distance = math.hypot(face.center[0] - cx, face.center[1] - cy)
     if limit <= 0 or distance >= limit:
@@ -144,12 +145,17 @@ def track_faces(
     timestamps: Sequence[float],
     *,
     iou_threshold: float = 0.2,
+    max_center_distance: float = 0.75,
     max_missed: int = 4,
 ) -> list[Track]:
     """Link the faces of consecutive sampled frames into tracks, numbered by first appearance.
 
-    A face never joins a track that already has a face from the same frame. A track that
-    went unmatched in more than `max_missed` frames in a row is closed.
+    A face continues a track when its box overlaps the track's last (or extrapolated) box
+    by `iou_threshold`, or when its centre is within `max_center_distance` box sides of it:
+    0.75 keeps a person walking towards the camera, sampled every 0.7 s, in one track
+    where 0.5 split it in two or three. A face never joins a track that already has a face
+    from the same frame. A track unmatched in more than `max_missed` frames in a row is
+    closed.
     """
     if len(faces_per_frame) != len(timestamps):
         raise ValueError(
@@ -162,8 +168,8 @@ def track_faces(
         scores = [
             [
                 max(
-                    _affinity(t.detections[-1].face.box, face, iou_threshold),
-                    _affinity(_predicted(t, frame_index), face, iou_threshold),
+                    _affinity(box, face, iou_threshold, max_center_distance)
+                    for box in (t.detections[-1].face.box, _predicted(t, frame_index))
                 )
                 for face in faces
             ]

@@ -6,10 +6,17 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
+import logging
+import math
+from dataclasses import dataclass
+
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
 from fakescope.models.base import DeepfakeDetector
+
+log = logging.getLogger(__name__)
+LOG_EVERY = 50
 
 
 def autocast(device: torch.device) -> torch.autocast:
@@ -25,11 +32,37 @@ def progress() -> Progress:
     )
 
 
+@dataclass
+class OneCycle:
+    """Linear warm-up then cosine decay, as a pure function of the global step.
+
+    Kept as (step, total) rather than a torch scheduler so that a finished run can be
+    extended with more epochs: the curve stretches and training resumes on it.
+    """
+
+    max_lr: float
+    total_steps: int
+    step: int = 0
+    warmup: float = 0.1
+    final_div: float = 1e3
+
+    def lr(self) -> float:
+        t = min(self.step, self.total_steps) / max(self.total_steps, 1)
+        if t < self.warmup:
+            return self.max_lr * (0.04 + 0.96 * t / self.warmup)
+        cos = 0.5 * (1 + math.cos(math.pi * (t - self.warmup) / (1 - self.warmup)))
+        return self.max_lr / self.final_div + (self.max_lr - self.max_lr / self.final_div) * cos
+
+    def apply(self, optimizer: torch.optim.Optimizer) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr()
+
+
 def train_one_epoch(
     model: DeepfakeDetector,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    schedule: OneCycle,
     *,
     device: torch.device,
     description: str = "train",
@@ -47,16 +80,19 @@ def train_one_epoch(
             with autocast(device):
                 out = model(images)
             loss = model.losses(out, labels)["total"]
+            schedule.apply(optimizer)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
+            schedule.step += 1
             total += loss.item() * len(labels)
             count += len(labels)
             bar.update(task, advance=1, info=f"loss {total / count:.4f}")
+            if bar.tasks[task].completed % LOG_EVERY == 0 and not bar.console.is_terminal:
+                log.info("%s step %d/%d loss %.4f", description, bar.tasks[task].completed, len(loader), total / count)
     return total / max(count, 1)
 
 

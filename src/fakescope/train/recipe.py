@@ -26,7 +26,7 @@ from fakescope.models import create_model, sha256_file
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
 from fakescope.train.augment import eval_transform, train_transform
 from fakescope.train.data import FaceCropDataset, read_labels_csv, split_groups
-from fakescope.train.loop import predict_logits, train_one_epoch
+from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class TrainConfig(BaseModel):
 
     data: Path
     model: str = "faceswap-effnet-lite0.dfdc"
-    epochs: int = Field(4, ge=1)
+    epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = 6e-4
     weight_decay: float = 0.02
@@ -98,9 +98,8 @@ def run_training(cfg: TrainConfig) -> dict:
     model = create_model(cfg.model, pretrained=False, imagenet_init=True).to(device, memory_format=torch.channels_last)
     loaders = make_loaders(cfg, model_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * len(loaders["train"]), pct_start=0.1
-    )
+    steps_per_epoch = len(loaders["train"])
+    schedule = OneCycle(max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     history: list[dict] = []
     start_epoch, best = 0, math.inf
     ckpt_path, best_path = cfg.run_dir / "checkpoint.pt", cfg.run_dir / "best.pt"
@@ -108,15 +107,15 @@ def run_training(cfg: TrainConfig) -> dict:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
+        schedule.step = ckpt.get("step", start_epoch * steps_per_epoch)
         torch.set_rng_state(ckpt["rng"])
         log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         loss = train_one_epoch(
-            model, loaders["train"], optimizer, scheduler, device=device, description=f"epoch {epoch + 1}/{cfg.epochs}"
+            model, loaders["train"], optimizer, schedule, device=device, description=f"epoch {epoch + 1}/{cfg.epochs}"
         )
         calib_logits, calib_y = predict_logits(model, loaders["calib"], device=device)
         val_logits, val_y = predict_logits(model, loaders["val"], device=device)
@@ -130,7 +129,7 @@ def run_training(cfg: TrainConfig) -> dict:
             best = calib_m["logloss"]
             torch.save(model.state_dict(), best_path)
         torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": schedule.step,
              "epoch": epoch, "best": best, "history": history, "rng": torch.get_rng_state(), "config": cfg.model_dump(mode="json")},
             ckpt_path,
         )

@@ -1,0 +1,67 @@
+"""The Result contract shared by the CLI (--json), the Python API, scans and the service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["ok", "not_applicable", "error"]
+Verdict = Literal["authentic", "suspicious", "manipulated"]
+MediaType = Literal["image", "video", "audio"]
+
+
+class DetectorScore(BaseModel):
+    """One detector's contribution to the fused score."""
+
+    name: str
+    score: float = Field(description="P(fake) from this detector, calibrated")
+    weight: float = Field(description="weight of this detector in the fused score")
+
+
+class FaceTrack(BaseModel):
+    """One identity followed across frames (a single entry for an image)."""
+
+    track_id: int
+    score: float = Field(description="P(fake) of this identity (fusion of its frame scores)")
+    frames: list[tuple[float, float, list[float]]] = Field(
+        description="(timestamp in s, P(fake), [x, y, w, h] in pixels of the upright frame) per sampled frame"
+    )
+
+
+class Segment(BaseModel):
+    """Score of a stretch of the media (per-second timeline for videos)."""
+
+    start: float
+    end: float
+    score: float
+    modality: Literal["video", "audio"] = "video"
+
+
+class Result(BaseModel):
+    """What fakescope says about one file. `score` is calibrated P(fake)."""
+
+    file: str
+    sha256: str | None = None
+    media_type: MediaType | None = None
+    status: Status = "ok"
+    reason: str | None = Field(None, description="why the status is not ok, in words a person understands")
+    verdict: Verdict | None = None
+    score: float | None = None
+    label: Literal["REAL", "FAKE"] | None = None
+    probabilities: dict[str, float] | None = None
+    detectors: list[DetectorScore] = Field(default_factory=list)
+    faces: list[FaceTrack] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    duration: float | None = Field(None, description="media duration in seconds (videos)")
+    frames_sampled: int = 0
+    processing_time: float = 0.0
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage: decode, faces, model, fusion")
+    device: str = "cpu"
+    model_versions: dict[str, str] = Field(default_factory=dict)
+    timestamp: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def faces_found(self) -> int:
+        return len(self.faces)

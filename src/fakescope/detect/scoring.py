@@ -1,0 +1,39 @@
+"""Turn face crops into calibrated P(fake) with a detector: one batched forward per media file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fakescope.models.base import DeepfakeDetector
+from fakescope.models.config import PretrainedCfg
+
+
+def crops_to_tensor(crops: Sequence[np.ndarray], cfg: PretrainedCfg) -> torch.Tensor:
+    """uint8 RGB crops (N, H, W, 3) -> normalised float tensor (N, 3, H, W), channels_last."""
+    batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std).view(1, 3, 1, 1)
+    return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def score_crops(model: DeepfakeDetector, crops: Sequence[np.ndarray], *, batch_size: int = 32) -> np.ndarray:
+    """P(fake) per crop, in input order."""
+    if len(crops) == 0:
+        return np.zeros(0, dtype=np.float64)
+    device = next(model.parameters()).device
+    probs = []
+    for start in range(0, len(crops), batch_size):
+        batch = crops_to_tensor(crops[start : start + batch_size], model.pretrained_cfg).to(device)
+        probs.append(model(batch)["prob"].float().cpu().numpy())
+    return np.concatenate(probs).astype(np.float64)
+
+
+def shift_box(box: Sequence[float], shift: float) -> tuple[float, float, float, float]:
+    """Move a box down by `shift` × its long side (training crops sit lower than detector boxes)."""
+    x1, y1, x2, y2 = box
+    dy = shift * max(x2 - x1, y2 - y1)
+    return (x1, y1 + dy, x2, y2 + dy)

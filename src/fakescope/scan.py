@@ -1,0 +1,132 @@
+"""Batch scans: many files → one Result per line (JSONL), resumable, optional DFDC submission CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from fakescope.detect import Detector, Result
+
+log = logging.getLogger(__name__)
+
+# DFDC convention: a file we cannot score gets the uninformative prediction.
+UNSCORED_LABEL = 0.5
+
+
+def read_done(output: Path) -> dict[str, Result]:
+    """Results already in `output`, by file path; a torn last line (crash mid-write) is ignored."""
+    done: dict[str, Result] = {}
+    if not output.is_file():
+        return done
+    with output.open() as fh:
+        for line in fh:
+            try:
+                result = Result.model_validate_json(line)
+            except ValueError:
+                continue
+            done[result.file] = result
+    return done
+
+
+def safe_detect(detector: Detector, path: Path) -> Result:
+    """One bad file never stops a scan: even an unexpected failure becomes an error Result."""
+    try:
+        return detector.detect(path)
+    except Exception as err:  # noqa: BLE001 - the scan must go on; the reason is recorded
+        log.exception("unexpected failure on %s", path)
+        return Result(file=str(path), status="error", reason=f"internal error: {type(err).__name__}: {err}")
+
+
+_worker_detector: Detector | None = None
+
+
+def _init_worker(model: str, num_frames: int, threads: int) -> None:
+    import torch
+
+    global _worker_detector
+    torch.set_num_threads(threads)
+    _worker_detector = Detector.from_pretrained(model, num_frames=num_frames)
+
+
+def _work(path: str) -> str:
+    assert _worker_detector is not None
+    return safe_detect(_worker_detector, Path(path)).model_dump_json()
+
+
+def scan_files(
+    files: Sequence[Path],
+    output: Path,
+    *,
+    detector_factory: Callable[[], Detector],
+    model: str,
+    num_frames: int,
+    workers: int = 1,
+    on_result: Callable[[Result], None] = lambda r: None,
+) -> list[Result]:
+    """Score `files` not yet in `output`, appending each Result as soon as it is ready."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    done = read_done(output)
+    todo = [f for f in files if str(f) not in done]
+    new: list[Result] = []
+    if output.is_file() and output.stat().st_size and not output.read_bytes().endswith(b"\n"):
+        with output.open("a") as fh:
+            fh.write("\n")  # close a line torn by a crash so the next Result starts clean
+    with output.open("a") as fh:
+
+        def record(result: Result) -> None:
+            fh.write(result.model_dump_json() + "\n")
+            fh.flush()
+            new.append(result)
+            on_result(result)
+
+        for result in _results(todo, detector_factory, model, num_frames, workers):
+            record(result)
+    return new
+
+
+def _results(
+    todo: Sequence[Path], detector_factory: Callable[[], Detector], model: str, num_frames: int, workers: int
+) -> Iterable[Result]:
+    if not todo:
+        return
+    if workers <= 1:
+        detector = detector_factory()
+        for path in todo:
+            yield safe_detect(detector, path)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, num_frames, threads)) as pool:
+        for line in pool.map(_work, [str(p) for p in todo]):
+            yield Result.model_validate_json(line)
+
+
+def write_submission(results: Iterable[Result], path: Path) -> int:
+    """DFDC-style `filename,label` with label = P(fake); unscored files get 0.5. Returns the row count."""
+    rows = sorted(
+        (Path(r.file).name, r.score if r.status == "ok" and r.score is not None else UNSCORED_LABEL) for r in results
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["filename", "label"])
+        writer.writerows((name, f"{label:.6f}") for name, label in rows)
+    return len(rows)
+
+
+def summarize(results: Iterable[Result]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        key = r.verdict if r.status == "ok" and r.verdict else r.status
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def dumps(results: Sequence[Result]) -> str:
+    """One Result → its JSON object; several → a JSON array."""
+    payload = [json.loads(r.model_dump_json()) for r in results]
+    return json.dumps(payload[0] if len(payload) == 1 else payload, indent=2)

@@ -1,0 +1,42 @@
+"""Shared fixtures: paths to ../shared/data (read in place) and small detectors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FAKESCOPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+EXAMPLES = ROOT / "examples"
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"shared data missing: {path} (tests read ../shared/data in place)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_detector():
+    """The default architecture with random weights: exercises the pipeline without training."""
+    import torch
+
+    from fakescope.detect import Detector
+    from fakescope.faces import create_face_detector
+    from fakescope.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(pretrained=False)
+    return Detector(model, model_name="random", face_detector=create_face_detector("mtcnn"), num_frames=8)
+
+
+@pytest.fixture(scope="session")
+def pretrained_detector():
+    from fakescope.detect import Detector
+
+    return Detector.from_pretrained()

@@ -1,0 +1,95 @@
+"""Pipelines with a random-weight model: faces, tracks, fallbacks and statuses (not accuracy)."""
+
+from __future__ import annotations
+
+import wave
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import shared
+
+
+def face_crop(i: int) -> np.ndarray:
+    folder = shared("dfdc_faces", "real")
+    name = sorted(p.name for p in folder.iterdir())[i]
+    return np.asarray(Image.open(folder / name).convert("RGB"))
+
+
+def two_people() -> np.ndarray:
+    """Two real face crops side by side on a padded canvas (480 x 960)."""
+    a, b = (np.pad(face_crop(i), ((128, 128), (128, 128), (0, 0)), mode="edge") for i in (0, 5))
+    return np.concatenate([a, b], axis=1)
+
+
+def write_video(path, frames: list[np.ndarray], fps: int = 10) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for arr in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_image_with_two_faces_scores_each(random_detector, tmp_path):
+    path = tmp_path / "two.png"
+    Image.fromarray(two_people()).save(path)
+    r = random_detector.detect(path)
+    assert r.status == "ok" and r.media_type == "image"
+    assert len(r.faces) == 2
+    assert r.score == pytest.approx(max(f.score for f in r.faces), abs=1e-6)
+    left, right = sorted(r.faces, key=lambda f: f.frames[0][2][0])
+    assert left.frames[0][2][0] < 480 <= right.frames[0][2][0]
+
+
+def test_image_without_a_face_is_scored_whole(random_detector, tmp_path):
+    path = tmp_path / "grey.jpg"
+    Image.fromarray(np.full((300, 400, 3), 127, np.uint8)).save(path)
+    r = random_detector.detect(path)
+    assert r.status == "ok" and r.score is not None
+    assert "no face detected" in r.reason
+    assert r.faces[0].frames[0][2] == [50.0, 0.0, 300.0, 300.0]
+
+
+def test_video_with_two_people_has_two_tracks_and_max_fusion(random_detector, tmp_path):
+    base = two_people()
+    frames = [np.roll(base, shift=2 * i, axis=1) for i in range(20)]
+    path = tmp_path / "two.mp4"
+    write_video(path, frames)
+    r = random_detector.detect(path)
+    assert r.status == "ok" and r.media_type == "video"
+    assert len(r.faces) == 2 and {f.track_id for f in r.faces} == {0, 1}
+    assert r.score == pytest.approx(max(f.score for f in r.faces), abs=1e-6)
+    assert r.frames_sampled == 8 and all(len(f.frames) >= 6 for f in r.faces)
+    assert r.duration == pytest.approx(2.0, abs=0.15)
+    assert r.segments and r.segments[0].start == 0.0
+
+
+def test_video_without_faces_is_not_applicable(random_detector, tmp_path):
+    path = tmp_path / "grey.mp4"
+    write_video(path, [np.full((120, 160, 3), 90 + i, np.uint8) for i in range(15)])
+    r = random_detector.detect(path)
+    assert r.status == "not_applicable" and r.score is None and r.verdict is None
+    assert r.reason == "no face found in 8 sampled frames"
+
+
+def test_real_clip_runs_end_to_end(random_detector):
+    r = random_detector.detect(shared("videos", "004.mp4"))
+    assert r.status == "ok" and r.faces and r.timings["model"] > 0
+    assert all(0.0 <= t <= r.duration for f in r.faces for t, _, _ in f.frames)
+
+
+def test_audio_is_recognised_but_not_yet_supported(random_detector, tmp_path):
+    path = tmp_path / "tone.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.sin(np.arange(16000) / 10) * 3000).astype("<i2").tobytes())
+    r = random_detector.detect(path)
+    assert r.status == "error" and r.media_type == "audio" and "not supported yet" in r.reason

@@ -1,0 +1,150 @@
+"""The CLI through typer's CliRunner, with the shipped default model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from tests.conftest import shared
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def face_jpg(tmp_path_factory):
+    """A real DFDC face crop (already tight: exercises the whole-image fallback if no face is found)."""
+    path = tmp_path_factory.mktemp("img") / "face.jpg"
+    shutil.copy(shared("dfdc_faces", "real", sorted(p.name for p in shared("dfdc_faces", "real").iterdir())[0]), path)
+    return path
+
+
+def test_detect_image_prints_a_verdict_table(face_jpg):
+    res = runner.invoke(app, ["detect", str(face_jpg)])
+    assert res.exit_code == 0, res.output
+    assert "face.jpg" in res.output and "image" in res.output
+    assert any(v in res.output for v in ("authentic", "suspicious", "manipulated"))
+
+
+def test_detect_json_is_the_result_contract(face_jpg):
+    res = runner.invoke(app, ["detect", "--json", str(face_jpg)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["status"] == "ok" and data["media_type"] == "image"
+    assert 0.0 <= data["score"] <= 1.0
+    assert data["probabilities"]["fake"] == pytest.approx(data["score"])
+    assert data["label"] in ("REAL", "FAKE") and data["verdict"] in ("authentic", "suspicious", "manipulated")
+    assert len(data["sha256"]) == 64 and data["faces"] and data["detectors"][0]["name"].startswith("faceswap-")
+
+
+def test_detect_video_json_has_tracks_and_timeline():
+    res = runner.invoke(app, ["detect", "--json", "--frames", "8", str(shared("videos", "004.mp4"))])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["media_type"] == "video" and data["status"] == "ok" and data["frames_sampled"] == 8
+    frames = data["faces"][0]["frames"]
+    assert len(frames) >= 4 and all(len(box) == 4 for _, _, box in frames)
+    assert data["segments"] and all(s["end"] > s["start"] for s in data["segments"])
+    assert set(data["timings"]) >= {"decode", "faces", "model", "fusion"}
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.mp4", b"", "empty"),
+        ("notes.mp4", b"this is a text file, not a video\n" * 10, "unsupported"),
+        ("truncated.mp4", None, "corrupt"),
+    ],
+)
+def test_detect_bad_input_is_one_line_and_nonzero(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        data = shared("videos", "519.mp4").read_bytes()
+        content = data[: len(data) // 10]
+    path.write_bytes(content)
+    res = runner.invoke(app, ["detect", str(path)])
+    assert res.exit_code == 1
+    assert message in res.output.lower()
+    assert "Traceback" not in res.output
+
+
+def test_detect_missing_file(tmp_path):
+    res = runner.invoke(app, ["detect", str(tmp_path / "nope.jpg")])
+    assert res.exit_code == 1 and "no such file" in res.output.lower()
+
+
+def test_detect_huge_image_is_refused(tmp_path):
+    # A valid PNG header claiming 40000 x 40000 pixels: must be refused before decoding.
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    path = tmp_path / "huge.png"
+    path.write_bytes(png + b"\x00" * 64)
+    res = runner.invoke(app, ["detect", str(path)])
+    assert res.exit_code == 1 and "too large" in res.output.lower()
+
+
+def test_unknown_model_is_a_clear_error(face_jpg):
+    res = runner.invoke(app, ["detect", "--model", "nope", str(face_jpg)])
+    assert res.exit_code == 2 and "unknown model" in res.output
+
+
+def test_models_lists_sha_and_metrics():
+    res = runner.invoke(app, ["models", "--json"])
+    assert res.exit_code == 0
+    rows = json.loads(res.output)
+    default = next(r for r in rows if r["name"] == "faceswap-effnet-lite0.dfdc")
+    assert default["installed"] and len(default["sha256"]) == 64
+    assert default["input_size"] == [3, 224, 224] and default["auc"] >= 0.8
+    table = runner.invoke(app, ["models"])
+    assert "faceswap-effnet-lite0.dfdc" in table.output and default["sha256"][:16] in table.output
+
+
+def test_scan_is_resumable_and_writes_a_submission(tmp_path, face_jpg):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(face_jpg, folder / "a.jpg")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(folder / "grey.png")
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    (folder / "readme.txt").write_text("ignored: not a media suffix")
+    out, sub = tmp_path / "results.jsonl", tmp_path / "submission.csv"
+
+    res = runner.invoke(app, ["scan", str(folder), "--output", str(out), "--submission", str(sub)])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 3
+    by_name = {l["file"].rsplit("/", 1)[-1]: l for l in lines}
+    assert by_name["broken.mp4"]["status"] == "error" and by_name["broken.mp4"]["reason"]
+    assert by_name["a.jpg"]["status"] == "ok"
+    rows = list(csv.DictReader(sub.open()))
+    assert [r["filename"] for r in rows] == ["a.jpg", "broken.mp4", "grey.png"]
+    assert float(rows[1]["label"]) == 0.5
+    assert float(rows[0]["label"]) == pytest.approx(by_name["a.jpg"]["score"], abs=1e-6)
+
+    shutil.copy(face_jpg, folder / "b.jpg")
+    res = runner.invoke(app, ["scan", str(folder), "--output", str(out)])
+    assert res.exit_code == 0 and "3 already" in res.output
+    assert len(out.read_text().splitlines()) == 4
+
+
+def test_scan_survives_a_torn_last_line(tmp_path, face_jpg):
+    out = tmp_path / "r.jsonl"
+    out.write_text('{"file": "half-written')
+    res = runner.invoke(app, ["scan", str(face_jpg), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text().splitlines()[-1])["status"] == "ok"
+
+
+def test_scan_of_a_folder_without_media_fails_clearly(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    res = runner.invoke(app, ["scan", str(tmp_path), "--output", str(tmp_path / "r.jsonl")])
+    assert res.exit_code == 1 and "no image or video files" in res.output
