@@ -34,7 +34,8 @@ def progress() -> Progress:
 
 @dataclass
 class OneCycle:
-    """Linear warm-up then cosine decay, as a pure function of the global step.
+    """torch's OneCycleLR curve (cosine up from max_lr/25, cosine down to max_lr/2.5e5) as a
+    pure function of the global step.
 
     Kept as (step, total) rather than a torch scheduler so that a finished run can be
     extended with more epochs: the curve stretches and training resumes on it.
@@ -44,18 +45,23 @@ class OneCycle:
     total_steps: int
     step: int = 0
     warmup: float = 0.1
-    final_div: float = 1e3
+    div: float = 25.0
+    final_div: float = 1e4
 
     def lr(self) -> float:
         t = min(self.step, self.total_steps) / max(self.total_steps, 1)
+        start = self.max_lr / self.div
         if t < self.warmup:
-            return self.max_lr * (0.04 + 0.96 * t / self.warmup)
-        cos = 0.5 * (1 + math.cos(math.pi * (t - self.warmup) / (1 - self.warmup)))
-        return self.max_lr / self.final_div + (self.max_lr - self.max_lr / self.final_div) * cos
+            return _cos_anneal(start, self.max_lr, t / self.warmup)
+        return _cos_anneal(self.max_lr, start / self.final_div, (t - self.warmup) / (1 - self.warmup))
 
     def apply(self, optimizer: torch.optim.Optimizer) -> None:
         for group in optimizer.param_groups:
             group["lr"] = self.lr()
+
+
+def _cos_anneal(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) / 2 * (math.cos(math.pi * fraction) + 1)
 
 
 def train_one_epoch(
