@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-slow install train bench clean
 
 run: $(STAMP)
-	$(VENV)/bin/fakescope detect examples/real_ffpp_c40.mp4 examples/fake_ffpp_c40_deepfakes.mp4
+	$(VENV)/bin/fakescope detect examples/real_ffpp_866.mp4 examples/fake_ffpp_deepfakes_866_878.mp4
 
 install: $(STAMP)
 

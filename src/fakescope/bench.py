@@ -48,15 +48,16 @@ def bench_video(clips: list[Path], *, num_frames: int = 32, repeat: int = 3, mod
 
 
 def bench_table(rows: list[dict]) -> Table:
-    table = Table(title="video pipeline (median of runs)", title_justify="left")
-    for col in ["clip", "duration", "frames", "total", "total ÷ duration", *STAGES]:
-        table.add_column(col, justify="left" if col == "clip" else "right")
+    table = Table(title="video pipeline, median of runs (stage: seconds and share of total)", title_justify="left")
+    table.add_column("clip", no_wrap=True)
+    for col in ["dur", "frames", "total", "÷ dur", *STAGES]:
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         if r["status"] != "ok":
             table.add_row(r["file"], r["status"], "", "", r.get("reason") or "", "", "", "", "")
             continue
         table.add_row(
             r["file"], f"{r['duration']:.1f}s", str(r["frames"]), f"{r['total']:.2f}s", f"{r['ratio']:.3f}",
-            *[f"{r['stages'][s]:.2f}s ({r['share'][s]:.0%})" for s in STAGES],
+            *[f"{r['stages'][s]:.2f} {r['share'][s]:.0%}" for s in STAGES],
         )
     return table

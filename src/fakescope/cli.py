@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def load_detector(model: str, frames: int, face_detector: str = "mtcnn"):
     try:
         return Detector.from_pretrained(model, num_frames=frames, face_detector=face_detector)
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {err}")
+        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -47,7 +48,7 @@ def results_table(results: list[Result]) -> Table:
     table = Table(title="fakescope", title_justify="left")
     for col, justify in [("file", "left"), ("type", "left"), ("verdict", "left"), ("P(fake)", "right"),
                          ("faces", "right"), ("frames", "right"), ("time", "right")]:
-        table.add_column(col, justify=justify, overflow="fold")
+        table.add_column(col, justify=justify, no_wrap=col == "file")
     for r in results:
         name = Path(r.file).name
         if r.status == "ok":
@@ -58,6 +59,16 @@ def results_table(results: list[Result]) -> Table:
         frames = str(r.frames_sampled) if r.media_type == "video" else "—"
         table.add_row(name, r.media_type or "?", verdict, score, str(r.faces_found), frames, f"{r.processing_time:.2f}s")
     return table
+
+
+def print_reason(r: Result) -> None:
+    """One unwrapped line per file that was not scored normally, naming the file once."""
+    name = Path(r.file).name
+    line = escape(r.reason if r.reason and name in r.reason else f"{name}: {r.reason}")
+    if r.status == "error":
+        err_console.print(f"[red]error:[/] {line}", soft_wrap=True, markup=True, highlight=False)
+    else:
+        console.print(f"[dim]{line}[/]", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -79,8 +90,7 @@ def detect(
         console.print(results_table(results))
         for r in results:
             if r.reason:
-                style = "red" if r.status == "error" else "dim"
-                (err_console if r.status == "error" else console).print(f"[{style}]{Path(r.file).name}: {r.reason}[/]")
+                print_reason(r)
     if any(r.status == "error" for r in results):
         raise typer.Exit(1)
 
@@ -104,7 +114,7 @@ def scan(
     try:
         files = collect_media_files(inputs)
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {err}")
+        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     already = read_done(output)
     todo = [f for f in files if str(f) not in already]
@@ -150,7 +160,7 @@ def models_cmd(
         return
     table = Table(title="registered detectors", title_justify="left")
     for col in ["name", "input", "weights", "sha256", "size", "val AUC", "val LogLoss", "data"]:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col in ("name", "sha256"))
     for r in rows:
         fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "—"  # noqa: E731
         table.add_row(r["name"], "x".join(map(str, r["input_size"][1:])), r["weights"] if r["installed"] else "[red]missing[/]",

@@ -21,6 +21,13 @@ def test_binary_metrics_match_sklearn():
     assert m["n"] == 500
 
 
+def test_ece_by_hand():
+    # bin [0.1, 0.2): p=0.1, y=0 -> |0.1-0| ; bin [0.9, 1.0]: p=0.9 twice, y=1,0 -> |0.9-0.5|
+    m = binary_metrics([0, 1, 0], [0.1, 0.9, 0.9])
+    assert m["ece"] == pytest.approx(0.1 / 3 + 0.4 * 2 / 3)
+    assert binary_metrics([0, 1], [0.0, 1.0])["ece"] == pytest.approx(0.0)
+
+
 def test_logloss_clips_confident_mistakes():
     assert log_loss([1], [0.0]) == pytest.approx(-np.log(1e-7))
 

@@ -103,13 +103,15 @@ def train_one_epoch(
 
 
 @torch.inference_mode()
-def predict_logits(model: DeepfakeDetector, loader: Iterable, *, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Raw logits (before temperature) and labels for every batch of `loader`."""
+def predict_logits(
+    model: DeepfakeDetector, loader: Iterable, *, device: torch.device, amp: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw logits (before temperature) and labels; `amp=False` computes in fp32 like inference does."""
     model.eval()
     logits, labels = [], []
     for images, y in loader:
         images = images.to(device, memory_format=torch.channels_last)
-        with autocast(device):
+        with torch.autocast(device.type, enabled=False) if not amp else autocast(device):
             out = model(images)
         logits.append(out["logits"].float().cpu().numpy())
         labels.append(y.numpy())

@@ -135,10 +135,12 @@ def run_training(cfg: TrainConfig) -> dict:
         )
         (cfg.run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
-    model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
-    calib_logits, calib_y = predict_logits(model, loaders["calib"], device=device)
+    # Measure exactly what ships: fp16-rounded weights, fp32 compute (as at inference).
+    best_state = torch.load(best_path, map_location=device, weights_only=True)
+    model.load_state_dict({k: v.half().to(v.dtype) if v.is_floating_point() else v for k, v in best_state.items()})
+    calib_logits, calib_y = predict_logits(model, loaders["calib"], device=device, amp=False)
     temperature = fit_temperature(calib_logits, calib_y)
-    val_logits, val_y = predict_logits(model, loaders["val"], device=device)
+    val_logits, val_y = predict_logits(model, loaders["val"], device=device, amp=False)
     val_metrics = binary_metrics(val_y, 1 / (1 + np.exp(-val_logits / temperature)))
     best_epoch = min(history, key=lambda r: r["calib"]["logloss"])["epoch"]
     card = {
