@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -14,17 +13,9 @@ from fakescope.detect.verdict import Thresholds
 from fakescope.errors import FakescopeError, UnsupportedMediaError
 from fakescope.faces import FaceDetector, create_face_detector
 from fakescope.media import probe
-from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, create_model
+from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, create_model, sha256_file
 
 log = logging.getLogger(__name__)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Detector:
@@ -70,7 +61,7 @@ class Detector:
             with timer.stage("decode"):
                 info = probe(path)
                 result.media_type = info.kind
-                result.sha256 = file_sha256(path)
+                result.sha256 = sha256_file(path)
             pipeline = PIPELINES.get(info.kind)
             if pipeline is None:
                 raise UnsupportedMediaError(f"{path.name}: {info.kind} files are not supported yet (images and videos are)")

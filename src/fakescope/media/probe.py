@@ -365,12 +365,7 @@ def _video_info(
 def _audio_info(
     file: CheckedFile, fmt: str, container: InputContainer, stream: av.audio.AudioStream, limits: MediaLimits
 ) -> MediaInfo:
-    try:
-        decoded = next(container.decode(stream), None)
-    except Exception as err:  # any decoder failure on the first samples means the audio is unusable
-        raise CorruptMediaError(f"{file.name}: corrupt or truncated audio ({error_reason(err)})") from err
-    if decoded is None:
-        raise CorruptMediaError(f"{file.name}: corrupt or truncated audio (no decodable samples)")
+    _first_decoded(file, container, stream, "audio", "samples")
     duration = stream_duration(container, stream)
     _check_duration(file, "audio", duration, limits)
     return MediaInfo(
@@ -381,13 +376,18 @@ def _audio_info(
 
 
 def _first_frame(file: CheckedFile, container: InputContainer, stream: VideoStream) -> av.VideoFrame:
+    return _first_decoded(file, container, stream, "video", "frames")
+
+
+def _first_decoded(file: CheckedFile, container: InputContainer, stream: av.stream.Stream, kind: str, unit: str):
+    """The stream's first decoded frame; any decoder failure there means the media is unusable."""
     try:
-        frame = next(container.decode(stream), None)
-    except Exception as err:  # any decoder failure on the first frame means the video is unusable
-        raise CorruptMediaError(f"{file.name}: corrupt or truncated video ({error_reason(err)})") from err
-    if frame is None:
-        raise CorruptMediaError(f"{file.name}: corrupt or truncated video (no decodable frames)")
-    return frame
+        decoded = next(container.decode(stream), None)
+    except Exception as err:  # noqa: BLE001 - PyAV raises many types; all mean "corrupt" here
+        raise CorruptMediaError(f"{file.name}: corrupt or truncated {kind} ({error_reason(err)})") from err
+    if decoded is None:
+        raise CorruptMediaError(f"{file.name}: corrupt or truncated {kind} (no decodable {unit})")
+    return decoded
 
 
 def _scan_packets(
