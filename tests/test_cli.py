@@ -100,7 +100,7 @@ def test_models_lists_sha_and_metrics():
     assert default["installed"] and len(default["sha256"]) == 64
     assert default["input_size"] == [3, 224, 224] and default["auc"] >= 0.8
     table = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
-    assert "faceswap-effnet-lite0.dfdc" in table.output and default["sha256"][:16] in table.output
+    assert "faceswap-effnet-lite0.dfdc" in table.output and default["sha256"][:12] in table.output
 
 
 def test_scan_is_resumable_and_writes_a_submission(tmp_path, face_jpg):
@@ -142,3 +142,16 @@ def test_scan_of_a_folder_without_media_fails_clearly(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     res = runner.invoke(app, ["scan", str(tmp_path), "--output", str(tmp_path / "r.jsonl")])
     assert res.exit_code == 1 and "no image or video files" in res.output
+
+
+def test_scan_with_worker_processes_matches_in_process(tmp_path, face_jpg):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(face_jpg, folder / name)
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert runner.invoke(app, ["scan", str(folder), "-o", str(one)]).exit_code == 0
+    res = runner.invoke(app, ["scan", str(folder), "-o", str(two), "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    scores = lambda p: sorted((json.loads(l)["file"], round(json.loads(l)["score"], 5)) for l in p.read_text().splitlines())  # noqa: E731
+    assert scores(one) == scores(two) and len(scores(two)) == 3

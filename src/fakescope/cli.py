@@ -158,14 +158,20 @@ def models_cmd(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="registered detectors", title_justify="left")
-    for col in ["name", "input", "weights", "sha256", "size", "val AUC", "val LogLoss", "data"]:
-        table.add_column(col, no_wrap=col in ("name", "sha256"))
+    table = Table(title="registered detectors (metrics measured on held-out data)", title_justify="left")
+    for col in ["name", "input", "sha256", "size", "AUC", "LogLoss", "ECE"]:
+        table.add_column(col, no_wrap=True, justify="left" if col in ("name", "sha256") else "right")
+    evalsets = sorted({k for r in rows for k in r["metrics"]})
+    table.caption = f"metrics on {', '.join(evalsets)}; full card: fakescope models --json" if evalsets else None
     for r in rows:
-        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else "—"  # noqa: E731
-        table.add_row(r["name"], "x".join(map(str, r["input_size"][1:])), r["weights"] if r["installed"] else "[red]missing[/]",
-                      (r["sha256"] or "—")[:16], f"{r['size_mb']} MB" if r["size_mb"] else "—",
-                      fmt(r["auc"]), fmt(r["logloss"]), r["dataset"])
+        fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "—"  # noqa: E731
+        val = next(iter(r["metrics"].values()), {})
+        table.add_row(
+            r["name"], "x".join(map(str, r["input_size"][1:])),
+            (r["sha256"] or "—")[:12] if r["installed"] else "[red]missing[/]",
+            f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—",
+            fmt(val.get("auc")), fmt(val.get("logloss")), fmt(val.get("ece")),
+        )
     console.print(table)
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REAL_VIDEOS = Path("/work/shared/data/videos")
-REAL_VIDEOS_MORE = Path("/work/shared/data/videos_more")
+from tests.conftest import shared
+
 W, H, FPS = 64, 48, 30
 _COLS = 14
 # The display matrix an iPhone writes for a portrait clip (legacy rotate tag 90).
@@ -193,14 +193,10 @@ def make_png() -> Callable[..., bytes]:
 
 @pytest.fixture
 def real_videos() -> Path:
-    """The shared labelled clips, read in place; tests using them skip where they are absent."""
-    if not REAL_VIDEOS.is_dir():
-        pytest.skip("shared data videos not available")
-    return REAL_VIDEOS
+    """The shared labelled clips, read in place (a missing ../shared/data fails the test)."""
+    return shared("videos")
 
 
 @pytest.fixture
 def real_videos_more() -> Path:
-    if not REAL_VIDEOS_MORE.is_dir():
-        pytest.skip("shared data videos_more not available")
-    return REAL_VIDEOS_MORE
+    return shared("videos_more")
