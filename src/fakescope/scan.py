@@ -33,6 +33,16 @@ def read_done(output: Path) -> dict[str, Result]:
     return done
 
 
+def close_torn_line(output: Path) -> None:
+    """End a line torn by a crash so the next Result starts on its own line."""
+    if not output.is_file() or output.stat().st_size == 0:
+        return
+    with output.open("rb+") as fh:
+        fh.seek(-1, 2)
+        if fh.read(1) != b"\n":
+            fh.write(b"\n")
+
+
 def safe_detect(detector: Detector, path: Path) -> Result:
     """One bad file never stops a scan: even an unexpected failure becomes an error Result."""
     try:
@@ -73,9 +83,7 @@ def scan_files(
     done = read_done(output)
     todo = [f for f in files if str(f) not in done]
     new: list[Result] = []
-    if output.is_file() and output.stat().st_size and not output.read_bytes().endswith(b"\n"):
-        with output.open("a") as fh:
-            fh.write("\n")  # close a line torn by a crash so the next Result starts clean
+    close_torn_line(output)
     with output.open("a") as fh:
 
         def record(result: Result) -> None:

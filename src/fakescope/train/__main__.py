@@ -1,6 +1,8 @@
 """`python -m fakescope.train --data DIR ...`: same as `fakescope train`."""
 
+import sys
+
 from fakescope.cli import app
 
 if __name__ == "__main__":
-    app(["train", *__import__("sys").argv[1:]])
+    app(["train", *sys.argv[1:]])
