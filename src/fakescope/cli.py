@@ -179,7 +179,7 @@ def models_cmd(
 def train(
     data: Annotated[Path, typer.Option(help="face-crop folder with labels.csv (file,label,original,split)")] = Path("../shared/data/dfdc_faces"),
     model: ModelOpt = DEFAULT_MODEL,
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    epochs: Annotated[int, typer.Option(min=1)] = 6,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: float = 6e-4,
     limit: Annotated[int | None, typer.Option(help="use at most this many train crops (smoke runs)")] = None,

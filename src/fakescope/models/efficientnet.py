@@ -17,7 +17,7 @@ from fakescope.models.registry import register_model
 
 DFDC_RECIPE = (
     "fakescope train --data ../shared/data/dfdc_faces --model faceswap-effnet-lite0 "
-    "--epochs 3 --out src/fakescope/weights"
+    "--epochs 6 --out src/fakescope/weights"
 )
 
 

@@ -36,7 +36,7 @@ class TrainConfig(BaseModel):
 
     data: Path
     model: str = "faceswap-effnet-lite0.dfdc"
-    epochs: int = Field(3, ge=1)
+    epochs: int = Field(6, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = 6e-4
     weight_decay: float = 0.02
