@@ -27,8 +27,9 @@ def default_clips() -> list[Path]:
 def bench_video(clips: list[Path], *, num_frames: int = 32, repeat: int = 3, model: str | None = None) -> list[dict]:
     """Median over `repeat` runs per clip (after one warm-up run that loads everything)."""
     from fakescope.detect import Detector
+    from fakescope.models import DEFAULT_MODEL
 
-    detector = Detector.from_pretrained(model, num_frames=num_frames) if model else Detector.from_pretrained(num_frames=num_frames)
+    detector = Detector.from_pretrained(model or DEFAULT_MODEL, num_frames=num_frames)
     detector.detect(clips[0])
     rows = []
     for clip in clips:

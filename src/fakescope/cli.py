@@ -19,6 +19,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect manip
 console = Console()
 err_console = Console(stderr=True)
 
+# Same as fakescope.models.DEFAULT_MODEL (a test keeps them equal), spelled out so that
+# `fakescope --help` does not import torch.
 DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
 VERDICT_STYLE = {"authentic": "green", "suspicious": "yellow", "manipulated": "bold red"}
 
@@ -116,18 +118,19 @@ def scan(
     except FakescopeError as err:
         err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
-    already = read_done(output)
-    todo = [f for f in files if str(f) not in already]
+    done = read_done(output)
+    todo = [f for f in files if str(f) not in done]
     console.print(f"{len(files)} files, {len(files) - len(todo)} already in {output}, {len(todo)} to scan")
     with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("scan", total=len(todo))
-        scan_files(
-            files, output, model=model, num_frames=frames, workers=workers,
+        new = scan_files(
+            todo, output, model=model, num_frames=frames, workers=workers,
             detector_factory=lambda: load_detector(model, frames),
             on_result=lambda r: bar.advance(task),
         )
-    everything = [r for f, r in read_done(output).items() if Path(f) in set(files)]
+    wanted = {str(f) for f in files}
+    everything = [r for f, r in done.items() if f in wanted] + new
     counts = summarize(everything)
     console.print("results: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" → {output}")
     if submission is not None:

@@ -69,7 +69,7 @@ def _work(path: str) -> str:
 
 
 def scan_files(
-    files: Sequence[Path],
+    todo: Sequence[Path],
     output: Path,
     *,
     detector_factory: Callable[[], Detector],
@@ -78,22 +78,17 @@ def scan_files(
     workers: int = 1,
     on_result: Callable[[Result], None] = lambda r: None,
 ) -> list[Result]:
-    """Score `files` not yet in `output`, appending each Result as soon as it is ready."""
+    """Score `todo`, appending each Result to `output` as soon as it is ready (callers skip
+    files already there with `read_done`, which is what makes a scan resumable)."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    done = read_done(output)
-    todo = [f for f in files if str(f) not in done]
     new: list[Result] = []
     close_torn_line(output)
     with output.open("a") as fh:
-
-        def record(result: Result) -> None:
+        for result in _results(todo, detector_factory, model, num_frames, workers):
             fh.write(result.model_dump_json() + "\n")
             fh.flush()
             new.append(result)
             on_result(result)
-
-        for result in _results(todo, detector_factory, model, num_frames, workers):
-            record(result)
     return new
 
 

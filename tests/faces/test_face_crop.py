@@ -103,3 +103,8 @@ def test_center_crop_resizes_and_is_contiguous() -> None:
     assert out.shape == (64, 64, 3)
     assert out.dtype == np.uint8
     assert out.flags.c_contiguous
+
+
+def test_shift_moves_the_square_down_by_a_fraction_of_the_long_side():
+    assert square_region((0, 0, 100, 100), 0.0, 0.1) == (0, 10, 100)
+    assert square_region((10, 10, 30, 50), -0.5, 0.25) == (10, 30, 20)

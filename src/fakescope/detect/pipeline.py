@@ -11,8 +11,9 @@ import numpy as np
 
 from fakescope.detect.fusion import media_score, timeline, track_score
 from fakescope.detect.result import DetectorScore, FaceTrack, Result, Segment
-from fakescope.detect.scoring import score_crops, shift_box
-from fakescope.faces import FaceDetector, crop_face, center_crop, filter_tracks, track_faces
+from fakescope.detect.scoring import score_crops
+from fakescope.faces import FaceDetector, center_crop, crop_face, filter_tracks, track_faces
+from fakescope.faces.crop import center_square
 from fakescope.media import MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
 
@@ -42,7 +43,7 @@ class PipelineContext:
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     cfg = ctx.model.pretrained_cfg
-    return crop_face(image, shift_box(box, cfg.face_shift), margin=cfg.face_margin, size=cfg.image_size)
+    return crop_face(image, box, margin=cfg.face_margin, shift=cfg.face_shift, size=cfg.image_size)
 
 
 def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
@@ -51,14 +52,13 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         image = load_image(info.path)
     with timer.stage("faces"):
         faces = ctx.face_detector.detect([image])[0]
-        h, w = image.shape[:2]
         if faces:
             crops = [_crop(ctx, image, face.box) for face in faces]
             boxes = [face.as_xywh() for face in faces]
         else:
             crops = [center_crop(image, ctx.model.pretrained_cfg.image_size)]
-            side = min(h, w)
-            boxes = [[round((w - side) / 2, 1), round((h - side) / 2, 1), float(side), float(side)]]
+            x0, y0, side = center_square(*image.shape[:2])
+            boxes = [[float(x0), float(y0), float(side), float(side)]]
     with timer.stage("model"):
         scores = score_crops(ctx.model, crops)
     with timer.stage("fusion"):
@@ -85,11 +85,7 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         result.reason = f"no face found in {len(frames)} sampled frames"
         return result
     with timer.stage("faces"):
-        crops, owners = [], []
-        for track in tracks:
-            for det in track.detections:
-                crops.append(_crop(ctx, frames[det.frame_index].image, det.face.box))
-                owners.append(track.track_id)
+        crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
         scores = score_crops(ctx.model, crops)
     with timer.stage("fusion"):

@@ -30,10 +30,3 @@ def score_crops(model: DeepfakeDetector, crops: Sequence[np.ndarray], *, batch_s
         batch = crops_to_tensor(crops[start : start + batch_size], model.pretrained_cfg).to(device)
         probs.append(model(batch)["prob"].float().cpu().numpy())
     return np.concatenate(probs).astype(np.float64)
-
-
-def shift_box(box: Sequence[float], shift: float) -> tuple[float, float, float, float]:
-    """Move a box down by `shift` × its long side (training crops sit lower than detector boxes)."""
-    x1, y1, x2, y2 = box
-    dy = shift * max(x2 - x1, y2 - y1)
-    return (x1, y1 + dy, x2, y2 + dy)

@@ -30,26 +30,34 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(image, (size, size), interpolation=interpolation))
 
 
-def square_region(box: Sequence[float], margin: float) -> tuple[int, int, int]:
+def square_region(box: Sequence[float], margin: float, shift: float = 0.0) -> tuple[int, int, int]:
     """`(x0, y0, side)` of the integer square that `crop_face` cuts (may leave the image)."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    side = max(x2 - x1, y2 - y1) * (1.0 + margin)
+    long_side = max(x2 - x1, y2 - y1)
+    side = long_side * (1.0 + margin)
     if not side > 0:
         raise ValueError(f"box {tuple(box)} with margin {margin} gives an empty crop")
     side_px = max(1, round(side))
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + shift * long_side
     return round(cx - side_px / 2), round(cy - side_px / 2), side_px
 
 
-def crop_face(image: np.ndarray, box: Sequence[float], *, margin: float, size: int) -> np.ndarray:
+def center_square(height: int, width: int) -> tuple[int, int, int]:
+    """`(x0, y0, side)` of the largest centred square, the region `center_crop` cuts."""
+    side = min(height, width)
+    return (width - side) // 2, (height - side) // 2, side
+
+
+def crop_face(image: np.ndarray, box: Sequence[float], *, margin: float, size: int, shift: float = 0.0) -> np.ndarray:
     """Square crop of `max(w, h) * (1 + margin)` around the box centre, resized to `size`.
 
-    `margin=0.3` adds 15% of the box's long side on each side. Pixels outside the image are
-    edge-replicated. Returns a contiguous `(size, size, 3)` uint8 array.
+    `margin=0.3` adds 15% of the box's long side on each side; `shift` moves the centre down
+    by that fraction of the long side (to match crops cut lower than the detector's box).
+    Pixels outside the image are edge-replicated. Returns a contiguous `(size, size, 3)` uint8 array.
     """
     _check_image(image)
     height, width = image.shape[:2]
-    x0, y0, side = square_region(box, margin)
+    x0, y0, side = square_region(box, margin, shift)
     x1, y1 = x0 + side, y0 + side
     if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
         region = image[y0:y1, x0:x1]
@@ -63,7 +71,5 @@ def crop_face(image: np.ndarray, box: Sequence[float], *, margin: float, size: i
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square resized to `size`: the input for images without a face."""
     _check_image(image)
-    height, width = image.shape[:2]
-    side = min(height, width)
-    y0, x0 = (height - side) // 2, (width - side) // 2
+    x0, y0, side = center_square(*image.shape[:2])
     return _resize(image[y0 : y0 + side, x0 : x0 + side], size)

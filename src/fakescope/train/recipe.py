@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from torch.utils.data import DataLoader
 
 from fakescope.evaluate import binary_metrics, fit_temperature
-from fakescope.models import create_model, sha256_file
+from fakescope.models import DEFAULT_MODEL, create_model, sha256_file
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
 from fakescope.train.augment import eval_transform, train_transform
 from fakescope.train.data import FaceCropDataset, read_labels_csv, split_groups
@@ -35,7 +35,7 @@ class TrainConfig(BaseModel):
     """Everything a run depends on; saved into the run directory and the model card."""
 
     data: Path
-    model: str = "faceswap-effnet-lite0.dfdc"
+    model: str = DEFAULT_MODEL
     epochs: int = Field(6, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = 6e-4
