@@ -50,7 +50,8 @@ def results_table(results: list[Result]) -> Table:
     table = Table(title="fakescope", title_justify="left")
     for col, justify in [("file", "left"), ("type", "left"), ("verdict", "left"), ("P(fake)", "right"),
                          ("faces", "right"), ("frames", "right"), ("time", "right")]:
-        table.add_column(col, justify=justify, no_wrap=col == "file")
+        # Long file names fold; the verdict columns never shrink to an ellipsis.
+        table.add_column(col, justify=justify, overflow="fold", no_wrap=col != "file", min_width=len(col))
     for r in results:
         name = Path(r.file).name
         if r.status == "ok":
