@@ -155,3 +155,16 @@ def test_scan_with_worker_processes_matches_in_process(tmp_path, face_jpg):
     assert res.exit_code == 0, res.output
     scores = lambda p: sorted((json.loads(l)["file"], round(json.loads(l)["score"], 5)) for l in p.read_text().splitlines())  # noqa: E731
     assert scores(one) == scores(two) and len(scores(two)) == 3
+
+
+def test_train_bad_config_is_one_line(tmp_path):
+    res = runner.invoke(app, ["train", "configs/faceswap-effnet-lite0.yaml", "optim.lrr=1"])
+    assert res.exit_code == 2
+    assert "optim.lrr" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["train", str(tmp_path / "none.yaml")])
+    assert res.exit_code == 2 and "config file not found" in res.output
+
+
+def test_train_ensemble_refuses_a_non_stack():
+    res = runner.invoke(app, ["train-ensemble", "faceswap-effnet-lite0.dfdc"])
+    assert res.exit_code == 2 and "not a stacked ensemble" in res.output

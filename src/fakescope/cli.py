@@ -27,6 +27,8 @@ VERDICT_STYLE = {"authentic": "green", "suspicious": "yellow", "manipulated": "b
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="registered model name (see `fakescope models`)")]
 FramesOpt = Annotated[int, typer.Option("--frames", "-n", min=1, max=512, help="frames sampled per video")]
 FaceOpt = Annotated[str, typer.Option("--face-detector", help="mtcnn (default, Haar fallback) or haar")]
+ImageModelOpt = Annotated[str, typer.Option(
+    "--image-model", help="whole-image AI-generation detector for pictures: auto (the shipped one), a model name, or none")]
 
 
 @app.callback()
@@ -35,12 +37,17 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log prog
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def load_detector(model: str, frames: int, face_detector: str = "mtcnn"):
+def image_model_choice(value: str) -> str | None:
+    return None if value.lower() == "none" else value
+
+
+def load_detector(model: str, frames: int, face_detector: str = "mtcnn", image_model: str = "auto"):
     from fakescope.detect import Detector
     from fakescope.errors import FakescopeError
 
     try:
-        return Detector.from_pretrained(model, num_frames=frames, face_detector=face_detector)
+        return Detector.from_pretrained(model, num_frames=frames, face_detector=face_detector,
+                                        image_model=image_model_choice(image_model))
     except FakescopeError as err:
         err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
@@ -81,11 +88,12 @@ def detect(
     model: ModelOpt = DEFAULT_MODEL,
     frames: FramesOpt = 32,
     face_detector: FaceOpt = "mtcnn",
+    image_model: ImageModelOpt = "auto",
 ) -> None:
     """Score files and print a verdict per file. Exit code 1 if any file could not be read."""
     from fakescope.scan import dumps
 
-    detector = load_detector(model, frames, face_detector)
+    detector = load_detector(model, frames, face_detector, image_model)
     results = [detector.detect(f) for f in files]
     if as_json:
         typer.echo(dumps(results))
@@ -106,6 +114,7 @@ def scan(
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
     model: ModelOpt = DEFAULT_MODEL,
     frames: FramesOpt = 32,
+    image_model: ImageModelOpt = "auto",
 ) -> None:
     """Scan folders: one Result per line, resumable; one bad file never stops the scan."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -126,8 +135,8 @@ def scan(
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("scan", total=len(todo))
         new = scan_files(
-            todo, output, model=model, num_frames=frames, workers=workers,
-            detector_factory=lambda: load_detector(model, frames),
+            todo, output, model=model, num_frames=frames, workers=workers, image_model=image_model_choice(image_model),
+            detector_factory=lambda: load_detector(model, frames, image_model=image_model),
             on_result=lambda r: bar.advance(task),
         )
     wanted = {str(f) for f in files}
@@ -181,24 +190,88 @@ def models_cmd(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="face-crop folder with labels.csv (file,label,original,split)")] = Path("../shared/data/dfdc_faces"),
-    model: ModelOpt = DEFAULT_MODEL,
-    epochs: Annotated[int, typer.Option(min=1)] = 6,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    lr: float = 6e-4,
-    limit: Annotated[int | None, typer.Option(help="use at most this many train crops (smoke runs)")] = None,
-    run_dir: Annotated[Path, typer.Option(help="checkpoints and history; an existing checkpoint is resumed")] = Path("runs/faceswap-effnet-lite0"),
-    out: Annotated[Path | None, typer.Option(help="write the shipped fp16 weights + card here (e.g. src/fakescope/weights)")] = None,
-    device: str = "auto",
+    config: Annotated[Path, typer.Argument(help="recipe YAML, e.g. configs/faceswap-effnet-lite0.yaml")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. optim.lr=3e-4 schedule.epochs=2")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in run_dir from its last checkpoint")] = False,
+    tracker: Annotated[str | None, typer.Option(help="mlflow (default, runs/mlflow.db), clearml (offline) or none")] = None,
 ) -> None:
-    """Fine-tune a detector on labelled face crops; resumable; writes weights, sha256 and metrics."""
-    from fakescope.train.recipe import TrainConfig, run_training
+    """Train a detector from a YAML recipe; checkpoints every epoch; writes weights, sha256 and metrics."""
+    from fakescope.errors import FakescopeError
+    from fakescope.train.config import load_config
+    from fakescope.train.trainer import run_training
 
     logging.getLogger().setLevel(logging.INFO)
-    cfg = TrainConfig(data=data, model=model, epochs=epochs, batch_size=batch_size, lr=lr, limit=limit,
-                      run_dir=run_dir, out=out, device=device)
-    card = run_training(cfg)
-    typer.echo(json.dumps(card["metrics"], indent=2))
+    extra = [*(overrides or []), *([f"tracker={tracker}"] if tracker else [])]
+    try:
+        cfg = load_config(config, extra)
+        card = run_training(cfg, resume=resume, recipe=" ".join(["fakescope train", str(config), *extra]))
+    except FakescopeError as err:
+        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"metrics": card["metrics"], "temperature": card["temperature"],
+                           "thresholds": card["thresholds"], "run_dir": str(cfg.run_path)}, indent=2))
+
+
+@app.command("train-ensemble")
+def train_ensemble_cmd(
+    name: Annotated[str, typer.Argument(help="registered stack, e.g. stack-faceswap.dfdc (its members come from the registry)")],
+    data: Annotated[Path, typer.Option(help="the dataset the members were trained on")] = Path("../shared/data/dfdc_faces"),
+    out: Annotated[Path | None, typer.Option(help="write the meta-model weights + card here (e.g. src/fakescope/weights)")] = None,
+) -> None:
+    """Fit a logistic-regression meta-model over several detectors' outputs (stacking)."""
+    from fakescope.errors import FakescopeError
+    from fakescope.train.ensemble import train_ensemble
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        card = train_ensemble(name, data, out=out)
+    except FakescopeError as err:
+        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"metrics": card["metrics"], "members": card["extra"]["member_metrics"],
+                           "coef": card["extra"]["coef"]}, indent=2))
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Annotated[Path, typer.Argument(help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders")],
+    model: ModelOpt = DEFAULT_MODEL,
+    split: Annotated[str, typer.Option(help="val (the model's held-out split), train, or all")] = "val",
+    out: Annotated[Path, typer.Option("--out", "-o", help="report folder: report.html, metrics.json, plots")] = Path("runs/eval"),
+    submission: Annotated[Path | None, typer.Option(help="also write a DFDC submission CSV (video folders)")] = None,
+    frames: FramesOpt = 32,
+    face_detector: FaceOpt = "mtcnn",
+    perturb: Annotated[list[str] | None, typer.Option(
+        help="also score after a perturbation, repeatable: jpeg70, resize0.5, blur1.5 (image datasets)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print metrics.json")] = False,
+) -> None:
+    """Score a labelled dataset: LogLoss, AUC, EER, ECE, ... at frame and video level, plots, HTML report."""
+    from fakescope.errors import FakescopeError
+    from fakescope.evaluate.runner import evaluate_dataset
+
+    if split not in ("val", "train", "all"):
+        err_console.print(f"[red]error:[/] --split must be val, train or all, got {split!r}")
+        raise typer.Exit(2)
+    try:
+        summary, html = evaluate_dataset(dataset, model, out_dir=out, split=split, frames=frames,
+                                         face_detector=face_detector, submission=submission,
+                                         perturbations=perturb or [])
+    except FakescopeError as err:
+        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"{model} on {dataset.name} ({split})", title_justify="left")
+    keys = ["n", "logloss", "auc", "eer", "accuracy", "precision", "recall", "real_recall", "ece"]
+    table.add_column("level")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for level, section in summary["sections"].items():
+        m = section["metrics"]
+        table.add_row(level, *(str(m[k]) if k == "n" else f"{m[k]:.3f}" if m.get(k) is not None else "—" for k in keys))
+    console.print(table)
+    console.print(f"report: {html}", soft_wrap=True, highlight=False)
 
 
 @app.command()

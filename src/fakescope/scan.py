@@ -55,12 +55,12 @@ def safe_detect(detector: Detector, path: Path) -> Result:
 _worker_detector: Detector | None = None
 
 
-def _init_worker(model: str, num_frames: int, threads: int) -> None:
+def _init_worker(model: str, num_frames: int, image_model: str | None, threads: int) -> None:
     import torch
 
     global _worker_detector
     torch.set_num_threads(threads)
-    _worker_detector = Detector.from_pretrained(model, num_frames=num_frames)
+    _worker_detector = Detector.from_pretrained(model, num_frames=num_frames, image_model=image_model)
 
 
 def _work(path: str) -> str:
@@ -75,6 +75,7 @@ def scan_files(
     detector_factory: Callable[[], Detector],
     model: str,
     num_frames: int,
+    image_model: str | None = "auto",
     workers: int = 1,
     on_result: Callable[[Result], None] = lambda r: None,
 ) -> list[Result]:
@@ -84,7 +85,8 @@ def scan_files(
     new: list[Result] = []
     close_torn_line(output)
     with output.open("a") as fh:
-        for result in _results(todo, detector_factory, model, num_frames, workers):
+        worker_args = (model, num_frames, image_model)
+        for result in _results(todo, detector_factory, worker_args, workers):
             fh.write(result.model_dump_json() + "\n")
             fh.flush()
             new.append(result)
@@ -93,7 +95,7 @@ def scan_files(
 
 
 def _results(
-    todo: Sequence[Path], detector_factory: Callable[[], Detector], model: str, num_frames: int, workers: int
+    todo: Sequence[Path], detector_factory: Callable[[], Detector], worker_args: tuple, workers: int
 ) -> Iterable[Result]:
     if not todo:
         return
@@ -103,7 +105,7 @@ def _results(
             yield safe_detect(detector, path)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, num_frames, threads)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(*worker_args, threads)) as pool:
         for line in pool.map(_work, [str(p) for p in todo]):
             yield Result.model_validate_json(line)
 

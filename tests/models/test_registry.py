@@ -74,3 +74,67 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
 def test_card_json_is_valid_json():
     path = get_pretrained_cfg(DEFAULT_MODEL).weights_path()
     json.loads(path.with_suffix(".json").read_text())
+
+
+AIGEN = "aigen-effnet-lite0.ffhq"
+
+
+def absent_aigen_weights(monkeypatch, tmp_path) -> None:
+    """The aigen weight file resolves to a missing path, whether or not it ships in the package."""
+    from fakescope.models import PretrainedCfg
+
+    file = registry._pretrained_cfgs["aigen-effnet-lite0"]["ffhq"].file
+    real = PretrainedCfg.weights_path
+    monkeypatch.setattr(PretrainedCfg, "weights_path", lambda self: tmp_path / "absent.pt" if self.file == file else real(self))
+
+
+def test_aigen_is_registered_as_a_whole_image_model():
+    cfg = get_pretrained_cfg(AIGEN)
+    assert AIGEN in list_models() and get_pretrained_cfg("aigen-effnet-lite0") == cfg
+    assert cfg.input_kind == "image" and cfg.input_size == (3, 256, 256) and cfg.file == "aigen_effnet_lite0.ffhq.pt"
+    assert "configs/aigen-effnet-lite0.yaml" in cfg.recipe and "non-commercial" in cfg.license
+    assert get_pretrained_cfg(DEFAULT_MODEL).input_kind == "face"
+    model = create_model(AIGEN, pretrained=False)
+    assert model(torch.randn(1, 3, 256, 256))["prob"].shape == (1,)
+    a, b = create_model(AIGEN, pretrained=False, imagenet_init=True), create_model(DEFAULT_MODEL, pretrained=False, imagenet_init=True)
+    assert torch.equal(a.backbone.conv_stem.weight, b.backbone.conv_stem.weight)
+
+
+@pytest.mark.parametrize("name", [AIGEN, "aigen-effnet-lite0"])
+def test_unshipped_weights_are_a_clear_model_error(monkeypatch, tmp_path, name):
+    absent_aigen_weights(monkeypatch, tmp_path)
+    message = (r"^aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; "
+               r"train it with `fakescope train configs/aigen-effnet-lite0\.yaml")
+    with pytest.raises(ModelError, match=message):
+        create_model(name)
+    assert create_model(name, pretrained=False).pretrained_cfg.input_kind == "image"
+
+
+def test_pretrained_listing_has_only_shipped_weights(monkeypatch, tmp_path):
+    absent_aigen_weights(monkeypatch, tmp_path)
+    assert AIGEN in list_models() and AIGEN not in list_models(pretrained=True)
+    assert DEFAULT_MODEL in list_models(pretrained=True)
+
+
+def test_models_command_lists_an_unshipped_model(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+
+    absent_aigen_weights(monkeypatch, tmp_path)
+    res = CliRunner().invoke(app, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    assert rows[AIGEN]["installed"] is False and rows[AIGEN]["size_mb"] is None
+    assert rows[AIGEN]["input_size"] == [3, 256, 256] and rows[DEFAULT_MODEL]["installed"] is True
+    table = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and AIGEN in table.output and "missing" in table.output
+
+
+def test_random_init_drops_what_was_fitted_for_the_shipped_weights(monkeypatch):
+    cfgs = registry._pretrained_cfgs["faceswap-effnet-lite0"]
+    monkeypatch.setitem(cfgs, "dfdc", replace(cfgs["dfdc"], thresholds={"real_below": 0.1, "fake_at_or_above": 0.9}))
+    monkeypatch.setattr(type(cfgs["dfdc"]), "with_card", lambda self: self)
+    assert get_pretrained_cfg(DEFAULT_MODEL).thresholds is not None
+    cfg = create_model(pretrained=False).pretrained_cfg
+    assert cfg.thresholds is None and cfg.temperature == 1.0

@@ -5,6 +5,19 @@ artefacts clearly; so an identity is scored by the mean of its most suspicious f
 video by its most suspicious identity. The choice (top 50% mean, max over tracks) was compared
 with six other rules on the 34 labelled clips (best accuracy, near-best LogLoss): see
 benchmarks/fusion_study.py and the README's "Measured" section.
+
+Several detectors on one image (face swap on the faces, AI generation on the whole picture):
+the image is fake if a face was swapped OR the whole picture was generated, so the fused
+P(fake) is the largest of the detectors' calibrated scores (`fuse_detectors`). Max rather than
+noisy-OR 1 - (1 - a)(1 - b): each detector is calibrated on its own balanced data, so two
+uninformative 0.5 scores would fuse to 0.75 and every real image would collect both detectors'
+false-positive mass; the max keeps the scale of a calibrated score (0.5 stays 0.5) and the
+verdict is that of the most suspicious detector, as a video's is that of its most suspicious
+identity. When no face is found, the face model's whole-image score is softened first
+(`soften`, temperature NO_FACE_TEMPERATURE): the picture may be a tight face crop (the face
+model is right) or no face at all (its score means little), so it counts with half its
+logit rather than not at all. The factor 2 is a choice, not a fit: there is no labelled set
+of face-less pictures for the face model yet.
 """
 
 from __future__ import annotations
@@ -14,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 
 TOP_FRACTION = 0.5
+NO_FACE_TEMPERATURE = 2.0
+_EPS = 1e-7
 
 
 def track_score(frame_scores: Sequence[float], *, top_fraction: float = TOP_FRACTION) -> float:
@@ -46,3 +61,20 @@ def timeline(
         if mask.any():
             bins.append((round(start, 3), round(end, 3), float(s[mask].max())))
     return bins
+
+
+def soften(score: float, temperature: float) -> float:
+    """sigmoid(logit(score) / temperature): the same evidence, less sure (towards 0.5) for temperature > 1."""
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    p = min(max(float(score), _EPS), 1.0 - _EPS)
+    return float(1.0 / (1.0 + np.exp(-np.log(p / (1.0 - p)) / temperature)))
+
+
+def fuse_detectors(scores: Sequence[float]) -> tuple[float, list[float]]:
+    """Fused P(fake) = the largest detector score; weights are 1.0 for the detector that gave it
+    (the first one on a tie) and 0.0 for the others."""
+    if len(scores) == 0:
+        raise ValueError("no detector score to fuse")
+    best = int(np.argmax(np.asarray(scores, dtype=np.float64)))
+    return float(scores[best]), [1.0 if i == best else 0.0 for i in range(len(scores))]

@@ -1,18 +1,23 @@
-"""Per-media pipelines: image and video → faces → crops → scores → fused Result."""
+"""Per-media pipelines: image and video → faces → crops → scores → fused Result.
+
+Images are scored by the face model on each face and, when the detector has one, by the
+image model on the whole picture; videos by the face model only (the image model was trained
+on still pictures, not on video frames).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fakescope.detect.fusion import media_score, timeline, track_score
+from fakescope.detect.fusion import NO_FACE_TEMPERATURE, fuse_detectors, media_score, soften, timeline, track_score
 from fakescope.detect.result import DetectorScore, FaceTrack, Result, Segment
-from fakescope.detect.scoring import score_crops
-from fakescope.faces import FaceDetector, center_crop, crop_face, filter_tracks, track_faces
+from fakescope.detect.scoring import score_crops, whole_image_input
+from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
 from fakescope.faces.crop import center_square
 from fakescope.media import MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
@@ -39,6 +44,8 @@ class PipelineContext:
     model_name: str
     face_detector: FaceDetector
     num_frames: int = 32
+    image_model: DeepfakeDetector | None = None
+    image_model_name: str = ""
 
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -47,7 +54,11 @@ def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, floa
 
 
 def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
-    """Score every face in an image; an image with no detectable face is scored whole (tight crops)."""
+    """Score every face, and the whole picture with the image model if there is one; fuse the detectors.
+
+    With no detectable face the face model scores the centre square (right for tight face
+    crops); beside an image model that score is softened before fusion (see detect.fusion).
+    """
     with timer.stage("decode"):
         image = load_image(info.path)
     with timer.stage("faces"):
@@ -56,19 +67,31 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
             crops = [_crop(ctx, image, face.box) for face in faces]
             boxes = [face.as_xywh() for face in faces]
         else:
-            crops = [center_crop(image, ctx.model.pretrained_cfg.image_size)]
+            crops = [whole_image_input(image, ctx.model.pretrained_cfg)]
             x0, y0, side = center_square(*image.shape[:2])
             boxes = [[float(x0), float(y0), float(side), float(side)]]
     with timer.stage("model"):
         scores = score_crops(ctx.model, crops)
+        whole = None if ctx.image_model is None else _score_whole(ctx.image_model, image)
     with timer.stage("fusion"):
         result.faces = [
             FaceTrack(track_id=i, score=float(s), frames=[(0.0, float(s), box)]) for i, (s, box) in enumerate(zip(scores, boxes))
         ]
-        score = media_score(scores.tolist())
+        face_score = media_score(scores.tolist())
+        if whole is None:
+            detectors = [(ctx.model_name, face_score)]
+        else:
+            face_evidence = face_score if faces else soften(face_score, NO_FACE_TEMPERATURE)
+            detectors = [(ctx.model_name, face_evidence), (ctx.image_model_name, whole)]
     if not faces:
         result.reason = "no face detected: scored the whole image as a face crop"
-    return _finish(ctx, result, score)
+        if whole is not None:
+            result.reason += f" (softened, T={NO_FACE_TEMPERATURE:g}) and with {ctx.image_model_name}"
+    return _finish(result, detectors)
+
+
+def _score_whole(model: DeepfakeDetector, image: np.ndarray) -> float:
+    return float(score_crops(model, [whole_image_input(image, model.pretrained_cfg)])[0])
 
 
 def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
@@ -103,14 +126,16 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         score = media_score([t.score for t in face_tracks])
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]
-    return _finish(ctx, result, score)
+    return _finish(result, [(ctx.model_name, score)])
 
 
-def _finish(ctx: PipelineContext, result: Result, score: float) -> Result:
+def _finish(result: Result, detectors: Sequence[tuple[str, float]]) -> Result:
+    """Fuse the (name, P(fake)) of every detector that looked at the file into the Result's score."""
+    score, weights = fuse_detectors([s for _, s in detectors])
     result.score = round(score, 6)
     result.probabilities = {"real": round(1 - score, 6), "fake": round(score, 6)}
     result.label = "FAKE" if score >= 0.5 else "REAL"
-    result.detectors = [DetectorScore(name=ctx.model_name, score=round(score, 6), weight=1.0)]
+    result.detectors = [DetectorScore(name=n, score=round(s, 6), weight=w) for (n, s), w in zip(detectors, weights, strict=True)]
     return result
 
 

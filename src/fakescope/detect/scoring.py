@@ -1,4 +1,4 @@
-"""Turn face crops into calibrated P(fake) with a detector: one batched forward per media file."""
+"""Turn model inputs (face crops, whole pictures) into calibrated P(fake): one batched forward per media file."""
 
 from __future__ import annotations
 
@@ -6,9 +6,30 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
+from fakescope.faces import center_crop
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
+
+
+def resize_whole(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The whole RGB picture resized to (height, width), aspect ratio not kept, antialiased bicubic (PIL).
+
+    AI-generation traces are spread over the whole content, so nothing is cropped away;
+    training resizes its images with the same PIL filter (`train.data.load_rgb`).
+    """
+    if image.shape[:2] == (height, width):
+        return np.ascontiguousarray(image)
+    resized = Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def whole_image_input(image: np.ndarray, cfg: PretrainedCfg) -> np.ndarray:
+    """What a model sees of a whole picture: all of it resized for input_kind "image", the centre square for "face"."""
+    if cfg.input_kind == "image":
+        return resize_whole(image, cfg.input_size[1], cfg.input_size[2])
+    return center_crop(image, cfg.image_size)
 
 
 def crops_to_tensor(crops: Sequence[np.ndarray], cfg: PretrainedCfg) -> torch.Tensor:

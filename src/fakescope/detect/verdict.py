@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fakescope.detect.result import Verdict
@@ -14,6 +15,7 @@ class Thresholds:
     Measured for the default model on dfdc_faces val (1,200 crops): 86% of crops scored
     below 0.35 are real and 87% of crops scored 0.65 or more are fake, while in between the
     model is right only 54% of the time, so there we say "suspicious" instead of guessing.
+    A model card may carry bands chosen on validation data instead (`from_card`).
     """
 
     suspicious: float = 0.35
@@ -23,9 +25,28 @@ class Thresholds:
         if not 0.0 <= self.suspicious <= self.manipulated <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= suspicious <= manipulated <= 1")
 
+    @classmethod
+    def from_card(cls, card: Mapping[str, float]) -> Thresholds:
+        """A card's `{"real_below": p, "fake_at_or_above": q, ...}` (checked when the card is read)."""
+        return cls(suspicious=float(card["real_below"]), manipulated=float(card["fake_at_or_above"]))
+
     def verdict(self, score: float) -> Verdict:
         if score >= self.manipulated:
             return "manipulated"
         if score >= self.suspicious:
             return "suspicious"
         return "authentic"
+
+
+def agreed_thresholds(cards: Sequence[Mapping[str, float] | None]) -> Thresholds:
+    """The bands of the cards of every model behind a score, if they all have the same; else the defaults.
+
+    One model (videos, or images without an image model): its card's bands when it has them.
+    Several models (a fused image score): a band chosen for one detector's scores on its own
+    validation set promises nothing about the max of two detectors, so the card bands are used
+    only when every card carries the same ones; otherwise the default bands apply.
+    """
+    bands = {Thresholds.from_card(card) for card in cards if card is not None}
+    if cards and len(bands) == 1 and all(card is not None for card in cards):
+        return bands.pop()
+    return Thresholds()

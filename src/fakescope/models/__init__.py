@@ -1,9 +1,11 @@
 """Detector architectures, their registry and pretrained configs."""
 
 from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (registers its models)
+from fakescope.models import stack as _stack  # noqa: F401  (registers the stacked ensembles)
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import (
+    DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
     create_model,
     get_pretrained_cfg,
@@ -13,6 +15,7 @@ from fakescope.models.registry import (
 )
 
 __all__ = [
+    "DEFAULT_IMAGE_MODEL",
     "DEFAULT_MODEL",
     "DeepfakeDetector",
     "PretrainedCfg",

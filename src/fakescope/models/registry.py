@@ -27,6 +27,8 @@ _factories: dict[str, ModelFactory] = {}
 _pretrained_cfgs: dict[str, dict[str, PretrainedCfg]] = {}
 
 DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
+# Whole-image detector for fully AI-generated pictures, used next to DEFAULT_MODEL once its weights ship.
+DEFAULT_IMAGE_MODEL = "aigen-effnet-lite0.ffhq"
 
 
 def register_model(cfgs: dict[str, PretrainedCfg]) -> Callable[[ModelFactory], ModelFactory]:
@@ -46,6 +48,14 @@ def register_model(cfgs: dict[str, PretrainedCfg]) -> Callable[[ModelFactory], M
 def split_model_name(name: str) -> tuple[str, str | None]:
     arch, _, tag = name.partition(".")
     return arch, tag or None
+
+
+def resolve_name(name: str) -> str:
+    """`arch` -> `arch.<default tag>`; `arch.tag` unchanged (unknown names are left to get_pretrained_cfg)."""
+    arch, tag = split_model_name(name)
+    cfgs = _pretrained_cfgs.get(arch) or {}
+    tag = tag or next(iter(cfgs), None)
+    return f"{arch}.{tag}" if tag else arch
 
 
 def get_pretrained_cfg(name: str) -> PretrainedCfg:
@@ -89,11 +99,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_weights(model: DeepfakeDetector, cfg: PretrainedCfg) -> None:
-    """Load the shipped weights after checking their sha256 against the card."""
+def shipped_weights(name: str, cfg: PretrainedCfg) -> Path:
+    """Path of the weight file, or a ModelError saying it has not been trained and shipped yet."""
     path = cfg.weights_path()
-    if path is None or not path.is_file():
-        raise ModelError(f"weights file {cfg.file!r} is not installed; train it with `fakescope train`")
+    if path is None:
+        raise ModelError(f"{name}: no pretrained weights are registered for this model")
+    if not path.is_file():
+        how = f"; train it with `{cfg.recipe}`" if cfg.recipe else ""
+        raise ModelError(f"{name}: weights file {cfg.file} not shipped yet{how}")
+    return path
+
+
+def load_weights(model: DeepfakeDetector, cfg: PretrainedCfg, *, name: str | None = None) -> None:
+    """Load the shipped weights after checking their sha256 against the card."""
+    path = shipped_weights(name or str(cfg.file), cfg)
     digest = sha256_file(path)
     if cfg.sha256 and digest != cfg.sha256:
         raise ModelError(f"{path.name}: sha256 {digest[:12]}… does not match the model card ({cfg.sha256[:12]}…)")
@@ -107,8 +126,9 @@ def create_model(name: str = DEFAULT_MODEL, *, pretrained: bool = True, **kwargs
     cfg = get_pretrained_cfg(name)
     model = _factories[arch](pretrained_cfg=cfg, **kwargs)
     if pretrained:
-        load_weights(model, cfg)
+        load_weights(model, cfg, name=resolve_name(name))
     else:
-        model.pretrained_cfg = replace(cfg, temperature=1.0)
+        # Temperature and verdict thresholds were fitted for the shipped weights, not for these.
+        model.pretrained_cfg = replace(cfg, temperature=1.0, thresholds=None)
     model.eval()
     return model

@@ -1,4 +1,4 @@
-"""`python -m fakescope.train --data DIR ...`: same as `fakescope train`."""
+"""`python -m fakescope.train CONFIG.yaml [key=value ...]`: same as `fakescope train`."""
 
 import sys
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import logging
-import math
-from dataclasses import dataclass
+from torch import nn
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
@@ -73,24 +74,37 @@ def train_one_epoch(
     device: torch.device,
     description: str = "train",
     grad_clip: float = 2.0,
+    amp: bool = True,
+    label_smoothing: float = 0.0,
+    batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    frozen: Sequence[nn.Module] = (),
 ) -> float:
-    """Returns the mean training loss of the epoch."""
+    """Returns the mean training loss of the epoch.
+
+    `batch_transform` mixes whole batches (CutMix); `frozen` modules stay in eval mode so a
+    linear probe does not drift their batch-norm statistics.
+    """
     model.train()
+    for module in frozen:
+        module.eval()
     total, count = 0.0, 0
-    scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler(enabled=amp and device.type == "cuda")
+    params = [p for p in model.parameters() if p.requires_grad]
     with progress() as bar:
         task = bar.add_task(description, total=len(loader), info="")
         for images, labels in loader:
             images = images.to(device, memory_format=torch.channels_last, non_blocking=True)
             labels = labels.to(device)
-            with autocast(device):
+            if batch_transform is not None:
+                images, labels = batch_transform(images, labels)
+            with autocast(device) if amp else torch.autocast(device.type, enabled=False):
                 out = model(images)
-            loss = model.losses(out, labels)["total"]
+            loss = model.losses(out, labels, label_smoothing=label_smoothing)["total"]
             schedule.apply(optimizer)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
             scaler.step(optimizer)
             scaler.update()
             schedule.step += 1

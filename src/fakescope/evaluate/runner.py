@@ -1,0 +1,136 @@
+"""`fakescope eval DATASET --model NAME`: score a labelled dataset and write the report.
+
+Two kinds of data, one report:
+- videos (DFDC format: .mp4 + metadata.json) go through the full detection pipeline, the
+  same `Detector` users run; frame level = every scored face crop (labelled with its video's
+  label), video level = the fused P(fake) per video, as in the DFDC leaderboard;
+- face crops or images (labels.csv, real/ + fake/) go straight into the model at its input
+  size — frame level only. The split is rebuilt with the seed and val fraction stored in
+  the model's card, so `--split val` is exactly the held-out set that training reported on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fakescope.detect.result import Result
+from fakescope.errors import FakescopeError
+from fakescope.evaluate.perturb import parse_perturbation
+from fakescope.evaluate.report import write_report
+from fakescope.models import create_model, get_pretrained_cfg
+
+log = logging.getLogger(__name__)
+UNSCORED = 0.5
+
+
+@dataclass
+class Scores:
+    """Labels and P(fake) per evaluation level, plus what could not be scored."""
+
+    sections: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+    unscored: list[str] = field(default_factory=list)
+
+
+def training_split(model_name: str) -> tuple[float, int]:
+    """(val_fraction, seed) the model was trained with, so eval rebuilds the same val split."""
+    config = get_pretrained_cfg(model_name).extra.get("config", {})
+    return float(config.get("data", {}).get("val_fraction", 0.15)), int(config.get("seed", 20261123))
+
+
+def score_videos(root: Path, model_name: str, *, split: str, frames: int, face_detector: str) -> Scores:
+    from fakescope.detect import Detector
+    from fakescope.train.data import assign_splits, read_dfdc_metadata
+
+    val_fraction, seed = training_split(model_name)
+    videos = read_dfdc_metadata(root)
+    if split != "all":
+        videos = [v for v in assign_splits(videos, val_fraction, seed=seed, source=root / "metadata.json") if v.split == split]
+    if not videos:
+        raise FakescopeError(f"{root}: no videos in split {split!r}")
+    detector = Detector.from_pretrained(model_name, num_frames=frames, face_detector=face_detector, image_model=None)
+    out = Scores()
+    frame_y, frame_p, video_y, video_p = [], [], [], []
+    for i, video in enumerate(videos, 1):
+        result = detector.detect(video.path)
+        log.info("%d/%d %s: %s %s", i, len(videos), video.path.name, result.status, result.score)
+        out.results.append(result)
+        ok = result.status == "ok" and result.score is not None
+        if not ok:
+            out.unscored.append(f"{video.path.name}: {result.reason}")
+        video_y.append(video.label)
+        video_p.append(result.score if ok else UNSCORED)
+        for track in result.faces:
+            for _, score, _ in track.frames:
+                frame_y.append(video.label)
+                frame_p.append(score)
+    out.sections["video level"] = (np.array(video_y), np.array(video_p))
+    if frame_y:
+        out.sections["frame level"] = (np.array(frame_y), np.array(frame_p))
+    return out
+
+
+@torch.inference_mode()
+def score_images(root: Path, model_name: str, *, split: str, perturbations: Sequence[str] = (), batch_size: int = 64) -> Scores:
+    """Frame-level scores of the clean images, then once more per perturbation (`jpeg70`, ...)."""
+    from fakescope.train.augment import eval_transform
+    from fakescope.train.data import FaceCropDataset, load_samples
+
+    checks = {spec: parse_perturbation(spec) for spec in perturbations}
+    val_fraction, seed = training_split(model_name)
+    samples = load_samples(root, val_fraction=val_fraction, seed=seed)
+    if split != "all":
+        samples = [s for s in samples if s.split == split]
+    if not samples:
+        raise FakescopeError(f"{root}: no samples in split {split!r}")
+    model = create_model(model_name, pretrained=True).eval()
+    cfg = model.pretrained_cfg
+    labels = np.array([s.label for s in samples])
+    out = Scores()
+    for name, perturb in {"frame level": None, **{f"frame level, {k}": v for k, v in checks.items()}}.items():
+        dataset = FaceCropDataset(samples, cfg.image_size, eval_transform(cfg), perturb=perturb)
+        loader = DataLoader(dataset, batch_size=batch_size)
+        out.sections[name] = (labels, np.concatenate([model(images)["prob"].numpy() for images, _ in loader]))
+    return out
+
+
+def evaluate_dataset(
+    root: Path,
+    model_name: str,
+    *,
+    out_dir: Path,
+    split: str = "val",
+    frames: int = 32,
+    face_detector: str = "mtcnn",
+    submission: Path | None = None,
+    perturbations: Sequence[str] = (),
+) -> tuple[dict, Path]:
+    """Score `root` with `model_name`; write metrics.json, plots and report.html into `out_dir`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FakescopeError(f"{root}: not a folder")
+    is_video = (root / "metadata.json").is_file()
+    if submission is not None and not is_video:
+        raise FakescopeError("--submission needs a DFDC-format video folder (metadata.json)")
+    if perturbations and is_video:
+        raise FakescopeError("--perturb applies to image and face-crop datasets, not video folders")
+    if is_video:
+        scores = score_videos(root, model_name, split=split, frames=frames, face_detector=face_detector)
+    else:
+        scores = score_images(root, model_name, split=split, perturbations=perturbations)
+    meta = {"model": model_name, "dataset": str(root), "split": split,
+            "unscored (counted as 0.5)": "; ".join(scores.unscored) or "none"}
+    html = write_report(out_dir, scores.sections, title=f"{model_name} on {root.name} ({split})", meta=meta)
+    if submission is not None:
+        from fakescope.scan import write_submission
+
+        write_submission(scores.results, submission)
+    return json.loads((out_dir / "metrics.json").read_text()), html

@@ -1,0 +1,162 @@
+"""Training configs: one YAML file per recipe (configs/*.yaml), any key overridable.
+
+DeepfakeBench keeps a YAML per detector; so do we. The schema below is the documentation
+of every key: `fakescope train configs/x.yaml optim.lr=3e-4 schedule.epochs=2` loads the
+file, applies the dotted overrides (values parsed as YAML) and validates the result, so a
+typo is an error naming the key instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fakescope.errors import FakescopeError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataCfg(Strict):
+    root: Path = Field(description="labels.csv folder, real/ + fake/ image folders, or DFDC videos + metadata.json")
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="share of groups held out as val when the data has no split column")
+    calib_fraction: float = Field(0.1, ge=0, lt=1, description="share of train groups held out to pick the epoch, temperature and thresholds")
+    frames_per_video: int = Field(8, ge=1, description="face crops extracted per video (DFDC-format folders)")
+    crop_cache: Path | None = Field(None, description="where extracted video crops are cached (default runs/crop_cache/<name>)")
+    limit: int | None = Field(None, ge=1, description="use at most this many train crops (smoke runs)")
+
+
+class SbiCfg(Strict):
+    p: float = Field(0.0, ge=0, le=1, description="probability that a real training face becomes a self-blended pseudo-fake")
+
+
+class CutMixCfg(Strict):
+    p: float = Field(0.0, ge=0, le=1)
+    alpha: float = Field(1.0, gt=0)
+
+
+class AugmentCfg(Strict):
+    """Pixel augmentations go to `build_train_transform` as they are; SBI and CutMix are applied around it."""
+
+    model_config = ConfigDict(extra="allow")
+    sbi: SbiCfg = SbiCfg()
+    cutmix: CutMixCfg = CutMixCfg()
+
+    def pixel(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class OptimCfg(Strict):
+    name: Literal["adamw"] = "adamw"
+    lr: float = Field(6e-4, gt=0)
+    weight_decay: float = Field(0.02, ge=0)
+    grad_clip: float = Field(2.0, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+
+class ScheduleCfg(Strict):
+    name: Literal["onecycle"] = "onecycle"
+    epochs: int = Field(6, ge=1)
+    warmup: float = Field(0.1, ge=0, lt=1, description="share of steps spent warming up")
+    early_stop_patience: int | None = Field(3, ge=1, description="stop after this many epochs without a better calib LogLoss")
+
+
+class ThresholdCfg(Strict):
+    fpr: float = Field(0.05, gt=0, lt=1, description="'manipulated' verdicts on real media allowed at this rate (on calib)")
+    fnr: float = Field(0.05, gt=0, lt=1, description="'authentic' verdicts on fakes allowed at this rate (on calib)")
+
+
+class TrainConfig(Strict):
+    """Everything a run depends on; saved into the run directory, the tracker and the model card."""
+
+    name: str = Field(description="run name (experiment tracking, run folder)")
+    model: str = Field(description="registered model to train, e.g. faceswap-effnet-lite0.dfdc")
+    init: Literal["imagenet", "none"] = "imagenet"
+    freeze_backbone: bool = Field(False, description="train only the head on frozen features (linear probe)")
+    data: DataCfg
+    augment: AugmentCfg = AugmentCfg()
+    optim: OptimCfg = OptimCfg()
+    schedule: ScheduleCfg = ScheduleCfg()
+    thresholds: ThresholdCfg = ThresholdCfg()
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    amp: bool = Field(True, description="bf16 autocast on CPU, fp16 on CUDA")
+    seed: int = 20261123
+    threads: int = Field(2, ge=1)
+    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    device: str = "auto"
+    tracker: Literal["mlflow", "clearml", "none"] = "mlflow"
+    run_dir: Path | None = Field(None, description="checkpoints, history, plots (default runs/<name>)")
+    out: Path | None = Field(None, description="folder to write the shipped fp16 weights + JSON card into")
+
+    @property
+    def run_path(self) -> Path:
+        return self.run_dir or Path("runs") / self.name
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise FakescopeError(f"override {text!r}: expected key=value, e.g. optim.lr=3e-4")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise FakescopeError(f"override {text!r}: empty key")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set `a.b.c=value` paths in a nested dict (creating levels as needed)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise FakescopeError(f"override {text!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """YAML file + dotted overrides → validated config; errors name the file and the key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise FakescopeError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise FakescopeError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise FakescopeError(f"{path}: top level must be a mapping of keys")
+    raw = apply_overrides(raw, list(overrides))
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise FakescopeError(f"{path or 'config'}: {where}: {first['msg']}{more}") from None
+
+
+def flat_params(cfg: TrainConfig) -> dict[str, str]:
+    """Dotted key → string, for experiment trackers."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = str(value)
+
+    walk("", cfg.model_dump(mode="json"))
+    return out
+
+
+def dump_config(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

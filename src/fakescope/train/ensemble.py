@@ -1,0 +1,91 @@
+"""`fakescope train-ensemble STACK`: fit a stack's logistic-regression meta-model.
+
+The meta-model is fitted on the calib split — train groups that none of the members saw
+(they used it only to pick their epoch and temperature) — and reported on val, which
+neither the members nor the meta-model touched. Members must have been trained with the
+same data, seed and calib fraction, or the calib split of one would be the train split of
+another; that is checked from their cards.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch.utils.data import DataLoader
+
+from fakescope.errors import FakescopeError
+from fakescope.evaluate import binary_metrics
+from fakescope.models import create_model, get_pretrained_cfg
+from fakescope.models.stack import StackedDetector
+from fakescope.train.augment import eval_transform
+from fakescope.train.data import FaceCropDataset, load_samples, split_groups
+from fakescope.train.loop import predict_logits
+from fakescope.train.trainer import export_weights, git_sha
+
+log = logging.getLogger(__name__)
+
+
+def shared_split_settings(members: list[str]) -> tuple[float, float, int]:
+    """(val_fraction, calib_fraction, seed) common to every member's training config."""
+    settings = set()
+    for name in members:
+        config = get_pretrained_cfg(name).extra.get("config")
+        if not config:
+            raise FakescopeError(f"{name}: its card has no training config; train it with `fakescope train` first")
+        settings.add((config["data"]["val_fraction"], config["data"]["calib_fraction"], config["seed"]))
+    if len(settings) != 1:
+        raise FakescopeError(f"stack members were trained on different splits: {sorted(settings)}")
+    return settings.pop()
+
+
+def member_logits(stack: StackedDetector, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    cfg = stack.pretrained_cfg
+    loader = DataLoader(FaceCropDataset(samples, cfg.image_size, eval_transform(cfg)), batch_size=batch_size)
+    feats, labels = [], []
+    with torch.inference_mode():
+        for images, y in loader:
+            feats.append(stack.features(images).numpy())
+            labels.append(y.numpy())
+    return np.concatenate(feats), np.concatenate(labels)
+
+
+def train_ensemble(name: str, data: Path, *, out: Path | None = None, batch_size: int = 64, threads: int = 2) -> dict:
+    """Fit `name`'s meta-model on calib, report on val, optionally export weights + card."""
+    torch.set_num_threads(threads)
+    stack = create_model(name, pretrained=False)
+    if not isinstance(stack, StackedDetector):
+        raise FakescopeError(f"{name} is not a stacked ensemble (see `fakescope models 'stack-*'`)")
+    val_fraction, calib_fraction, seed = shared_split_settings(stack.member_names)
+    samples = load_samples(data, val_fraction=val_fraction, seed=seed)
+    train = [s for s in samples if s.split == "train"]
+    _, calib = split_groups(train, calib_fraction, seed=seed)
+    val = [s for s in samples if s.split == "val"]
+    x_calib, y_calib = member_logits(stack, calib, batch_size)
+    x_val, y_val = member_logits(stack, val, batch_size)
+    meta = LogisticRegression(C=1.0).fit(x_calib, y_calib)
+    with torch.no_grad():
+        stack.head.weight.copy_(torch.tensor(meta.coef_, dtype=torch.float32))
+        stack.head.bias.copy_(torch.tensor(meta.intercept_, dtype=torch.float32))
+    probs = meta.predict_proba(x_val)[:, 1]
+    metrics = {data.name + "/val": binary_metrics(y_val, probs)}
+    members = {m: binary_metrics(y_val, 1 / (1 + np.exp(-x_val[:, i] / get_pretrained_cfg(m).temperature)))
+               for i, m in enumerate(stack.member_names)}
+    log.info("stack %s val: %s", name, metrics)
+    card = {
+        "model": name,
+        "temperature": 1.0,
+        "metrics": metrics,
+        "dataset": f"{data.name}: meta-model fitted on {len(calib)} calib samples, reported on {len(val)} val samples",
+        "recipe": f"fakescope train-ensemble {name} --data {data}",
+        "extra": {"members": stack.member_names, "coef": meta.coef_.ravel().tolist(), "intercept": float(meta.intercept_[0]),
+                  "member_metrics": members, "git": git_sha(),
+                  "config": {"data": {"val_fraction": val_fraction, "calib_fraction": calib_fraction}, "seed": seed}},
+    }
+    if out is not None:
+        card = export_weights(stack, card, out)
+    return card
+

@@ -1,0 +1,291 @@
+"""`fakescope train CONFIG.yaml`: train, calibrate and ship a registered detector.
+
+Three disjoint sets, all split by group (source video / identity), never by crop:
+- train: what the weights see;
+- calib: a share of the train groups that picks the epoch (early stopping on its LogLoss),
+  fits the temperature and chooses the verdict thresholds for the stated FPR;
+- val: touched only to report the final numbers written into the model card.
+
+Every epoch writes a checkpoint, the history and the curves, so `--resume` continues a
+killed run exactly (optimiser, schedule, RNG, tracker run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fakescope.errors import FakescopeError
+from fakescope.evaluate import binary_metrics, fit_temperature
+from fakescope.evaluate.plots import training_curves_png
+from fakescope.evaluate.report import write_report
+from fakescope.evaluate.thresholds import verdict_thresholds
+from fakescope.models import create_model, sha256_file
+from fakescope.models.base import DeepfakeDetector
+from fakescope.models.config import PretrainedCfg
+from fakescope.models.registry import get_pretrained_cfg, split_model_name
+from fakescope.train.augment import build_train_transform, cutmix, eval_transform
+from fakescope.train.config import TrainConfig, dump_config, flat_params
+from fakescope.train.data import FaceCropDataset, Sample, load_samples, split_groups
+from fakescope.train.landmarks import face_landmarks
+from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
+from fakescope.train.sbi import SelfBlendedDataset
+from fakescope.train.tracking import Tracker, create_tracker
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+@dataclass
+class Splits:
+    train: list[Sample]
+    calib: list[Sample]
+    val: list[Sample]
+
+
+def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
+    data = cfg.data
+    cache = data.crop_cache or Path("runs/crop_cache") / data.root.name
+    samples = load_samples(data.root, val_fraction=data.val_fraction, seed=cfg.seed, crop_cache=cache,
+                           frames_per_video=data.frames_per_video, face_cfg=model_cfg)
+    train = [s for s in samples if s.split == "train"]
+    val = [s for s in samples if s.split == "val"]
+    train, calib = split_groups(train, data.calib_fraction, seed=cfg.seed)
+    if data.limit:
+        rng = np.random.default_rng(cfg.seed)
+
+        def subset(items: list[Sample], n: int) -> list[Sample]:
+            return [items[i] for i in sorted(rng.choice(len(items), min(n, len(items)), replace=False))]
+
+        train, calib, val = subset(train, data.limit), subset(calib, max(data.limit // 4, 8)), subset(val, max(data.limit // 4, 8))
+    for name, part in (("train", train), ("calib", calib), ("val", val)):
+        if not part or len({s.label for s in part}) < 2:
+            raise FakescopeError(f"{data.root}: the {name} split needs both REAL and FAKE samples (has {len(part)})")
+    log.info("train %d, calib %d, val %d samples", len(train), len(calib), len(val))
+    return Splits(train, calib, val)
+
+
+def make_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
+    size = model_cfg.image_size
+    base = FaceCropDataset(splits.train, size, build_train_transform(model_cfg, cfg.augment.pixel()))
+    train_ds: torch.utils.data.Dataset = base
+    if cfg.augment.sbi.p > 0:
+        cache = cfg.run_path.parent / "landmarks" / f"{cfg.data.root.name}.npz"
+        marks = face_landmarks([s.path for s in splits.train if s.label == 0], cache)
+        train_ds = SelfBlendedDataset.from_face_crops(base, marks, p=cfg.augment.sbi.p, transform=base.transform)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loader_kw = {"num_workers": cfg.workers, "persistent_workers": cfg.workers > 0}
+    return {
+        "train": DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator, **loader_kw),
+        "calib": DataLoader(FaceCropDataset(splits.calib, size, eval_transform(model_cfg)), batch_size=cfg.eval_batch_size),
+        "val": DataLoader(FaceCropDataset(splits.val, size, eval_transform(model_cfg)), batch_size=cfg.eval_batch_size),
+    }
+
+
+def build_model(cfg: TrainConfig, device: torch.device) -> DeepfakeDetector:
+    model = create_model(cfg.model, pretrained=False, imagenet_init=cfg.init == "imagenet")
+    if cfg.freeze_backbone:
+        backbone = getattr(model, "backbone", None)
+        if backbone is None:
+            raise FakescopeError(f"{cfg.model}: freeze_backbone needs a model with a `backbone` module")
+        backbone.requires_grad_(False)
+    return model.to(device, memory_format=torch.channels_last)
+
+
+class Checkpoint:
+    """Everything needed to continue a run where it stopped."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path, self.best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def save(self, model, optimizer, schedule: OneCycle, epoch: int, best: float, history: list[dict], tracker_id: str | None) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": schedule.step, "epoch": epoch,
+                    "best": best, "history": history, "rng": torch.get_rng_state(), "np_rng": np.random.get_state(),
+                    "py_rng": random.getstate(), "tracker_id": tracker_id}, tmp)
+        tmp.replace(self.path)
+
+    def load(self, model, optimizer, schedule: OneCycle, device: torch.device) -> dict:
+        ckpt = torch.load(self.path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        schedule.step = ckpt["step"]
+        torch.set_rng_state(ckpt["rng"])
+        np.random.set_state(ckpt["np_rng"])
+        random.setstate(ckpt["py_rng"])
+        return ckpt
+
+
+def epochs_without_improvement(history: list[dict]) -> int:
+    losses = [row["calib"]["logloss"] for row in history]
+    return len(losses) - 1 - int(np.argmin(losses)) if losses else 0
+
+
+def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None = None) -> dict:
+    """Train (or continue with `resume`), calibrate on calib, report on val, export; returns the card.
+
+    `recipe` is the command line that reproduces the run, written into the model card.
+    """
+    seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    run_dir = cfg.run_path
+    ckpt = Checkpoint(run_dir)
+    if ckpt.exists() and not resume:
+        raise FakescopeError(f"{run_dir}: holds a checkpoint from an earlier run; pass --resume to continue it, or set run_dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_config(cfg))
+
+    model_cfg = get_pretrained_cfg(cfg.model)
+    model = build_model(cfg, device)
+    splits = make_splits(cfg, model_cfg)
+    loaders = make_loaders(cfg, model_cfg, splits)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                                  weight_decay=cfg.optim.weight_decay)
+    steps_per_epoch = len(loaders["train"])
+    schedule = OneCycle(max_lr=cfg.optim.lr, total_steps=cfg.schedule.epochs * steps_per_epoch, warmup=cfg.schedule.warmup)
+    history: list[dict] = []
+    start_epoch, best, tracker_id = 0, math.inf, None
+    if resume and ckpt.exists():
+        state = ckpt.load(model, optimizer, schedule, device)
+        start_epoch, best, history, tracker_id = state["epoch"] + 1, state["best"], state["history"], state["tracker_id"]
+        log.info("resumed %s at epoch %d", run_dir, start_epoch + 1)
+
+    tracker = create_tracker(cfg.tracker, run_dir=run_dir, experiment="fakescope", run_name=cfg.name)
+    tags = {"model": cfg.model, "git": git_sha(), "device": str(device)}
+    # The tracked run ends FINISHED, FAILED on an error, KILLED on Ctrl-C.
+    with tracker.start(params=flat_params(cfg), tags=tags, resume_id=tracker_id):
+        train_epochs(cfg, model, loaders, optimizer, schedule, ckpt, tracker, device, start_epoch, best, history)
+        return finish(cfg, model, loaders, splits, ckpt, tracker, device, history, recipe)
+
+
+def train_epochs(cfg, model, loaders, optimizer, schedule, ckpt, tracker: Tracker, device, start_epoch, best, history) -> None:
+    mix = None
+    if cfg.augment.cutmix.p > 0:
+        gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+        def mix(images, labels):
+            return cutmix(images, labels, alpha=cfg.augment.cutmix.alpha, p=cfg.augment.cutmix.p, generator=gen)
+
+    frozen = [model.backbone] if cfg.freeze_backbone else []
+    patience = cfg.schedule.early_stop_patience
+    for epoch in range(start_epoch, cfg.schedule.epochs):
+        if patience and history and epochs_without_improvement(history) >= patience:
+            log.info("early stop: calib LogLoss has not improved for %d epochs", patience)
+            break
+        t0 = time.time()
+        loss = train_one_epoch(model, loaders["train"], optimizer, schedule, device=device,
+                               description=f"epoch {epoch + 1}/{cfg.schedule.epochs}", grad_clip=cfg.optim.grad_clip,
+                               amp=cfg.amp, label_smoothing=cfg.optim.label_smoothing, batch_transform=mix, frozen=frozen)
+        row: dict = {"epoch": epoch + 1, "train_loss": loss, "lr": schedule.lr()}
+        for split in ("calib", "val"):
+            logits, y = predict_logits(model, loaders[split], device=device, amp=cfg.amp)
+            row[split] = binary_metrics(y, sigmoid(logits))
+        row["seconds"] = time.time() - t0
+        history.append(row)
+        if row["calib"]["logloss"] < best:
+            best = row["calib"]["logloss"]
+            torch.save(model.state_dict(), ckpt.best_path)
+        ckpt.save(model, optimizer, schedule, epoch, best, history, tracker.run_id)
+        (ckpt.path.parent / "history.json").write_text(json.dumps(history, indent=2))
+        curves = training_curves_png(history, ckpt.path.parent / "curves.png")
+        tracker.log_metrics({"train/loss": loss, "lr": row["lr"],
+                             **{f"{s}/{k}": v for s in ("calib", "val") for k, v in row[s].items() if k != "n"}}, step=epoch + 1)
+        tracker.log_artifact(curves)
+        eta = row["seconds"] * (cfg.schedule.epochs - epoch - 1)
+        log.info("epoch %d/%d %.0fs: loss %.4f | calib logloss %.4f auc %.4f | val logloss %.4f auc %.4f | ETA %.0f min",
+                 epoch + 1, cfg.schedule.epochs, row["seconds"], loss, row["calib"]["logloss"], row["calib"]["auc"],
+                 row["val"]["logloss"], row["val"]["auc"], eta / 60)
+
+
+def finish(cfg, model, loaders, splits: Splits, ckpt: Checkpoint, tracker: Tracker, device, history, recipe) -> dict:
+    """Measure exactly what ships: fp16-rounded best weights computed in fp32, as at inference."""
+    run_dir = ckpt.path.parent
+    best_state = torch.load(ckpt.best_path, map_location=device, weights_only=True)
+    model.load_state_dict({k: v.half().to(v.dtype) if v.is_floating_point() else v for k, v in best_state.items()})
+    calib_logits, calib_y = predict_logits(model, loaders["calib"], device=device, amp=False)
+    temperature = fit_temperature(calib_logits, calib_y)
+    thresholds = verdict_thresholds(calib_y, sigmoid(calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr)
+    val_logits, val_y = predict_logits(model, loaders["val"], device=device, amp=False)
+    val_probs = sigmoid(val_logits / temperature)
+    dataset = cfg.data.root.name
+    val_metrics = binary_metrics(val_y, val_probs)
+    model_cfg = model.pretrained_cfg
+    report = write_report(run_dir / "report", {f"{dataset}/val": (val_y, val_probs)}, title=f"{cfg.model} on {dataset} val",
+                          meta={"model": cfg.model, "temperature": round(temperature, 4), "recipe": recipe or "",
+                                "git": git_sha()})
+    best_epoch = min(history, key=lambda r: r["calib"]["logloss"])["epoch"]
+    card = {
+        "model": cfg.model,
+        "temperature": temperature,
+        "thresholds": thresholds,
+        "input_size": list(model_cfg.input_size),
+        "mean": list(model_cfg.mean),
+        "std": list(model_cfg.std),
+        "metrics": {f"{dataset}/val": val_metrics},
+        "dataset": f"{dataset} ({len(splits.train)} train / {len(splits.calib)} calib / {len(splits.val)} val samples, split by group)",
+        "recipe": recipe or model_cfg.recipe,
+        "extra": {"best_epoch": best_epoch, "epochs_run": len(history), "git": git_sha(), "device": str(device),
+                  "train_seconds": round(sum(r["seconds"] for r in history), 1), "config": cfg.model_dump(mode="json")},
+    }
+    (run_dir / "card.json").write_text(json.dumps(card, indent=2))
+    tracker.log_metrics({f"final/val/{k}": v for k, v in val_metrics.items() if k != "n"} | {"final/temperature": temperature},
+                        step=len(history))
+    for path in (run_dir / "history.json", run_dir / "config.yaml", report):
+        tracker.log_artifact(path)
+    log.info("val (T=%.3f): %s", temperature, val_metrics)
+    if cfg.out is not None:
+        card = export_weights(model, card, cfg.out)
+        weights = cfg.out / card["file"]
+        tracker.log_model(weights, weights.with_suffix(".json"))
+    return card
+
+
+def export_weights(model: torch.nn.Module, card: dict, out_dir: Path) -> dict:
+    """Write fp16 weights as `<file>` and the card with their sha256 as `<file stem>.json`."""
+    arch, _ = split_model_name(card["model"])
+    file_name = get_pretrained_cfg(card["model"]).file or f"{arch}.pt"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights_path = out_dir / file_name
+    tmp = weights_path.with_suffix(".tmp")
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, tmp)
+    shutil.move(tmp, weights_path)
+    card = {**card, "file": file_name, "sha256": sha256_file(weights_path), "size_bytes": weights_path.stat().st_size}
+    weights_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card

@@ -1,0 +1,94 @@
+"""`fakescope eval` end to end: image folders (with perturbations) and DFDC-format video folders."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from fakescope.errors import FakescopeError
+from fakescope.evaluate.perturb import parse_perturbation
+from fakescope.evaluate.runner import evaluate_dataset
+from tests.conftest import EXAMPLES, shared
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    """Six real and six fake DFDC crops in the real/ + fake/ layout."""
+    root = tmp_path_factory.mktemp("faces")
+    for label in ("real", "fake"):
+        (root / label).mkdir()
+        for src in sorted(shared("dfdc_faces", label).glob("*.jpg"))[:6]:
+            shutil.copy(src, root / label / src.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def video_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("videos")
+    shutil.copy(EXAMPLES / "real_ffpp_866.mp4", root / "a.mp4")
+    shutil.copy(EXAMPLES / "fake_ffpp_deepfakes_866_878.mp4", root / "b.mp4")
+    (root / "metadata.json").write_text(json.dumps({"a.mp4": {"label": "REAL"}, "b.mp4": {"label": "FAKE", "original": "a.mp4"}}))
+    return root
+
+
+def test_image_folder_report_with_perturbations(image_folder, tmp_path):
+    summary, html = evaluate_dataset(image_folder, "faceswap-effnet-lite0.dfdc", out_dir=tmp_path / "r", split="all",
+                                     perturbations=["jpeg70", "resize0.5"])
+    assert set(summary["sections"]) == {"frame level", "frame level, jpeg70", "frame level, resize0.5"}
+    metrics = summary["sections"]["frame level"]["metrics"]
+    assert metrics["n"] == 12 and 0 <= metrics["auc"] <= 1 and "eer" in metrics
+    assert summary["sections"]["frame level, jpeg70"]["metrics"]["logloss"] != metrics["logloss"]
+    page = html.read_text()
+    assert "data:image/png;base64" in page and "jpeg70" in page
+
+
+def test_video_folder_video_and_frame_level_with_submission(video_folder, tmp_path):
+    res = runner.invoke(app, ["eval", str(video_folder), "--split", "all", "--frames", "4", "--out", str(tmp_path / "r"),
+                              "--submission", str(tmp_path / "sub.csv"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["sections"]["video level"]["metrics"]["n"] == 2
+    assert summary["sections"]["frame level"]["metrics"]["n"] >= 4
+    rows = list(csv.DictReader((tmp_path / "sub.csv").open()))
+    assert [r["filename"] for r in rows] == ["a.mp4", "b.mp4"] and all(0 <= float(r["label"]) <= 1 for r in rows)
+
+
+def test_eval_table_output(image_folder, tmp_path):
+    res = runner.invoke(app, ["eval", str(image_folder), "--split", "all", "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "frame level" in res.output and "report.html" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--submission", "x.csv"], "needs a DFDC-format video folder"),
+        (["--perturb", "sepia3"], "unknown perturbation"),
+        (["--split", "test"], "--split must be"),
+    ],
+)
+def test_eval_errors_are_one_line(image_folder, tmp_path, args, message):
+    res = runner.invoke(app, ["eval", str(image_folder), "--out", str(tmp_path / "r"), *args])
+    assert res.exit_code == 2
+    assert message in res.output
+
+
+def test_eval_missing_folder(tmp_path):
+    with pytest.raises(FakescopeError, match="not a folder"):
+        evaluate_dataset(tmp_path / "nope", "faceswap-effnet-lite0.dfdc", out_dir=tmp_path / "r")
+
+
+def test_perturbations_change_pixels_as_named():
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (120, 30, 200))
+    assert parse_perturbation("resize0.5")(image).size == (32, 24)
+    assert parse_perturbation("jpeg70")(image).size == (64, 48)
+    with pytest.raises(FakescopeError, match="quality"):
+        parse_perturbation("jpeg0")
