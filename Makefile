@@ -26,7 +26,7 @@ test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
 
 train: $(STAMP)
-	$(VENV)/bin/fakescope train --out src/fakescope/weights
+	$(VENV)/bin/fakescope train configs/faceswap-effnet-lite0.yaml out=src/fakescope/weights $(if $(wildcard runs/faceswap-effnet-lite0/checkpoint.pt),--resume,)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_video.py

@@ -160,32 +160,34 @@ def models_cmd(
     for name in list_models(pattern):
         cfg = get_pretrained_cfg(name)
         path = cfg.weights_path()
-        val = next(iter(cfg.metrics.values()), {})
+        evalset, val = next(iter(cfg.metrics.items()), (None, {}))
         rows.append({
-            "name": name, "input_size": list(cfg.input_size), "weights": cfg.file,
+            "name": name, "input": cfg.input_kind, "input_size": list(cfg.input_size), "weights": cfg.file,
             "installed": bool(path and path.is_file()), "sha256": cfg.sha256,
             "size_mb": round(path.stat().st_size / 1e6, 2) if path and path.is_file() else None,
-            "metrics": cfg.metrics, "dataset": cfg.dataset, "recipe": cfg.recipe, "temperature": cfg.temperature,
-            "auc": val.get("auc"), "logloss": val.get("logloss"),
+            "metrics": cfg.metrics, "evaluated_on": evalset, "dataset": cfg.dataset, "recipe": cfg.recipe,
+            "temperature": cfg.temperature, "thresholds": cfg.thresholds, "auc": val.get("auc"), "logloss": val.get("logloss"),
         })
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="registered detectors (metrics measured on held-out data)", title_justify="left")
-    for col in ["name", "input", "sha256", "size", "AUC", "LogLoss", "ECE"]:
-        table.add_column(col, no_wrap=True, justify="left" if col in ("name", "sha256") else "right")
-    evalsets = sorted({k for r in rows for k in r["metrics"]})
-    table.caption = f"metrics on {', '.join(evalsets)}; full card: fakescope models --json" if evalsets else None
+    table = Table(title="registered detectors (metrics measured on held-out data)", title_justify="left",
+                  caption="full cards: fakescope models --json")
+    for col in ["name", "input", "sha256", "size", "evaluated on", "AUC", "LogLoss", "ECE"]:
+        table.add_column(col, no_wrap=True, justify="left" if col in ("name", "input", "sha256", "evaluated on") else "right")
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "—"  # noqa: E731
     for r in rows:
-        fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "—"  # noqa: E731
-        val = next(iter(r["metrics"].values()), {})
+        val = r["metrics"].get(r["evaluated_on"], {})
         table.add_row(
-            r["name"], "x".join(map(str, r["input_size"][1:])),
-            (r["sha256"] or "—")[:12] if r["installed"] else "[red]missing[/]",
-            f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—",
+            r["name"], f"{r['input']} {'x'.join(map(str, r['input_size'][1:]))}",
+            (r["sha256"] or "—")[:12] if r["installed"] else "[red]not trained[/]",
+            f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—", r["evaluated_on"] or "—",
             fmt(val.get("auc")), fmt(val.get("logloss")), fmt(val.get("ece")),
         )
     console.print(table)
+    console.print("reproduce:")
+    for r in rows:
+        console.print(f"  {r['name']}: {r['recipe'] or '—'}", soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
@@ -264,7 +266,7 @@ def eval_cmd(
         return
     table = Table(title=f"{model} on {dataset.name} ({split})", title_justify="left")
     keys = ["n", "logloss", "auc", "eer", "accuracy", "precision", "recall", "real_recall", "ece"]
-    table.add_column("level")
+    table.add_column("level", no_wrap=True)
     for key in keys:
         table.add_column(key, justify="right")
     for level, section in summary["sections"].items():

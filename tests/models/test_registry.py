@@ -128,7 +128,7 @@ def test_models_command_lists_an_unshipped_model(monkeypatch, tmp_path):
     assert rows[AIGEN]["installed"] is False and rows[AIGEN]["size_mb"] is None
     assert rows[AIGEN]["input_size"] == [3, 256, 256] and rows[DEFAULT_MODEL]["installed"] is True
     table = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
-    assert table.exit_code == 0 and AIGEN in table.output and "missing" in table.output
+    assert table.exit_code == 0 and AIGEN in table.output and "not trained" in table.output
 
 
 def test_random_init_drops_what_was_fitted_for_the_shipped_weights(monkeypatch):

@@ -18,7 +18,6 @@ from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 
-DFDC_RECIPE = "fakescope train configs/faceswap-effnet-lite0.yaml out=src/fakescope/weights"
 AIGEN_RECIPE = "fakescope train configs/aigen-effnet-lite0.yaml out=src/fakescope/weights"
 
 
@@ -51,27 +50,24 @@ def load_imagenet_lite0(backbone: nn.Module) -> None:
         raise RuntimeError(f"efficientnet-lite0 init failed: missing={missing} unexpected={unexpected}")
 
 
+def dfdc_crop_cfg(tag: str, config: str) -> PretrainedCfg:
+    """DFDC face crops: 224 px, tighter than an MTCNN box (0.8x its side) and centred 7% lower."""
+    return PretrainedCfg(
+        file=f"faceswap_effnet_lite0.{tag}.pt",
+        input_size=(3, 224, 224),
+        face_margin=-0.2,
+        face_shift=0.07,
+        dataset="dfdc_faces (DFDC face crops, train split)",
+        recipe=f"fakescope train configs/{config}.yaml out=src/fakescope/weights",
+        license="weights: research only (trained on DFDC data); code: Apache-2.0",
+    )
+
+
 @register_model(
     {
-        "dfdc": PretrainedCfg(
-            file="faceswap_effnet_lite0.dfdc.pt",
-            input_size=(3, 224, 224),
-            face_margin=-0.2,
-            face_shift=0.07,
-            dataset="dfdc_faces (DFDC face crops, train split)",
-            recipe=DFDC_RECIPE,
-            license="weights: research only (trained on DFDC data); code: Apache-2.0",
-        ),
-        # Second recipe (CutMix, more SBI) for diversity inside the stacked ensemble.
-        "dfdc_cutmix": PretrainedCfg(
-            file="faceswap_effnet_lite0.dfdc_cutmix.pt",
-            input_size=(3, 224, 224),
-            face_margin=-0.2,
-            face_shift=0.07,
-            dataset="dfdc_faces (DFDC face crops, train split)",
-            recipe="fakescope train configs/faceswap-effnet-lite0-cutmix.yaml out=src/fakescope/weights",
-            license="weights: research only (trained on DFDC data); code: Apache-2.0",
-        ),
+        "dfdc": dfdc_crop_cfg("dfdc", "faceswap-effnet-lite0"),
+        # Second recipe (CutMix instead of SBI) for diversity inside the stacked ensemble.
+        "dfdc_cutmix": dfdc_crop_cfg("dfdc_cutmix", "faceswap-effnet-lite0-cutmix"),
     }
 )
 def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> DeepfakeDetector:

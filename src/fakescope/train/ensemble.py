@@ -53,8 +53,13 @@ def member_logits(stack: StackedDetector, samples, batch_size: int) -> tuple[np.
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def train_ensemble(name: str, data: Path, *, out: Path | None = None, batch_size: int = 64, threads: int = 2) -> dict:
-    """Fit `name`'s meta-model on calib, report on val, optionally export weights + card."""
+def train_ensemble(
+    name: str, data: Path, *, out: Path | None = None, batch_size: int = 64, threads: int = 2, limit: int | None = None
+) -> dict:
+    """Fit `name`'s meta-model on calib, report on val, optionally export weights + card.
+
+    `limit` keeps every n-th sample of calib and val so that at most `limit` remain (smoke runs).
+    """
     torch.set_num_threads(threads)
     stack = create_model(name, pretrained=False)
     if not isinstance(stack, StackedDetector):
@@ -64,6 +69,8 @@ def train_ensemble(name: str, data: Path, *, out: Path | None = None, batch_size
     train = [s for s in samples if s.split == "train"]
     _, calib = split_groups(train, calib_fraction, seed=seed)
     val = [s for s in samples if s.split == "val"]
+    if limit:
+        calib, val = calib[:: max(1, len(calib) // limit)], val[:: max(1, len(val) // limit)]
     x_calib, y_calib = member_logits(stack, calib, batch_size)
     x_val, y_val = member_logits(stack, val, batch_size)
     meta = LogisticRegression(C=1.0).fit(x_calib, y_calib)
