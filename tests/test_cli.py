@@ -30,6 +30,9 @@ def test_detect_image_prints_a_verdict_table(face_jpg):
     assert res.exit_code == 0, res.output
     assert "face.jpg" in res.output and "image" in res.output
     assert any(v in res.output for v in ("authentic", "suspicious", "manipulated"))
+    assert "aigen-effnet-lite0.ffhq" in res.output, "a picture lists both detectors' scores"
+    alone = runner.invoke(app, ["detect", "--image-model", "none", str(face_jpg)])
+    assert alone.exit_code == 0 and "aigen" not in alone.output
 
 
 def test_detect_json_is_the_result_contract(face_jpg):

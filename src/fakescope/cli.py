@@ -100,6 +100,9 @@ def detect(
     else:
         console.print(results_table(results))
         for r in results:
+            if len(r.detectors) > 1:
+                parts = " · ".join(f"{d.name} {d.score:.3f}" for d in r.detectors)
+                console.print(f"[dim]{escape(Path(r.file).name)}: {escape(parts)} (P(fake) is the max)[/]", soft_wrap=True, highlight=False)
             if r.reason:
                 print_reason(r)
     if any(r.status == "error" for r in results):

@@ -17,6 +17,7 @@ def test_train_ensemble_fits_exports_and_reports_members(tmp_path):
     written = json.loads(weights.with_suffix(".json").read_text())
     assert written["extra"]["members"] == ["faceswap-effnet-lite0.dfdc", "faceswap-effnet-lite0.dfdc_cutmix"]
     assert len(written["extra"]["coef"]) == 2
+    assert written["thresholds"]["real_below"] <= written["thresholds"]["fake_at_or_above"]
     assert set(written["extra"]["member_metrics"]) == set(written["extra"]["members"])
     assert 0.5 < written["metrics"]["dfdc_faces/val"]["auc"] <= 1
 

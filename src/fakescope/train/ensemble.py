@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
+from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedDetector
 from fakescope.train.augment import eval_transform
@@ -78,6 +79,7 @@ def train_ensemble(
         stack.head.weight.copy_(torch.tensor(meta.coef_, dtype=torch.float32))
         stack.head.bias.copy_(torch.tensor(meta.intercept_, dtype=torch.float32))
     probs = meta.predict_proba(x_val)[:, 1]
+    thresholds = verdict_thresholds(y_calib, meta.predict_proba(x_calib)[:, 1])
     metrics = {data.name + "/val": binary_metrics(y_val, probs)}
     members = {m: binary_metrics(y_val, 1 / (1 + np.exp(-x_val[:, i] / get_pretrained_cfg(m).temperature)))
                for i, m in enumerate(stack.member_names)}
@@ -85,9 +87,10 @@ def train_ensemble(
     card = {
         "model": name,
         "temperature": 1.0,
+        "thresholds": thresholds,
         "metrics": metrics,
         "dataset": f"{data.name}: meta-model fitted on {len(calib)} calib samples, reported on {len(val)} val samples",
-        "recipe": f"fakescope train-ensemble {name} --data {data}",
+        "recipe": f"fakescope train-ensemble {name} --data {data} --out src/fakescope/weights",
         "extra": {"members": stack.member_names, "coef": meta.coef_.ravel().tolist(), "intercept": float(meta.intercept_[0]),
                   "member_metrics": members, "git": git_sha(),
                   "config": {"data": {"val_fraction": val_fraction, "calib_fraction": calib_fraction}, "seed": seed}},
