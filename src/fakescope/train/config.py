@@ -143,20 +143,5 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> TrainConfig:
         raise FakescopeError(f"{path or 'config'}: {where}: {first['msg']}{more}") from None
 
 
-def flat_params(cfg: TrainConfig) -> dict[str, str]:
-    """Dotted key → string, for experiment trackers."""
-    out: dict[str, str] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            out[prefix] = str(value)
-
-    walk("", cfg.model_dump(mode="json"))
-    return out
-
-
 def dump_config(cfg: TrainConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -24,7 +24,6 @@ from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedDetector
 from fakescope.train.augment import eval_transform
 from fakescope.train.data import FaceCropDataset, load_samples, split_groups
-from fakescope.train.loop import predict_logits
 from fakescope.train.trainer import export_weights, git_sha
 
 log = logging.getLogger(__name__)

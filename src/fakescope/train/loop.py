@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
-
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
 from torch.utils.data import DataLoader
 
 from fakescope.models.base import DeepfakeDetector

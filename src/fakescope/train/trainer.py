@@ -36,7 +36,7 @@ from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
 from fakescope.train.augment import build_train_transform, cutmix, eval_transform
-from fakescope.train.config import TrainConfig, dump_config, flat_params
+from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.data import FaceCropDataset, Sample, load_samples, split_groups
 from fakescope.train.landmarks import face_landmarks
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
@@ -190,7 +190,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
     tracker = create_tracker(cfg.tracker, run_dir=run_dir, experiment="fakescope", run_name=cfg.name)
     tags = {"model": cfg.model, "git": git_sha(), "device": str(device)}
     # The tracked run ends FINISHED, FAILED on an error, KILLED on Ctrl-C.
-    with tracker.start(params=flat_params(cfg), tags=tags, resume_id=tracker_id):
+    with tracker.start(params=cfg.model_dump(mode="json"), tags=tags, resume_id=tracker_id):
         train_epochs(cfg, model, loaders, optimizer, schedule, ckpt, tracker, device, start_epoch, best, history)
         return finish(cfg, model, loaders, splits, ckpt, tracker, device, history, recipe)
 
