@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -31,6 +31,12 @@ ImageModelOpt = Annotated[str, typer.Option(
     "--image-model", help="whole-image AI-generation detector for pictures: auto (the shipped one), a model name, or none")]
 
 
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One red line on stderr and a non-zero exit: never a traceback."""
+    err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False) -> None:
     """fakescope: tells real from manipulated faces in images and videos."""
@@ -49,8 +55,7 @@ def load_detector(model: str, frames: int, face_detector: str = "mtcnn", image_m
         return Detector.from_pretrained(model, num_frames=frames, face_detector=face_detector,
                                         image_model=image_model_choice(image_model))
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(err))
 
 
 def results_table(results: list[Result]) -> Table:
@@ -129,8 +134,7 @@ def scan(
     try:
         files = collect_media_files(inputs)
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(err), 1)
     done = read_done(output)
     todo = [f for f in files if str(f) not in done]
     console.print(f"{len(files)} files, {len(files) - len(todo)} already in {output}, {len(todo)} to scan")
@@ -211,8 +215,7 @@ def train(
         cfg = load_config(config, extra)
         card = run_training(cfg, resume=resume, recipe=" ".join(["fakescope train", str(config), *extra]))
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(err))
     typer.echo(json.dumps({"metrics": card["metrics"], "temperature": card["temperature"],
                            "thresholds": card["thresholds"], "run_dir": str(cfg.run_path)}, indent=2))
 
@@ -231,8 +234,7 @@ def train_ensemble_cmd(
     try:
         card = train_ensemble(name, data, out=out)
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(err))
     typer.echo(json.dumps({"metrics": card["metrics"], "members": card["extra"]["member_metrics"],
                            "coef": card["extra"]["coef"]}, indent=2))
 
@@ -255,15 +257,13 @@ def eval_cmd(
     from fakescope.evaluate.runner import evaluate_dataset
 
     if split not in ("val", "train", "all"):
-        err_console.print(f"[red]error:[/] --split must be val, train or all, got {split!r}")
-        raise typer.Exit(2)
+        fail(f"--split must be val, train or all, got {split!r}")
     try:
         summary, html = evaluate_dataset(dataset, model, out_dir=out, split=split, frames=frames,
                                          face_detector=face_detector, submission=submission,
                                          perturbations=perturb or [])
     except FakescopeError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(err))
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -291,8 +291,7 @@ def bench(
     from fakescope.bench import bench_video, bench_table, default_clips
 
     if kind != "video":
-        err_console.print(f"[red]error:[/] unknown benchmark {kind!r} (available: video)")
-        raise typer.Exit(2)
+        fail(f"unknown benchmark {kind!r} (available: video)")
     rows = bench_video(files or default_clips(), num_frames=frames, repeat=repeat)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

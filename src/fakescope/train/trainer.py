@@ -134,14 +134,15 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def save(self, model, optimizer, schedule: OneCycle, epoch: int, best: float, history: list[dict], tracker_id: str | None) -> None:
+    def save(self, model: DeepfakeDetector, optimizer: torch.optim.Optimizer, schedule: OneCycle, epoch: int, best: float,
+             history: list[dict], tracker_id: str | None) -> None:
         tmp = self.path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": schedule.step, "epoch": epoch,
                     "best": best, "history": history, "rng": torch.get_rng_state(), "np_rng": np.random.get_state(),
                     "py_rng": random.getstate(), "tracker_id": tracker_id}, tmp)
         tmp.replace(self.path)
 
-    def load(self, model, optimizer, schedule: OneCycle, device: torch.device) -> dict:
+    def load(self, model: DeepfakeDetector, optimizer: torch.optim.Optimizer, schedule: OneCycle, device: torch.device) -> dict:
         ckpt = torch.load(self.path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -195,7 +196,20 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
         return finish(cfg, model, loaders, splits, ckpt, tracker, device, history, recipe)
 
 
-def train_epochs(cfg, model, loaders, optimizer, schedule, ckpt, tracker: Tracker, device, start_epoch, best, history) -> None:
+def train_epochs(
+    cfg: TrainConfig,
+    model: DeepfakeDetector,
+    loaders: dict[str, DataLoader],
+    optimizer: torch.optim.Optimizer,
+    schedule: OneCycle,
+    ckpt: Checkpoint,
+    tracker: Tracker,
+    device: torch.device,
+    start_epoch: int,
+    best: float,
+    history: list[dict],
+) -> None:
+    """Epochs from `start_epoch` on, until the schedule ends or calib LogLoss stops improving."""
     mix = None
     if cfg.augment.cutmix.p > 0:
         gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -234,7 +248,17 @@ def train_epochs(cfg, model, loaders, optimizer, schedule, ckpt, tracker: Tracke
                  row["val"]["logloss"], row["val"]["auc"], eta / 60)
 
 
-def finish(cfg, model, loaders, splits: Splits, ckpt: Checkpoint, tracker: Tracker, device, history, recipe) -> dict:
+def finish(
+    cfg: TrainConfig,
+    model: DeepfakeDetector,
+    loaders: dict[str, DataLoader],
+    splits: Splits,
+    ckpt: Checkpoint,
+    tracker: Tracker,
+    device: torch.device,
+    history: list[dict],
+    recipe: str | None,
+) -> dict:
     """Measure exactly what ships: fp16-rounded best weights computed in fp32, as at inference."""
     run_dir = ckpt.path.parent
     best_state = torch.load(ckpt.best_path, map_location=device, weights_only=True)
