@@ -6,23 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from fakescope.faces import center_crop
+from fakescope.media.image import resize_whole
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
-
-
-def resize_whole(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The whole RGB picture resized to (height, width), aspect ratio not kept, antialiased bicubic (PIL).
-
-    AI-generation traces are spread over the whole content, so nothing is cropped away;
-    training resizes its images with the same PIL filter (`train.data.load_rgb`).
-    """
-    if image.shape[:2] == (height, width):
-        return np.ascontiguousarray(image)
-    resized = Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC)
-    return np.asarray(resized, dtype=np.uint8)
 
 
 def whole_image_input(image: np.ndarray, cfg: PretrainedCfg) -> np.ndarray:

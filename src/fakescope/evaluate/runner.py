@@ -41,9 +41,14 @@ class Scores:
 
 
 def training_split(model_name: str) -> tuple[float, int]:
-    """(val_fraction, seed) the model was trained with, so eval rebuilds the same val split."""
-    config = get_pretrained_cfg(model_name).extra.get("config", {})
-    return float(config.get("data", {}).get("val_fraction", 0.15)), int(config.get("seed", 20261123))
+    """(val_fraction, seed) the model was trained with (the platform's defaults when its card
+    does not say), so eval rebuilds the same val split."""
+    from fakescope.train.config import DataCfg, TrainConfig
+
+    recorded = get_pretrained_cfg(model_name).training_split()
+    if recorded is None:
+        return DataCfg.model_fields["val_fraction"].default, TrainConfig.model_fields["seed"].default
+    return recorded[0], recorded[2]
 
 
 def score_videos(root: Path, model_name: str, *, split: str, frames: int, face_detector: str) -> Scores:

@@ -62,3 +62,16 @@ def _scale_to_uint8(values: np.ndarray) -> np.ndarray:
     data = values.astype(np.int64)
     top = 65535 if data.max(initial=0) > 255 or values.dtype.itemsize == 2 else 255
     return ((np.clip(data, 0, top) * 255 + top // 2) // top).astype(np.uint8)
+
+
+def resize_whole(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The whole RGB picture resized to (height, width), aspect ratio not kept, antialiased bicubic (PIL).
+
+    AI-generation traces are spread over the whole content, so nothing is cropped away.
+    Inference and training (`train.data.load_rgb`) both resize through here, so a model sees
+    at inference exactly the pixels it was trained on.
+    """
+    if image.shape[:2] == (height, width):
+        return np.ascontiguousarray(image)
+    resized = Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC)
+    return np.asarray(resized, dtype=np.uint8)

@@ -60,6 +60,14 @@ class PretrainedCfg:
             return None
         return Path(str(resources.files(WEIGHTS_PACKAGE).joinpath(self.file)))
 
+    def training_split(self) -> tuple[float, float, int] | None:
+        """(val_fraction, calib_fraction, seed) of the run that trained these weights, from the
+        card; eval and stacking rebuild exactly its splits from them. None when not recorded."""
+        config = self.extra.get("config")
+        if not config:
+            return None
+        return float(config["data"]["val_fraction"]), float(config["data"]["calib_fraction"]), int(config["seed"])
+
     def with_card(self) -> PretrainedCfg:
         """Merge the JSON card written by training (sha256, metrics, calibration, thresholds, input) if present."""
         path = self.weights_path()

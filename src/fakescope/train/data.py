@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from fakescope.errors import FakescopeError
 from fakescope.media.files import IMAGE_EXTENSIONS
+from fakescope.media.image import resize_whole
 
 if TYPE_CHECKING:
     from fakescope.faces import FaceDetector
@@ -175,6 +176,22 @@ def _video_sample(root: Path, path: Path, name: str, entry: Any) -> VideoSample:
     return VideoSample(path=video, label=LABELS[label], group=Path(source).name, split=split)
 
 
+@dataclass
+class Splits:
+    """train: what the weights see; calib: held-out train groups that pick the epoch, the
+    temperature and the thresholds (and fit stacks); val: touched only to report."""
+
+    train: list[Sample]
+    calib: list[Sample]
+    val: list[Sample]
+
+
+def three_way_split(samples: Sequence[Sample], calib_fraction: float, *, seed: int) -> Splits:
+    """The dataset's train/val split with `calib_fraction` of the train groups moved to calib."""
+    train, calib = split_groups([s for s in samples if s.split == "train"], calib_fraction, seed=seed)
+    return Splits(train, calib, [s for s in samples if s.split == "val"])
+
+
 def split_groups(samples: Sequence[Sample], fraction: float, *, seed: int) -> tuple[list[Sample], list[Sample]]:
     """Move `fraction` of the groups (not samples) into a second list, deterministically."""
     groups = sorted({s.group for s in samples})
@@ -297,9 +314,7 @@ def load_rgb(path: Path, size: int, perturb: Callable[[Image.Image], Image.Image
         im = im.convert("RGB")
         if perturb is not None:
             im = perturb(im)
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
-        return np.asarray(im, dtype=np.uint8)
+        return resize_whole(np.asarray(im, dtype=np.uint8), size, size)
 
 
 class FaceCropDataset(Dataset):

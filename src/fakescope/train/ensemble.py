@@ -23,7 +23,7 @@ from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedDetector
 from fakescope.train.augment import eval_transform
-from fakescope.train.data import FaceCropDataset, load_samples, split_groups
+from fakescope.train.data import FaceCropDataset, load_samples, three_way_split
 from fakescope.train.trainer import export_weights, git_sha
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,10 @@ def shared_split_settings(members: list[str]) -> tuple[float, float, int]:
     """(val_fraction, calib_fraction, seed) common to every member's training config."""
     settings = set()
     for name in members:
-        config = get_pretrained_cfg(name).extra.get("config")
-        if not config:
+        split = get_pretrained_cfg(name).training_split()
+        if split is None:
             raise FakescopeError(f"{name}: its card has no training config; train it with `fakescope train` first")
-        settings.add((config["data"]["val_fraction"], config["data"]["calib_fraction"], config["seed"]))
+        settings.add(split)
     if len(settings) != 1:
         raise FakescopeError(f"stack members were trained on different splits: {sorted(settings)}")
     return settings.pop()
@@ -65,10 +65,8 @@ def train_ensemble(
     if not isinstance(stack, StackedDetector):
         raise FakescopeError(f"{name} is not a stacked ensemble (see `fakescope models 'stack-*'`)")
     val_fraction, calib_fraction, seed = shared_split_settings(stack.member_names)
-    samples = load_samples(data, val_fraction=val_fraction, seed=seed)
-    train = [s for s in samples if s.split == "train"]
-    _, calib = split_groups(train, calib_fraction, seed=seed)
-    val = [s for s in samples if s.split == "val"]
+    splits = three_way_split(load_samples(data, val_fraction=val_fraction, seed=seed), calib_fraction, seed=seed)
+    calib, val = splits.calib, splits.val
     if limit:
         calib, val = calib[:: max(1, len(calib) // limit)], val[:: max(1, len(val) // limit)]
     x_calib, y_calib = member_logits(stack, calib, batch_size)

@@ -19,7 +19,6 @@ import random
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
 from fakescope.train.augment import build_train_transform, cutmix, eval_transform
 from fakescope.train.config import TrainConfig, dump_config
-from fakescope.train.data import FaceCropDataset, Sample, load_samples, split_groups
+from fakescope.train.data import FaceCropDataset, Sample, Splits, load_samples, three_way_split
 from fakescope.train.landmarks import face_landmarks
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 from fakescope.train.sbi import SelfBlendedDataset
@@ -69,21 +68,13 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-z))
 
 
-@dataclass
-class Splits:
-    train: list[Sample]
-    calib: list[Sample]
-    val: list[Sample]
-
-
 def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     data = cfg.data
     cache = data.crop_cache or Path("runs/crop_cache") / data.root.name
     samples = load_samples(data.root, val_fraction=data.val_fraction, seed=cfg.seed, crop_cache=cache,
                            frames_per_video=data.frames_per_video, face_cfg=model_cfg)
-    train = [s for s in samples if s.split == "train"]
-    val = [s for s in samples if s.split == "val"]
-    train, calib = split_groups(train, data.calib_fraction, seed=cfg.seed)
+    splits = three_way_split(samples, data.calib_fraction, seed=cfg.seed)
+    train, calib, val = splits.train, splits.calib, splits.val
     if data.limit:
         rng = np.random.default_rng(cfg.seed)
 
