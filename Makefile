@@ -7,11 +7,14 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-slow install train bench clean
 
 run: $(STAMP)
-	$(VENV)/bin/fakescope detect examples/real_ffpp_866.mp4 examples/fake_ffpp_deepfakes_866_878.mp4
+	$(VENV)/bin/fakescope detect examples/real_ffpp_866.mp4 examples/fake_ffpp_deepfakes_866_878.mp4 \
+		examples/speech_real_fsdd_theo.wav examples/speech_fake_world_theo.wav
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } \
+		|| echo "warning: could not install espeak-ng (Debian): speech corpora are built without TTS fakes"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
@@ -30,6 +33,7 @@ train: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_video.py
+	$(PY) benchmarks/bench_audio.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

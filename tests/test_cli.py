@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from tests.conftest import shared
+from tests.conftest import EXAMPLES, shared
 
 runner = CliRunner()
 
@@ -171,3 +171,20 @@ def test_train_bad_config_is_one_line(tmp_path):
 def test_train_ensemble_refuses_a_non_stack():
     res = runner.invoke(app, ["train-ensemble", "faceswap-effnet-lite0.dfdc"])
     assert res.exit_code == 2 and "not a stacked ensemble" in res.output
+
+
+def test_detect_speech_and_a_video_with_sound(tmp_path):
+    real, fake = EXAMPLES / "speech_real_fsdd_theo.wav", EXAMPLES / "speech_fake_world_theo.wav"
+    res = runner.invoke(app, ["detect", "--json", str(real), str(fake)])
+    assert res.exit_code == 0, res.output
+    results = json.loads(res.output)
+    assert [r["media_type"] for r in results] == ["audio", "audio"] and all(r["verdict"] for r in results)
+    assert results[1]["score"] > results[0]["score"], "the vocoded copy scores above the speaker"
+    assert results[0]["modalities"] == [{"modality": "audio", "score": results[0]["score"], "weight": 1.0, "skipped": None}]
+    clip = shared("videos", "brtujopkby.mp4")
+    table = runner.invoke(app, ["detect", "--frames", "4", "--audio-weight", "0.3", str(clip)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "audio-bigru-attn.speech" in table.output and "weight" in table.output
+    faces_only = json.loads(runner.invoke(app, ["detect", "--json", "--frames", "4", "--audio-model", "none", str(clip)]).output)
+    assert [m["modality"] for m in faces_only["modalities"]] == ["video"]
+    bad = runner.invoke(app, ["detect", "--audio-weight", "2", str(real)])
+    assert bad.exit_code == 2

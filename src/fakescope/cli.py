@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,7 +15,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from fakescope.detect import Result
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Detect manipulated faces in images and videos.")
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Detect manipulated faces in images and videos, and synthetic speech in audio and videos' sound.")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -29,6 +30,10 @@ FramesOpt = Annotated[int, typer.Option("--frames", "-n", min=1, max=512, help="
 FaceOpt = Annotated[str, typer.Option("--face-detector", help="mtcnn (default, Haar fallback) or haar")]
 ImageModelOpt = Annotated[str, typer.Option(
     "--image-model", help="whole-image AI-generation detector for pictures: auto (the shipped one), a model name, or none")]
+AudioModelOpt = Annotated[str, typer.Option(
+    "--audio-model", help="synthetic-speech detector for audio files and videos' sound: auto (the shipped one), a name, or none")]
+AudioWeightOpt = Annotated[float, typer.Option(
+    "--audio-weight", min=0.0, max=1.0, help="weight of the sound in a video's score (faces get the rest)")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -39,21 +44,33 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False) -> None:
-    """fakescope: tells real from manipulated faces in images and videos."""
+    """fakescope: tells real from manipulated faces in images and videos, and real from synthetic speech."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def image_model_choice(value: str) -> str | None:
+def optional_model(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
-def load_detector(model: str, frames: int, face_detector: str = "mtcnn", image_model: str = "auto"):
+def detector_options(model: str, frames: int, face_detector: str = "mtcnn", image_model: str = "auto",
+                     audio_model: str = "auto", audio_weight: float = 0.5) -> dict[str, Any]:
+    """Keyword arguments of `Detector.from_pretrained` (also sent to scan worker processes)."""
+    from fakescope.detect.fusion import ModalityWeights
+
+    try:
+        weights = ModalityWeights(video=1.0 - audio_weight, audio=audio_weight)
+    except ValueError as err:
+        fail(f"--audio-weight: {err}")
+    return {"name": model, "num_frames": frames, "face_detector": face_detector, "image_model": optional_model(image_model),
+            "audio_model": optional_model(audio_model), "weights": weights}
+
+
+def load_detector(options: dict[str, Any]):
     from fakescope.detect import Detector
     from fakescope.errors import FakescopeError
 
     try:
-        return Detector.from_pretrained(model, num_frames=frames, face_detector=face_detector,
-                                        image_model=image_model_choice(image_model))
+        return Detector.from_pretrained(**options)
     except FakescopeError as err:
         fail(str(err))
 
@@ -72,7 +89,8 @@ def results_table(results: list[Result]) -> Table:
         else:
             verdict, score = f"[magenta]{r.status}[/]", "—"
         frames = str(r.frames_sampled) if r.media_type == "video" else "—"
-        table.add_row(name, r.media_type or "?", verdict, score, str(r.faces_found), frames, f"{r.processing_time:.2f}s")
+        faces = "—" if r.media_type == "audio" else str(r.faces_found)
+        table.add_row(name, r.media_type or "?", verdict, score, faces, frames, f"{r.processing_time:.2f}s")
     return table
 
 
@@ -86,28 +104,37 @@ def print_reason(r: Result) -> None:
         console.print(f"[dim]{line}[/]", soft_wrap=True, highlight=False)
 
 
+def evidence_line(r: Result) -> str:
+    """Each detector's score and weight, and why a modality was skipped."""
+    parts = [f"{d.name} {d.score:.3f} (weight {d.weight:g})" for d in r.detectors]
+    parts += [f"{m.modality}: skipped, {m.skipped}" for m in r.modalities if m.skipped]
+    return " · ".join(parts)
+
+
 @app.command()
 def detect(
-    files: Annotated[list[Path], typer.Argument(help="images (jpg/png/webp/bmp) or videos (mp4/mov/avi/mkv/webm)")],
+    files: Annotated[list[Path], typer.Argument(
+        help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)")],
     as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
     model: ModelOpt = DEFAULT_MODEL,
     frames: FramesOpt = 32,
     face_detector: FaceOpt = "mtcnn",
     image_model: ImageModelOpt = "auto",
+    audio_model: AudioModelOpt = "auto",
+    audio_weight: AudioWeightOpt = 0.5,
 ) -> None:
     """Score files and print a verdict per file. Exit code 1 if any file could not be read."""
     from fakescope.scan import dumps
 
-    detector = load_detector(model, frames, face_detector, image_model)
+    detector = load_detector(detector_options(model, frames, face_detector, image_model, audio_model, audio_weight))
     results = [detector.detect(f) for f in files]
     if as_json:
         typer.echo(dumps(results))
     else:
         console.print(results_table(results))
         for r in results:
-            if len(r.detectors) > 1:
-                parts = " · ".join(f"{d.name} {d.score:.3f}" for d in r.detectors)
-                console.print(f"[dim]{escape(Path(r.file).name)}: {escape(parts)} (P(fake) is the max)[/]", soft_wrap=True, highlight=False)
+            if len(r.detectors) > 1 or len(r.modalities) > 1:
+                console.print(f"[dim]{escape(Path(r.file).name)}: {escape(evidence_line(r))}[/]", soft_wrap=True, highlight=False)
             if r.reason:
                 print_reason(r)
     if any(r.status == "error" for r in results):
@@ -123,6 +150,8 @@ def scan(
     model: ModelOpt = DEFAULT_MODEL,
     frames: FramesOpt = 32,
     image_model: ImageModelOpt = "auto",
+    audio_model: AudioModelOpt = "auto",
+    audio_weight: AudioWeightOpt = 0.5,
 ) -> None:
     """Scan folders: one Result per line, resumable; one bad file never stops the scan."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -141,11 +170,9 @@ def scan(
     with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("scan", total=len(todo))
-        new = scan_files(
-            todo, output, model=model, num_frames=frames, workers=workers, image_model=image_model_choice(image_model),
-            detector_factory=lambda: load_detector(model, frames, image_model=image_model),
-            on_result=lambda r: bar.advance(task),
-        )
+        options = detector_options(model, frames, image_model=image_model, audio_model=audio_model, audio_weight=audio_weight)
+        new = scan_files(todo, output, options=options, workers=workers, detector_factory=lambda: load_detector(options),
+                         on_result=lambda r: bar.advance(task))
     wanted = {str(f) for f in files}
     everything = [r for f, r in done.items() if f in wanted] + new
     counts = summarize(everything)
@@ -153,6 +180,12 @@ def scan(
     if submission is not None:
         n = write_submission(everything, submission)
         console.print(f"submission: {n} rows → {submission}")
+
+
+def input_summary(cfg: Any) -> str:
+    if cfg.input_kind == "audio":
+        return f"audio {cfg.sample_rate // 1000}kHz {cfg.window_seconds:g}s"
+    return f"{cfg.input_kind} {cfg.input_size[1]}x{cfg.input_size[2]}"
 
 
 @app.command("models")
@@ -180,16 +213,16 @@ def models_cmd(
         return
     table = Table(title="registered detectors (metrics measured on held-out data)", title_justify="left",
                   caption="full cards: fakescope models --json")
-    for col in ["name", "input", "sha256", "size", "evaluated on", "AUC", "LogLoss", "ECE"]:
+    for col in ["name", "input", "sha256", "size", "evaluated on", "AUC", "LogLoss", "ECE", "EER"]:
         table.add_column(col, no_wrap=True, justify="left" if col in ("name", "input", "sha256", "evaluated on") else "right")
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "—"  # noqa: E731
     for r in rows:
         val = r["metrics"].get(r["evaluated_on"], {})
         table.add_row(
-            r["name"], f"{r['input']} {'x'.join(map(str, r['input_size'][1:]))}",
+            r["name"], input_summary(get_pretrained_cfg(r["name"])),
             (r["sha256"] or "—")[:12] if r["installed"] else "[red]not trained[/]",
             f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—", r["evaluated_on"] or "—",
-            fmt(val.get("auc")), fmt(val.get("logloss")), fmt(val.get("ece")),
+            fmt(val.get("auc")), fmt(val.get("logloss")), fmt(val.get("ece")), fmt(val.get("eer")),
         )
     console.print(table)
     console.print("reproduce:")
@@ -249,7 +282,8 @@ def eval_cmd(
     frames: FramesOpt = 32,
     face_detector: FaceOpt = "mtcnn",
     perturb: Annotated[list[str] | None, typer.Option(
-        help="also score after a perturbation, repeatable: jpeg70, resize0.5, blur1.5 (image datasets)")] = None,
+        help="also score after a perturbation, repeatable: jpeg70, resize0.5, blur1.5 (images); mp3_32k, opus_12k, "
+             "aac_32k, narrowband ... (audio)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print metrics.json")] = False,
 ) -> None:
     """Score a labelled dataset: LogLoss, AUC, EER, ECE, ... at frame and video level, plots, HTML report."""
@@ -281,19 +315,29 @@ def eval_cmd(
 
 @app.command()
 def bench(
-    kind: Annotated[str, typer.Argument(help="what to benchmark: video")] = "video",
-    files: Annotated[list[Path] | None, typer.Argument(help="clips (default: the bundled examples)")] = None,
+    kind: Annotated[str, typer.Argument(help="what to benchmark: video or audio")] = "video",
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="files (default: the bundled clips; for audio, 4 s / 30 s / 2 min recordings of the bundled speech)")] = None,
     frames: FramesOpt = 32,
-    repeat: Annotated[int, typer.Option(min=1, help="runs per clip; the median is reported")] = 3,
+    repeat: Annotated[int, typer.Option(min=1, help="runs per file; the median is reported")] = 3,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Time the video pipeline per stage and print time ÷ clip duration."""
-    from fakescope.bench import bench_video, bench_table, default_clips
+    """Time a pipeline per stage and print processing time ÷ media duration (the real-time factor for audio)."""
+    from fakescope.bench import AUDIO_STAGES, VIDEO_STAGES, bench_audio, bench_table, bench_video, default_clips
+    from fakescope.errors import FakescopeError
 
-    if kind != "video":
-        fail(f"unknown benchmark {kind!r} (available: video)")
-    rows = bench_video(files or default_clips(), num_frames=frames, repeat=repeat)
+    if kind not in ("video", "audio"):
+        fail(f"unknown benchmark {kind!r} (available: video, audio)")
+    try:
+        if kind == "video":
+            rows = bench_video(files or default_clips(), num_frames=frames, repeat=repeat)
+        else:
+            rows = bench_audio(files, repeat=repeat)
+    except FakescopeError as err:
+        fail(str(err))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
+    elif kind == "video":
+        console.print(bench_table(rows, VIDEO_STAGES))
     else:
-        console.print(bench_table(rows))
+        console.print(bench_table(rows, AUDIO_STAGES, unit="windows"))

@@ -35,5 +35,9 @@ class MediaTooLargeError(MediaError):
     pass
 
 
+class NoAudioError(MediaError):
+    """The file holds no audio stream (a video without sound, an image)."""
+
+
 class ModelError(FakescopeError):
     """A model name or weight file is unknown or does not match its checksum."""

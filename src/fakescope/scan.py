@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from fakescope.detect import Detector, Result
 
@@ -55,12 +56,12 @@ def safe_detect(detector: Detector, path: Path) -> Result:
 _worker_detector: Detector | None = None
 
 
-def _init_worker(model: str, num_frames: int, image_model: str | None, threads: int) -> None:
+def _init_worker(options: dict[str, Any], threads: int) -> None:
     import torch
 
     global _worker_detector
     torch.set_num_threads(threads)
-    _worker_detector = Detector.from_pretrained(model, num_frames=num_frames, image_model=image_model)
+    _worker_detector = Detector.from_pretrained(**options)
 
 
 def _work(path: str) -> str:
@@ -73,20 +74,19 @@ def scan_files(
     output: Path,
     *,
     detector_factory: Callable[[], Detector],
-    model: str,
-    num_frames: int,
-    image_model: str | None = "auto",
+    options: dict[str, Any],
     workers: int = 1,
     on_result: Callable[[Result], None] = lambda r: None,
 ) -> list[Result]:
     """Score `todo`, appending each Result to `output` as soon as it is ready (callers skip
-    files already there with `read_done`, which is what makes a scan resumable)."""
+    files already there with `read_done`, which is what makes a scan resumable).
+
+    One worker uses `detector_factory()`; several each build `Detector.from_pretrained(**options)`."""
     output.parent.mkdir(parents=True, exist_ok=True)
     new: list[Result] = []
     close_torn_line(output)
     with output.open("a") as fh:
-        worker_args = (model, num_frames, image_model)
-        for result in _results(todo, detector_factory, worker_args, workers):
+        for result in _results(todo, detector_factory, options, workers):
             fh.write(result.model_dump_json() + "\n")
             fh.flush()
             new.append(result)
@@ -95,7 +95,7 @@ def scan_files(
 
 
 def _results(
-    todo: Sequence[Path], detector_factory: Callable[[], Detector], worker_args: tuple, workers: int
+    todo: Sequence[Path], detector_factory: Callable[[], Detector], options: dict[str, Any], workers: int
 ) -> Iterable[Result]:
     if not todo:
         return
@@ -105,7 +105,7 @@ def _results(
             yield safe_detect(detector, path)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(*worker_args, threads)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(options, threads)) as pool:
         for line in pool.map(_work, [str(p) for p in todo]):
             yield Result.model_validate_json(line)
 

@@ -65,3 +65,26 @@ def test_cards_must_all_agree_for_their_bands_to_be_used():
     assert agreed_thresholds([a, None]) == Thresholds()
     assert agreed_thresholds([None]) == Thresholds()
     assert agreed_thresholds([]) == Thresholds()
+
+
+def test_modalities_average_unless_one_is_confidently_fake():
+    from fakescope.detect.fusion import ModalityWeights, fuse_modalities
+
+    even = ModalityWeights()
+    assert fuse_modalities({"video": 0.2, "audio": 0.6}, even) == (pytest.approx(0.4), {"video": 0.5, "audio": 0.5})
+    skewed = ModalityWeights(video=0.75, audio=0.25)
+    score, shares = fuse_modalities({"video": 0.2, "audio": 0.6}, skewed)
+    assert score == pytest.approx(0.3) and shares == {"video": 0.75, "audio": 0.25}
+    # A cloned voice over honest faces is not averaged away.
+    assert fuse_modalities({"video": 0.1, "audio": 0.95}, skewed) == (0.95, {"video": 0.0, "audio": 1.0})
+    assert fuse_modalities({"video": 0.92, "audio": 0.97}, even) == (0.97, {"video": 0.0, "audio": 1.0})
+    # One modality scored: it carries the whole weight, even when configured at 0.
+    assert fuse_modalities({"video": 0.3}, even) == (0.3, {"video": 1.0})
+    assert fuse_modalities({"audio": 0.3}, ModalityWeights(video=1.0, audio=0.0)) == (0.3, {"audio": 1.0})
+    assert fuse_modalities({"video": 0.3, "audio": 0.8}, ModalityWeights(video=1.0, audio=0.0)) == (0.3, {"video": 1.0, "audio": 0.0})
+    with pytest.raises(ValueError):
+        fuse_modalities({}, even)
+    with pytest.raises(ValueError):
+        ModalityWeights(video=0.0, audio=0.0)
+    with pytest.raises(ValueError):
+        ModalityWeights(confident=0.4)

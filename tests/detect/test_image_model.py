@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from fakescope.detect import Detector, Thresholds
+from fakescope.detect.result import DetectorScore, Result
 from fakescope.detect.fusion import NO_FACE_TEMPERATURE, soften
 from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
@@ -137,6 +138,13 @@ def test_videos_are_scored_by_the_face_model_only(models, mtcnn, tmp_path, peopl
     assert len(detector.detect(people_png).detectors) == 2 and calls == [1]
 
 
+def scored_by(*names: str) -> Result:
+    return Result(file="x", detectors=[DetectorScore(name=n, score=0.5, weight=1.0) for n in names])
+
+
+IMAGE_SCORE, VIDEO_SCORE = scored_by(DEFAULT_MODEL, DEFAULT_IMAGE_MODEL), scored_by(DEFAULT_MODEL)
+
+
 def test_card_thresholds_drive_the_verdict(models, mtcnn, grey_jpg):
     face, image = models
     banded = with_bands(face, BANDS)
@@ -145,13 +153,13 @@ def test_card_thresholds_drive_the_verdict(models, mtcnn, grey_jpg):
     assert two_detectors(strict, None, mtcnn).detect(grey_jpg).verdict == "authentic"
     # A fused image score uses card bands only when both cards carry the same ones.
     both = two_detectors(banded, with_bands(image, BANDS), mtcnn)
-    assert both.thresholds_for("image") == Thresholds(0.0, 0.0)
+    assert both.thresholds_for(IMAGE_SCORE) == Thresholds(0.0, 0.0)
     assert both.detect(grey_jpg).verdict == "manipulated"
     one = two_detectors(banded, image, mtcnn)
-    assert one.thresholds_for("image") == Thresholds() and one.thresholds_for("video") == Thresholds(0.0, 0.0)
+    assert one.thresholds_for(IMAGE_SCORE) == Thresholds() and one.thresholds_for(VIDEO_SCORE) == Thresholds(0.0, 0.0)
     r = one.detect(grey_jpg)
     assert r.verdict == Thresholds().verdict(r.score)
-    assert two_detectors(banded, image, mtcnn, thresholds=Thresholds(0.1, 0.2)).thresholds_for("video") == Thresholds(0.1, 0.2)
+    assert two_detectors(banded, image, mtcnn, thresholds=Thresholds(0.1, 0.2)).thresholds_for(VIDEO_SCORE) == Thresholds(0.1, 0.2)
 
 
 def test_models_must_fit_their_slot(models, mtcnn):
@@ -184,7 +192,7 @@ def test_auto_loads_the_image_model_once_its_weights_ship(monkeypatch, tmp_path,
     weights = tmp_path / "aigen.pt"
     torch.save({k: v.half() for k, v in image.state_dict().items()}, weights)
     redirect_image_weights(monkeypatch, weights)
-    detector = Detector.from_pretrained(face_detector="haar")
+    detector = Detector.from_pretrained(face_detector="haar", audio_model=None)
     assert detector.image_model_name == DEFAULT_IMAGE_MODEL
     assert detector.image_model is not None and detector.image_model.pretrained_cfg.input_kind == "image"
     assert torch.equal(detector.image_model.head.weight, image.head.weight.half().float())

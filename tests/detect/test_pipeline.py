@@ -84,7 +84,7 @@ def test_real_clip_runs_end_to_end(random_detector):
     assert all(0.0 <= t <= r.duration for f in r.faces for t, _, _ in f.frames)
 
 
-def test_audio_is_recognised_but_not_yet_supported(random_detector, tmp_path):
+def test_audio_file_without_an_audio_model_is_a_clear_error(random_detector, tmp_path):
     path = tmp_path / "tone.wav"
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
@@ -92,4 +92,4 @@ def test_audio_is_recognised_but_not_yet_supported(random_detector, tmp_path):
         w.setframerate(16000)
         w.writeframes((np.sin(np.arange(16000) / 10) * 3000).astype("<i2").tobytes())
     r = random_detector.detect(path)
-    assert r.status == "error" and r.media_type == "audio" and "not supported yet" in r.reason
+    assert r.status == "error" and r.media_type == "audio" and r.reason == "tone.wav: audio files need an audio model (none is loaded)"

@@ -92,3 +92,29 @@ def test_perturbations_change_pixels_as_named():
     assert parse_perturbation("jpeg70")(image).size == (64, 48)
     with pytest.raises(FakescopeError, match="quality"):
         parse_perturbation("jpeg0")
+
+
+@pytest.fixture(scope="module")
+def speech_folder(tmp_path_factory) -> Path:
+    from tests.train.test_audio_training import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("speech"), n_per_class=6)
+
+
+def test_audio_folder_clip_level_per_family_and_codecs(speech_folder, tmp_path):
+    summary, html = evaluate_dataset(speech_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r", split="all",
+                                     perturbations=["mp3_32k", "narrowband"])
+    sections = summary["sections"]
+    assert {"clip level", "clip level, mp3_32k", "clip level, narrowband", "clip level, family=buzz",
+            "clip level, family=hum"} <= set(sections)
+    assert sections["clip level"]["metrics"]["n"] == 12 and "eer" in sections["clip level"]["metrics"]
+    assert sections["clip level, family=buzz"]["metrics"]["n"] == 9, "its 3 fakes against all 6 reals"
+    assert sections["clip level, mp3_32k"]["metrics"]["logloss"] != sections["clip level"]["metrics"]["logloss"]
+    assert "family=buzz" in html.read_text()
+
+
+def test_audio_eval_refuses_unknown_codecs_and_video_folders(speech_folder, video_folder, tmp_path):
+    with pytest.raises(FakescopeError, match="unknown audio perturbation 'jpeg70'"):
+        evaluate_dataset(speech_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r", perturbations=["jpeg70"])
+    with pytest.raises(FakescopeError, match="is an audio model"):
+        evaluate_dataset(video_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r")

@@ -12,7 +12,7 @@ from fakescope.train.data import (
     assign_splits,
     load_samples,
     read_dfdc_metadata,
-    read_image_folders,
+    read_class_folders,
     read_labels_csv,
     split_groups,
     stratified_split_groups,
@@ -144,7 +144,7 @@ def test_image_folders_any_case_nested_and_only_images(tmp_path):
     write_image(tmp_path / "Fake" / ".hidden" / "d.jpg")
     (tmp_path / "Fake" / "notes.txt").write_text("not an image")
     write_image(tmp_path / "other" / "e.jpg")
-    samples = read_image_folders(tmp_path)
+    samples = read_class_folders(tmp_path)
     assert [(s.path.relative_to(tmp_path).as_posix(), s.label) for s in samples] == [
         ("Fake/c.webp", 1),
         ("REAL/a.jpg", 0),
@@ -179,7 +179,7 @@ def test_unknown_layout_and_empty_image_folders_are_errors(tmp_path):
     with pytest.raises(FakescopeError, match="no labels.csv, metadata.json or real/ and fake/ folders"):
         load_samples(tmp_path)
     (tmp_path / "real").mkdir()
-    with pytest.raises(FakescopeError, match="no images under real/ or fake/"):
+    with pytest.raises(FakescopeError, match="no files under real/ or fake/"):
         load_samples(tmp_path)
 
 

@@ -7,15 +7,17 @@ import time
 from pathlib import Path
 
 from fakescope import __version__
-from fakescope.detect.pipeline import PIPELINES, PipelineContext, StageTimer
-from fakescope.detect.result import MediaType, Result
+from fakescope.detect.fusion import ModalityWeights
+from fakescope.detect.pipeline import PIPELINES, PipelineContext
+from fakescope.detect.result import Result
+from fakescope.detect.timing import StageTimer
 from fakescope.detect.verdict import Thresholds, agreed_thresholds
-from fakescope.errors import FakescopeError, ModelError, UnsupportedMediaError
+from fakescope.errors import FakescopeError, ModelError
 from fakescope.faces import FaceDetector, create_face_detector
 from fakescope.media import probe
 from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, create_model, list_models, sha256_file
 from fakescope.models.config import InputKind
-from fakescope.models.registry import DEFAULT_IMAGE_MODEL
+from fakescope.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,14 @@ AUTO = "auto"
 
 
 class Detector:
-    """Face swaps in images and videos, plus fully AI-generated images when an image model is loaded.
+    """Face swaps in images and videos, fully AI-generated images when an image model is loaded,
+    synthetic speech in audio files and in videos' sound when an audio model is loaded.
 
     `model` scores face crops (images and videos); the optional `image_model` scores the whole
-    picture of an image (never video frames). An image's score fuses both (detect.fusion).
-    Verdict bands: `thresholds` if given, else the bands the models' cards agree on
-    (verdict.agreed_thresholds), else the defaults.
+    picture of an image (never video frames); the optional `audio_model` scores speech windows.
+    An image's score fuses its detectors, a video's its faces and sound (`weights`; see
+    detect.fusion). Verdict bands: `thresholds` if given, else the bands the cards of the
+    models behind the score agree on (verdict.agreed_thresholds), else the defaults.
     """
 
     def __init__(
@@ -38,14 +42,19 @@ class Detector:
         model_name: str,
         image_model: DeepfakeDetector | None = None,
         image_model_name: str | None = None,
+        audio_model: DeepfakeDetector | None = None,
+        audio_model_name: str | None = None,
         face_detector: FaceDetector | None = None,
         num_frames: int = 32,
         thresholds: Thresholds | None = None,
+        weights: ModalityWeights | None = None,
     ) -> None:
         if num_frames < 1:
             raise ValueError("num_frames must be at least 1")
         if image_model is not None and not image_model_name:
             raise ValueError("image_model_name is required with an image_model")
+        if audio_model is not None and not audio_model_name:
+            raise ValueError("audio_model_name is required with an audio_model")
         _check_input_kind(model, model_name, "face")
         self.model = model.eval()
         self.model_name = model_name
@@ -53,9 +62,14 @@ class Detector:
         self.image_model_name = image_model_name if image_model is not None else None
         if self.image_model is not None:
             _check_input_kind(self.image_model, str(image_model_name), "image")
+        self.audio_model = audio_model.eval() if audio_model is not None else None
+        self.audio_model_name = audio_model_name if audio_model is not None else None
+        if self.audio_model is not None:
+            _check_input_kind(self.audio_model, str(audio_model_name), "audio")
         self.face_detector = face_detector or create_face_detector("mtcnn")
         self.num_frames = num_frames
         self.thresholds = thresholds
+        self.weights = weights or ModalityWeights()
         self.device = str(next(model.parameters()).device)
 
     @classmethod
@@ -64,43 +78,49 @@ class Detector:
         name: str = DEFAULT_MODEL,
         *,
         image_model: str | None = AUTO,
+        audio_model: str | None = AUTO,
         device: str = "cpu",
         face_detector: str = "mtcnn",
         **kwargs: object,
     ) -> Detector:
         """Load registered models with their shipped, checksum-verified weights.
 
-        `image_model`: "auto" adds DEFAULT_IMAGE_MODEL when its weights ship and skips it
-        otherwise; None scores faces only; a name loads that model (ModelError if its weights
-        are missing).
+        `image_model` / `audio_model`: "auto" adds DEFAULT_IMAGE_MODEL / DEFAULT_AUDIO_MODEL
+        when its weights ship and skips it otherwise; None leaves that detector out; a name
+        loads that model (ModelError if its weights are missing).
         """
         model = create_model(name, pretrained=True).to(device)
-        image_name = resolve_image_model(image_model)
-        extra = None if image_name is None else create_model(image_name, pretrained=True).to(device)
+        image_name = resolve_optional_model(image_model, DEFAULT_IMAGE_MODEL)
+        audio_name = resolve_optional_model(audio_model, DEFAULT_AUDIO_MODEL)
         return cls(
             model,
             model_name=name,
-            image_model=extra,
+            image_model=None if image_name is None else create_model(image_name, pretrained=True).to(device),
             image_model_name=image_name,
+            audio_model=None if audio_name is None else create_model(audio_name, pretrained=True).to(device),
+            audio_model_name=audio_name,
             face_detector=create_face_detector(face_detector),
             **kwargs,
         )
 
     def model_versions(self) -> dict[str, str]:
         versions = {"fakescope": __version__, self.model_name: _short_sha(self.model)}
-        if self.image_model is not None and self.image_model_name:
-            versions[self.image_model_name] = _short_sha(self.image_model)
+        for name, extra in self._optional_models().items():
+            versions[name] = _short_sha(extra)
         versions["faces"] = self.face_detector.name
         return versions
 
-    def thresholds_for(self, media_type: MediaType | None) -> Thresholds:
-        """Verdict bands for a score of this media type: the models behind an image score are both detectors."""
+    def _optional_models(self) -> dict[str, DeepfakeDetector]:
+        models = {self.image_model_name: self.image_model, self.audio_model_name: self.audio_model}
+        return {name: m for name, m in models.items() if name and m is not None}
+
+    def thresholds_for(self, result: Result) -> Thresholds:
+        """Verdict bands for a Result's score: those the cards of every detector that scored it agree on."""
         if self.thresholds is not None:
             return self.thresholds
-        models = [self.model]
-        if media_type == "image" and self.image_model is not None:
-            models.append(self.image_model)
-        return agreed_thresholds([m.pretrained_cfg.thresholds for m in models])
+        models = {self.model_name: self.model, **self._optional_models()}
+        behind = [models[d.name] for d in result.detectors if d.name in models] or [self.model]
+        return agreed_thresholds([m.pretrained_cfg.thresholds for m in behind])
 
     def detect(self, path: str | Path) -> Result:
         """Score one file. Bad input gives status "error" with a one-line reason, never an exception."""
@@ -113,35 +133,34 @@ class Detector:
                 info = probe(path)
                 result.media_type = info.kind
                 result.sha256 = sha256_file(path)
-            pipeline = PIPELINES.get(info.kind)
-            if pipeline is None:
-                raise UnsupportedMediaError(f"{path.name}: {info.kind} files are not supported yet (images and videos are)")
             ctx = PipelineContext(
-                self.model, self.model_name, self.face_detector, self.num_frames, self.image_model, self.image_model_name or ""
+                self.model, self.model_name, self.face_detector, self.num_frames, self.image_model, self.image_model_name or "",
+                self.audio_model, self.audio_model_name or "", self.weights,
             )
-            result = pipeline(ctx, info, result, timer)
+            result = PIPELINES[info.kind](ctx, info, result, timer)
         except FakescopeError as err:
             result.status, result.reason = "error", str(err)
         if result.status == "ok" and result.score is not None:
-            result.verdict = self.thresholds_for(result.media_type).verdict(result.score)
+            result.verdict = self.thresholds_for(result).verdict(result.score)
         result.timings = {k: round(v, 4) for k, v in timer.seconds.items()}
         result.processing_time = round(time.perf_counter() - start, 4)
         return result
 
 
-def resolve_image_model(choice: str | None) -> str | None:
-    """The image model `from_pretrained` loads: "auto" means DEFAULT_IMAGE_MODEL if its weights ship."""
+def resolve_optional_model(choice: str | None, default: str) -> str | None:
+    """The extra model `from_pretrained` loads: "auto" means `default` if its weights ship."""
     if choice != AUTO:
         return choice
-    if list_models(DEFAULT_IMAGE_MODEL, pretrained=True):
-        return DEFAULT_IMAGE_MODEL
-    log.debug("%s weights not shipped yet: images are scored by the face model only", DEFAULT_IMAGE_MODEL)
+    if list_models(default, pretrained=True):
+        return default
+    log.debug("%s weights not shipped yet: it is left out", default)
     return None
 
 
 def _check_input_kind(model: DeepfakeDetector, name: str, kind: InputKind) -> None:
     """A whole-picture model in the face slot (or the reverse) would score the wrong input silently."""
-    roles = {"face": "a face model (looks at face crops)", "image": "an image model (looks at whole pictures)"}
+    roles = {"face": "a face model (looks at face crops)", "image": "an image model (looks at whole pictures)",
+             "audio": "an audio model (listens to speech)"}
     actual = model.pretrained_cfg.input_kind
     if actual != kind:
         raise ModelError(f"{name}: is {roles[actual]}, not {roles[kind].split(' (')[0]}; pass it as the {actual} model")

@@ -18,11 +18,19 @@ identity. When no face is found, the face model's whole-image score is softened 
 model is right) or no face at all (its score means little), so it counts with half its
 logit rather than not at all. The factor 2 is a choice, not a fit: there is no labelled set
 of face-less pictures for the face model yet.
+
+Faces and sound of one video (`fuse_modalities`): the weighted average of the two calibrated
+P(fake), weights from `ModalityWeights` (CLI `--audio-weight`), so two unsure modalities
+temper each other; but when one modality is confidently fake (P >= `confident`, 0.9) the
+fused score is the max, because a cloned voice over a genuine video (the common fraud) must
+not be averaged away by the honest faces, nor a face swap by a genuine soundtrack. A skipped
+modality (no audio track, no face) simply drops out and the other gets the whole weight.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -78,3 +86,38 @@ def fuse_detectors(scores: Sequence[float]) -> tuple[float, list[float]]:
         raise ValueError("no detector score to fuse")
     best = int(np.argmax(np.asarray(scores, dtype=np.float64)))
     return float(scores[best]), [1.0 if i == best else 0.0 for i in range(len(scores))]
+
+
+@dataclass(frozen=True)
+class ModalityWeights:
+    """How faces ("video") and sound ("audio") of one video are combined (see `fuse_modalities`)."""
+
+    video: float = 0.5
+    audio: float = 0.5
+    confident: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.video < 0 or self.audio < 0 or self.video + self.audio <= 0:
+            raise ValueError("modality weights must be >= 0 and not both 0")
+        if not 0.5 < self.confident <= 1.0:
+            raise ValueError("confident must be in (0.5, 1]")
+
+
+def fuse_modalities(scores: Mapping[str, float], weights: ModalityWeights) -> tuple[float, dict[str, float]]:
+    """Fused P(fake) of the scored modalities and the weight each got (summing to 1).
+
+    Max when a modality is confidently fake (weight 1 to it), else the weighted average. A
+    modality whose configured weight is 0 is reported but does not count, unless nothing else
+    was scored.
+    """
+    if not scores:
+        raise ValueError("no modality score to fuse")
+    configured = {name: float(getattr(weights, name)) for name in scores}
+    counted = {name: w for name, w in configured.items() if w > 0} or dict.fromkeys(scores, 1.0)
+    confident = [name for name in counted if scores[name] >= weights.confident]
+    if confident:
+        best = max(confident, key=lambda name: scores[name])
+        return float(scores[best]), {name: 1.0 if name == best else 0.0 for name in scores}
+    total = sum(counted.values())
+    share = {name: counted.get(name, 0.0) / total for name in scores}
+    return float(sum(scores[name] * w for name, w in share.items())), share

@@ -1,41 +1,37 @@
-"""Per-media pipelines: image and video → faces → crops → scores → fused Result.
+"""Per-media pipelines: image, video and audio → evidence → scores → fused Result.
 
 Images are scored by the face model on each face and, when the detector has one, by the
-image model on the whole picture; videos by the face model only (the image model was trained
-on still pictures, not on video frames).
+image model on the whole picture; videos by the face model (the image model was trained on
+still pictures, not on video frames) and, when the detector has an audio model, by their
+sound too; audio files by the audio model.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fakescope.detect.fusion import NO_FACE_TEMPERATURE, fuse_detectors, media_score, soften, timeline, track_score
-from fakescope.detect.result import DetectorScore, FaceTrack, Result, Segment
+from fakescope.detect.audio import MIN_AUDIO_SECONDS, MIN_RECORDING_SECONDS, AudioEvidence, analyse_audio
+from fakescope.detect.fusion import (
+    NO_FACE_TEMPERATURE,
+    ModalityWeights,
+    fuse_detectors,
+    fuse_modalities,
+    media_score,
+    soften,
+    timeline,
+    track_score,
+)
+from fakescope.detect.result import DetectorScore, FaceTrack, ModalityScore, Result, Segment
 from fakescope.detect.scoring import score_crops, whole_image_input
+from fakescope.detect.timing import StageTimer
+from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
 from fakescope.faces.crop import center_square
 from fakescope.media import MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
-
-
-@dataclass
-class StageTimer:
-    """Seconds spent per pipeline stage; reported in the Result and by the benchmark."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclass
@@ -46,6 +42,9 @@ class PipelineContext:
     num_frames: int = 32
     image_model: DeepfakeDetector | None = None
     image_model_name: str = ""
+    audio_model: DeepfakeDetector | None = None
+    audio_model_name: str = ""
+    weights: ModalityWeights = field(default_factory=ModalityWeights)
 
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -87,7 +86,9 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         result.reason = "no face detected: scored the whole image as a face crop"
         if whole is not None:
             result.reason += f" (softened, T={NO_FACE_TEMPERATURE:g}) and with {ctx.image_model_name}"
-    return _finish(result, detectors)
+    score, weights = fuse_detectors([s for _, s in detectors])
+    result.modalities = [ModalityScore(modality="image", score=round(score, 6), weight=1.0)]
+    return _finish(result, score, [(n, s, w) for (n, s), w in zip(detectors, weights, strict=True)])
 
 
 def _score_whole(model: DeepfakeDetector, image: np.ndarray) -> float:
@@ -95,8 +96,38 @@ def _score_whole(model: DeepfakeDetector, image: np.ndarray) -> float:
 
 
 def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
-    """Sample frames, track identities, score all crops in one batch, fuse per identity then per video."""
+    """Faces (and the sound, when there is an audio model) scored apart, then fused (fusion.fuse_modalities)."""
     result.duration = info.duration
+    face_score, face_skipped = _score_faces(ctx, info, result, timer)
+    audio = _video_audio(ctx, info, timer)
+    scores = {"video": face_score} if face_score is not None else {}
+    if audio is not None and audio.score is not None:
+        scores["audio"] = audio.score
+        result.segments += [Segment(start=a, end=b, score=p, modality="audio") for a, b, p in audio.windows]
+    shares: dict[str, float] = {}
+    if scores:
+        with timer.stage("fusion"):
+            score, shares = fuse_modalities(scores, ctx.weights)
+    result.modalities = [ModalityScore(modality="video", score=_round(face_score), weight=shares.get("video", 0.0),
+                                       skipped=face_skipped)]
+    if audio is not None:
+        result.modalities.append(ModalityScore(modality="audio", score=_round(audio.score), weight=shares.get("audio", 0.0),
+                                               skipped=audio.skipped))
+    if not scores:
+        result.status = "not_applicable"
+        result.reason = face_skipped if audio is None else f"{face_skipped}; audio: {audio.skipped}"
+        return result
+    if face_skipped:
+        result.reason = f"{face_skipped}: scored on the audio track only"
+    detectors = [(ctx.model_name, face_score, shares.get("video", 0.0))] if face_score is not None else []
+    if "audio" in scores:
+        detectors.append((ctx.audio_model_name, scores["audio"], shares["audio"]))
+    return _finish(result, score, detectors)
+
+
+def _score_faces(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> tuple[float | None, str | None]:
+    """Sample frames, track identities, score all crops in one batch, fuse per identity then per
+    video; fills faces and the per-second timeline. Returns (score, None) or (None, why not)."""
     with timer.stage("decode"):
         frames = sample_frames(info, ctx.num_frames)
     result.frames_sampled = len(frames)
@@ -104,9 +135,7 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         per_frame = ctx.face_detector.detect([f.image for f in frames])
         tracks = filter_tracks(track_faces(per_frame, [f.timestamp for f in frames]))
     if not tracks:
-        result.status = "not_applicable"
-        result.reason = f"no face found in {len(frames)} sampled frames"
-        return result
+        return None, f"no face found in {len(frames)} sampled frames"
     with timer.stage("faces"):
         crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
@@ -123,23 +152,50 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
                 i += 1
             face_tracks.append(FaceTrack(track_id=track.track_id, score=track_score([s for _, s, _ in frames_out]), frames=frames_out))
         result.faces = face_tracks
-        score = media_score([t.score for t in face_tracks])
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]
-    return _finish(result, [(ctx.model_name, score)])
+    return media_score([t.score for t in face_tracks]), None
 
 
-def _finish(result: Result, detectors: Sequence[tuple[str, float]]) -> Result:
-    """Fuse the (name, P(fake)) of every detector that looked at the file into the Result's score."""
-    score, weights = fuse_detectors([s for _, s in detectors])
+def _video_audio(ctx: PipelineContext, info: MediaInfo, timer: StageTimer) -> AudioEvidence | None:
+    """The sound's evidence; None when the detector has no audio model (the modality is not listed)."""
+    if ctx.audio_model is None:
+        return None
+    if not info.has_audio:
+        return AudioEvidence(skipped="no audio track")
+    return analyse_audio(ctx.audio_model, info.path, timer, min_seconds=MIN_AUDIO_SECONDS)
+
+
+def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
+    """Score the recording's windows with the audio model; segments are the scored windows."""
+    if ctx.audio_model is None:
+        raise UnsupportedMediaError(f"{info.path.name}: audio files need an audio model (none is loaded)")
+    audio = analyse_audio(ctx.audio_model, info.path, timer, min_seconds=MIN_RECORDING_SECONDS)
+    result.duration = audio.duration or info.duration
+    result.modalities = [ModalityScore(modality="audio", score=_round(audio.score), weight=1.0 if audio.score is not None else 0.0,
+                                       skipped=audio.skipped)]
+    if audio.score is None:
+        result.status, result.reason = "not_applicable", audio.skipped
+        return result
+    result.segments = [Segment(start=a, end=b, score=p, modality="audio") for a, b, p in audio.windows]
+    return _finish(result, audio.score, [(ctx.audio_model_name, audio.score, 1.0)])
+
+
+def _round(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
+
+
+def _finish(result: Result, score: float, detectors: list[tuple[str, float, float]]) -> Result:
+    """Write the fused P(fake) and the (name, P(fake), weight) of every detector that looked at the file."""
     result.score = round(score, 6)
     result.probabilities = {"real": round(1 - score, 6), "fake": round(score, 6)}
     result.label = "FAKE" if score >= 0.5 else "REAL"
-    result.detectors = [DetectorScore(name=n, score=round(s, 6), weight=w) for (n, s), w in zip(detectors, weights, strict=True)]
+    result.detectors = [DetectorScore(name=n, score=round(s, 6), weight=round(w, 6)) for n, s, w in detectors]
     return result
 
 
 PIPELINES: dict[str, Callable[[PipelineContext, MediaInfo, Result, StageTimer], Result]] = {
     "image": run_image,
     "video": run_video,
+    "audio": run_audio,
 }

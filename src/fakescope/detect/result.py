@@ -20,6 +20,15 @@ class DetectorScore(BaseModel):
     weight: float = Field(description="weight of this detector in the fused score")
 
 
+class ModalityScore(BaseModel):
+    """What one kind of evidence (faces/pictures, or the sound) said, and how much it counted."""
+
+    modality: Literal["video", "image", "audio"]
+    score: float | None = Field(None, description="P(fake) from this modality; null when it was skipped")
+    weight: float = Field(0.0, description="weight of this modality in the fused score")
+    skipped: str | None = Field(None, description="why this modality was not scored, e.g. 'no audio track'")
+
+
 class FaceTrack(BaseModel):
     """One identity followed across frames (a single entry for an image)."""
 
@@ -31,7 +40,8 @@ class FaceTrack(BaseModel):
 
 
 class Segment(BaseModel):
-    """Score of a stretch of the media (per-second timeline for videos)."""
+    """Score of a stretch of the media: per-second timeline of the faces in a video, or one
+    scored audio window (4 s, overlapping by 2 s) of a recording or of a video's sound."""
 
     start: float
     end: float
@@ -52,12 +62,14 @@ class Result(BaseModel):
     label: Literal["REAL", "FAKE"] | None = None
     probabilities: dict[str, float] | None = None
     detectors: list[DetectorScore] = Field(default_factory=list)
+    modalities: list[ModalityScore] = Field(default_factory=list)
     faces: list[FaceTrack] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
-    duration: float | None = Field(None, description="media duration in seconds (videos)")
+    duration: float | None = Field(None, description="media duration in seconds (videos and audio)")
     frames_sampled: int = 0
     processing_time: float = 0.0
-    timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage: decode, faces, model, fusion")
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="seconds per stage: decode, faces, model, audio decode, audio model, fusion")
     device: str = "cpu"
     model_versions: dict[str, str] = Field(default_factory=dict)
     timestamp: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

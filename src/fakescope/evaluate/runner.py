@@ -1,12 +1,16 @@
 """`fakescope eval DATASET --model NAME`: score a labelled dataset and write the report.
 
-Two kinds of data, one report:
+Three kinds of data, one report:
 - videos (DFDC format: .mp4 + metadata.json) go through the full detection pipeline, the
   same `Detector` users run; frame level = every scored face crop (labelled with its video's
   label), video level = the fused P(fake) per video, as in the DFDC leaderboard;
 - face crops or images (labels.csv, real/ + fake/) go straight into the model at its input
   size — frame level only. The split is rebuilt with the seed and val fraction stored in
-  the model's card, so `--split val` is exactly the held-out set that training reported on.
+  the model's card, so `--split val` is exactly the held-out set that training reported on;
+- speech (labels.csv or real/ + fake/ audio files, for audio models) goes through the same
+  windowing and window fusion as `fakescope detect` (clip level), with sections per
+  generator family and source when labels.csv names them; `--perturb mp3_32k` etc. re-encode
+  every clip first (the channel conditions of train.speech_fakes).
 """
 
 from __future__ import annotations
@@ -107,6 +111,46 @@ def score_images(root: Path, model_name: str, *, split: str, perturbations: Sequ
     return out
 
 
+def score_audio(root: Path, model_name: str, *, split: str, perturbations: Sequence[str] = ()) -> Scores:
+    """Clip-level P(fake) exactly as `fakescope detect` gives it, clean and per channel condition."""
+    from fakescope.detect.audio import score_speech
+    from fakescope.evaluate.breakdown import subgroups
+    from fakescope.media.audio import Audio, load_audio
+    from fakescope.media.files import AUDIO_EXTENSIONS
+    from fakescope.train.data import load_samples
+    from fakescope.train.speech_fakes import CONDITIONS, apply_condition
+
+    for spec in perturbations:
+        if spec not in CONDITIONS:
+            raise FakescopeError(f"unknown audio perturbation {spec!r}: use one of {', '.join(CONDITIONS)}")
+    val_fraction, seed = training_split(model_name)
+    samples = load_samples(root, val_fraction=val_fraction, seed=seed, extensions=AUDIO_EXTENSIONS)
+    if split != "all":
+        samples = [s for s in samples if s.split == split]
+    if not samples:
+        raise FakescopeError(f"{root}: no samples in split {split!r}")
+    model = create_model(model_name, pretrained=True).eval()
+    rate = model.pretrained_cfg.sample_rate
+    clips = [load_audio(s.path, sample_rate=rate) for s in samples]
+    labels = np.array([s.label for s in samples])
+    out = Scores()
+    for condition in ("clean", *perturbations):
+        probs = []
+        for sample, audio in zip(samples, clips, strict=True):
+            if condition != "clean":
+                audio = Audio(apply_condition(audio.samples, rate, condition), rate, audio.source_rate, audio.start)
+            evidence = score_speech(model, audio)
+            if evidence.score is None and condition == "clean":
+                out.unscored.append(f"{sample.path.name}: {evidence.skipped}")
+            probs.append(UNSCORED if evidence.score is None else evidence.score)
+        name = "clip level" if condition == "clean" else f"clip level, {condition}"
+        out.sections[name] = (labels, np.array(probs))
+        if condition == "clean":
+            for group, section in subgroups([s.info for s in samples], labels, out.sections[name][1]).items():
+                out.sections[f"clip level, {group}"] = section
+    return out
+
+
 def evaluate_dataset(
     root: Path,
     model_name: str,
@@ -126,8 +170,12 @@ def evaluate_dataset(
     if submission is not None and not is_video:
         raise FakescopeError("--submission needs a DFDC-format video folder (metadata.json)")
     if perturbations and is_video:
-        raise FakescopeError("--perturb applies to image and face-crop datasets, not video folders")
-    if is_video:
+        raise FakescopeError("--perturb applies to image, face-crop and audio datasets, not video folders")
+    if get_pretrained_cfg(model_name).input_kind == "audio":
+        if is_video:
+            raise FakescopeError(f"{model_name} is an audio model: evaluate it on an audio folder (labels.csv or real/ + fake/)")
+        scores = score_audio(root, model_name, split=split, perturbations=perturbations)
+    elif is_video:
         scores = score_videos(root, model_name, split=split, frames=frames, face_detector=face_detector)
     else:
         scores = score_images(root, model_name, split=split, perturbations=perturbations)

@@ -1,5 +1,18 @@
-"""Media input: identify files, load images, sample video frames. No ML here."""
+"""Media input: identify files, load images, sample video frames, decode audio. No ML here."""
 
+from fakescope.media.audio import (
+    SAMPLE_RATE,
+    Audio,
+    decode_audio,
+    encode_audio,
+    is_silent,
+    load_audio,
+    normalize_loudness,
+    prepare_speech,
+    resample,
+    speech_windows,
+    trim_silence,
+)
 from fakescope.media.files import (
     AUDIO_EXTENSIONS,
     IMAGE_EXTENSIONS,
@@ -14,6 +27,7 @@ from fakescope.media.video import Frame, Strategy, sample_frames, sample_timesta
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "Audio",
     "DEFAULT_LIMITS",
     "Frame",
     "IMAGE_EXTENSIONS",
@@ -21,13 +35,23 @@ __all__ = [
     "MediaInfo",
     "MediaKind",
     "MediaLimits",
+    "SAMPLE_RATE",
     "Strategy",
     "VIDEO_EXTENSIONS",
     "collect_media_files",
+    "decode_audio",
+    "encode_audio",
+    "is_silent",
+    "load_audio",
     "load_image",
+    "normalize_loudness",
+    "prepare_speech",
     "probe",
+    "resample",
     "sample_frames",
     "sample_timestamps",
     "sniff_kind",
+    "speech_windows",
+    "trim_silence",
     "video_duration",
 ]

@@ -1,10 +1,12 @@
 """Detector architectures, their registry and pretrained configs."""
 
+from fakescope.models import audio as _audio  # noqa: F401  (registers the speech detectors)
 from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (registers its models)
 from fakescope.models import stack as _stack  # noqa: F401  (registers the stacked ensembles)
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import (
+    DEFAULT_AUDIO_MODEL,
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
     create_model,
@@ -15,6 +17,7 @@ from fakescope.models.registry import (
 )
 
 __all__ = [
+    "DEFAULT_AUDIO_MODEL",
     "DEFAULT_IMAGE_MODEL",
     "DEFAULT_MODEL",
     "DeepfakeDetector",

@@ -18,7 +18,7 @@ from fakescope.errors import ModelError
 
 WEIGHTS_PACKAGE = "fakescope.weights"
 THRESHOLD_KEYS = ("real_below", "fake_at_or_above")
-InputKind = Literal["face", "image"]
+InputKind = Literal["face", "image", "audio"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ class PretrainedCfg:
     `input_kind` says what the model looks at: "face" = a face crop cut with `face_margin` /
     `face_shift`; "image" = the whole picture, resized (not cropped) to `input_size` with
     antialiased bicubic resampling, so nothing the generator drew is cut away (the aspect
-    ratio is not kept: training resizes the same way). `thresholds` are the verdict bands
+    ratio is not kept: training resizes the same way); "audio" = mono speech at
+    `sample_rate`, trimmed and loudness-normalised (media.audio.prepare_speech), cut into
+    `window_seconds` windows every `hop_seconds` (the model computes its own features). `thresholds` are the verdict bands
     chosen on validation data by training: `{"real_below": p, "fake_at_or_above": q, ...}`.
     """
 
@@ -42,6 +44,9 @@ class PretrainedCfg:
     # centre moved down by face_shift * side (matches how the training crops were cut).
     face_margin: float = 0.0
     face_shift: float = 0.0
+    sample_rate: int = 16_000
+    window_seconds: float = 4.0
+    hop_seconds: float = 2.0
     label_names: tuple[str, str] = ("real", "fake")
     temperature: float = 1.0
     thresholds: dict[str, float] | None = None

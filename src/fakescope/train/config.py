@@ -21,8 +21,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SpeechCorpusCfg(Strict):
+    """Build `data.root` from the shared speech data plus fakes generated here (train.speech_corpus), once."""
+
+    real: Path = Field(description="real speech folder with labels.csv (speech_real: spoken digits)")
+    synth: Path | None = Field(None, description="real + generated speech folder with labels.csv (speech_synth)")
+    generators: list[str] = Field(["griffin_lim", "phase_vocoder", "lpc", "world", "espeak"],
+                                  description="fake generators run on the real speech")
+    val_speakers: int = Field(2, ge=1, description="speakers of `real` held out as val")
+    val_fraction: float = Field(0.25, gt=0, lt=1, description="share of `synth` utterances held out as val")
+    workers: int = Field(2, ge=1)
+
+
 class DataCfg(Strict):
-    root: Path = Field(description="labels.csv folder, real/ + fake/ image folders, or DFDC videos + metadata.json")
+    root: Path = Field(description="labels.csv folder, real/ + fake/ folders, or DFDC videos + metadata.json")
+    speech_corpus: SpeechCorpusCfg | None = Field(None, description="build root as a speech corpus first (audio models)")
+    exclude: list[str] = Field([], description="column=value rows left out of train and calib (held-out generators)")
     val_fraction: float = Field(0.15, ge=0, lt=1, description="share of groups held out as val when the data has no split column")
     calib_fraction: float = Field(0.1, ge=0, lt=1, description="share of train groups held out to pick the epoch, temperature and thresholds")
     frames_per_video: int = Field(8, ge=1, description="face crops extracted per video (DFDC-format folders)")
@@ -39,12 +53,21 @@ class CutMixCfg(Strict):
     alpha: float = Field(1.0, gt=0)
 
 
+class NoiseCfg(Strict):
+    p: float = Field(0.0, ge=0, le=1, description="share of training clips that get white noise (audio models)")
+    snr_db: tuple[float, float] = (15.0, 40.0)
+
+
 class AugmentCfg(Strict):
-    """Pixel augmentations go to `build_train_transform` as they are; SBI and CutMix are applied around it."""
+    """Pixel augmentations go to `build_train_transform` as they are; SBI and CutMix are applied
+    around it. Audio models take `noise` and `crop_seconds` only."""
 
     model_config = ConfigDict(extra="allow")
     sbi: SbiCfg = SbiCfg()
     cutmix: CutMixCfg = CutMixCfg()
+    noise: NoiseCfg = NoiseCfg()
+    crop_seconds: tuple[float, float] | None = Field(
+        None, description="audio: train on random crops of a random length in this range (default: whole window)")
 
     def pixel(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -75,7 +98,9 @@ class TrainConfig(Strict):
 
     name: str = Field(description="run name (experiment tracking, run folder)")
     model: str = Field(description="registered model to train, e.g. faceswap-effnet-lite0.dfdc")
-    init: Literal["imagenet", "none"] = "imagenet"
+    model_args: dict[str, Any] = Field({}, description="keyword arguments of the model factory, e.g. {features: logmel}")
+    init: Literal["auto", "imagenet", "none"] = Field(
+        "auto", description="auto = ImageNet start for face/image backbones, random for audio models")
     freeze_backbone: bool = Field(False, description="train only the head on frozen features (linear probe)")
     data: DataCfg
     augment: AugmentCfg = AugmentCfg()

@@ -19,7 +19,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,10 +48,13 @@ DEFAULT_CACHE_ROOT = Path("runs/crop_cache")
 
 @dataclass(frozen=True)
 class Sample:
+    """One labelled file; `info` keeps the other labels.csv columns (source, generator, family, ...)."""
+
     path: Path
     label: int
     group: str
     split: str
+    info: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -93,21 +96,23 @@ def _csv_sample(root: Path, where: str, row: dict[str, Any], default_split: str)
     if not file:
         raise FakescopeError(f"{where}: empty file name")
     group = next((row[c].strip() for c in GROUP_COLUMNS if (row.get(c) or "").strip()), file)
-    return Sample(path=root / file, label=LABELS[label], group=group, split=split or default_split)
+    info = {k: (v or "").strip() for k, v in row.items() if k and k not in ("file", "label", "split")}
+    return Sample(path=root / file, label=LABELS[label], group=group, split=split or default_split, info=info)
 
 
-def read_image_folders(root: Path) -> list[Sample]:
-    """Images under `root/real/**` and `root/fake/**` (folder names in any case), unsplit.
+def read_class_folders(root: Path, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[Sample]:
+    """Files under `root/real/**` and `root/fake/**` (folder names in any case), unsplit.
 
     Each file is its own group: without identity information nothing better is known.
+    `extensions`: IMAGE_EXTENSIONS for image models, AUDIO_EXTENSIONS for speech models.
     """
     samples = [
         Sample(path=path, label=label, group=path.relative_to(root).as_posix(), split="")
         for folder, label in class_folders(root)
-        for path in _images_under(folder)
+        for path in _files_under(folder, extensions)
     ]
     if not samples:
-        raise FakescopeError(f"{root}: no images under real/ or fake/ (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise FakescopeError(f"{root}: no files under real/ or fake/ (extensions: {', '.join(sorted(extensions))})")
     return samples
 
 
@@ -117,11 +122,11 @@ def class_folders(root: Path) -> list[tuple[Path, int]]:
     return [(p, LABELS[p.name.upper()]) for p in children if p.name.upper() in LABELS]
 
 
-def _images_under(folder: Path) -> list[Path]:
+def _files_under(folder: Path, extensions: frozenset[str]) -> list[Path]:
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS
+        if p.suffix.lower() in extensions
         and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
@@ -263,8 +268,9 @@ def load_samples(
     frames_per_video: int = 8,
     face_cfg: PretrainedCfg | None = None,
     face_detector: FaceDetector | None = None,
+    extensions: frozenset[str] = IMAGE_EXTENSIONS,
 ) -> list[Sample]:
-    """Labelled face images from any supported layout, each with split train or val.
+    """Labelled files from any supported layout, each with split train or val.
 
     Videos (`metadata.json`) are turned into face crops under `crop_cache` (default
     `runs/crop_cache/<folder name>`), cut with `face_cfg`'s margin, shift and size (default:
@@ -280,7 +286,7 @@ def load_samples(
         videos = assign_splits(read_dfdc_metadata(root), val_fraction, seed=seed, source=root / "metadata.json")
         return _video_crops(root, videos, crop_cache, frames_per_video, face_cfg, face_detector)
     if class_folders(root):
-        return assign_splits(read_image_folders(root), val_fraction, seed=seed, source=root)
+        return assign_splits(read_class_folders(root, extensions), val_fraction, seed=seed, source=root)
     raise FakescopeError(f"{root}: no labels.csv, metadata.json or real/ and fake/ folders")
 
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics, fit_temperature
+from fakescope.evaluate.breakdown import subgroups
 from fakescope.evaluate.plots import training_curves_png
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
@@ -34,6 +35,8 @@ from fakescope.models import create_model, sha256_file
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
+from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, pad_batch
 from fakescope.train.augment import build_train_transform, cutmix, eval_transform
 from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.data import FaceCropDataset, Sample, Splits, load_samples, three_way_split
@@ -70,11 +73,18 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     data = cfg.data
+    if data.speech_corpus is not None:
+        from fakescope.train.speech_corpus import build_speech_corpus
+
+        corpus = data.speech_corpus
+        build_speech_corpus(data.root, real_root=corpus.real, synth_root=corpus.synth, seed=cfg.seed, workers=corpus.workers,
+                            generators=corpus.generators, val_speakers=corpus.val_speakers, val_fraction=corpus.val_fraction)
     cache = data.crop_cache or Path("runs/crop_cache") / data.root.name
+    extensions = AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
     samples = load_samples(data.root, val_fraction=data.val_fraction, seed=cfg.seed, crop_cache=cache,
-                           frames_per_video=data.frames_per_video, face_cfg=model_cfg)
+                           frames_per_video=data.frames_per_video, face_cfg=model_cfg, extensions=extensions)
     splits = three_way_split(samples, data.calib_fraction, seed=cfg.seed)
-    train, calib, val = splits.train, splits.calib, splits.val
+    train, calib, val = exclude_rows(splits.train, data.exclude), exclude_rows(splits.calib, data.exclude), splits.val
     if data.limit:
         rng = np.random.default_rng(cfg.seed)
 
@@ -89,7 +99,21 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     return Splits(train, calib, val)
 
 
+def exclude_rows(samples: list[Sample], rules: list[str]) -> list[Sample]:
+    """Drop samples whose labels.csv column matches a `column=value` rule (a generator held out of training)."""
+    for rule in rules:
+        column, sep, value = rule.partition("=")
+        if not sep or not column:
+            raise FakescopeError(f"data.exclude: {rule!r} is not column=value")
+        if samples and not any(column in s.info for s in samples):
+            raise FakescopeError(f"data.exclude: no column {column!r} in labels.csv")
+        samples = [s for s in samples if s.info.get(column) != value]
+    return samples
+
+
 def make_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
+    if model_cfg.input_kind == "audio":
+        return make_audio_loaders(cfg, model_cfg, splits)
     size = model_cfg.image_size
     base = FaceCropDataset(splits.train, size, build_train_transform(model_cfg, cfg.augment.pixel()))
     train_ds: torch.utils.data.Dataset = base
@@ -106,8 +130,30 @@ def make_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> 
     }
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> DeepfakeDetector:
-    model = create_model(cfg.model, pretrained=False, imagenet_init=cfg.init == "imagenet")
+def make_audio_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
+    if cfg.augment.pixel() or cfg.augment.sbi.p or cfg.augment.cutmix.p:
+        raise FakescopeError(f"{cfg.model}: only augment.noise and augment.crop_seconds apply to audio models")
+    noise = NoiseAugment(cfg.augment.noise.p, cfg.augment.noise.snr_db)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    train = SpeechClipDataset(splits.train, model_cfg, train=True, noise=noise, crop_seconds=cfg.augment.crop_seconds,
+                              seed=cfg.seed)
+    return {
+        "train": DataLoader(train, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator,
+                            collate_fn=pad_batch),
+        **{name: DataLoader(SpeechClipDataset(part, model_cfg), batch_size=cfg.eval_batch_size, collate_fn=pad_batch)
+           for name, part in (("calib", splits.calib), ("val", splits.val))},
+    }
+
+
+def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device) -> DeepfakeDetector:
+    imagenet = cfg.init == "imagenet" or (cfg.init == "auto" and model_cfg.input_kind != "audio")
+    if imagenet and model_cfg.input_kind == "audio":
+        raise FakescopeError(f"{cfg.model}: init imagenet applies to image backbones, not audio models")
+    kwargs = {**cfg.model_args, **({"imagenet_init": True} if imagenet else {})}
+    try:
+        model = create_model(cfg.model, pretrained=False, **kwargs)
+    except TypeError as err:
+        raise FakescopeError(f"{cfg.model}: bad model_args ({err})") from None
     if cfg.freeze_backbone:
         backbone = getattr(model, "backbone", None)
         if backbone is None:
@@ -165,7 +211,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
     (run_dir / "config.yaml").write_text(dump_config(cfg))
 
     model_cfg = get_pretrained_cfg(cfg.model)
-    model = build_model(cfg, device)
+    model = build_model(cfg, model_cfg, device)
     splits = make_splits(cfg, model_cfg)
     loaders = make_loaders(cfg, model_cfg, splits)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
@@ -270,10 +316,8 @@ def finish(
         "model": cfg.model,
         "temperature": temperature,
         "thresholds": thresholds,
-        "input_size": list(model_cfg.input_size),
-        "mean": list(model_cfg.mean),
-        "std": list(model_cfg.std),
-        "metrics": {f"{dataset}/val": val_metrics},
+        **input_contract(model_cfg),
+        "metrics": {f"{dataset}/val": val_metrics, **subgroup_metrics(f"{dataset}/val", loaders["val"].dataset, val_probs)},
         "dataset": f"{dataset} ({len(splits.train)} train / {len(splits.calib)} calib / {len(splits.val)} val samples, split by group)",
         "recipe": recipe or model_cfg.recipe,
         "extra": {"best_epoch": best_epoch, "epochs_run": len(history), "git": git_sha(), "device": str(device),
@@ -290,6 +334,22 @@ def finish(
         weights = cfg.out / card["file"]
         tracker.log_model(weights, weights.with_suffix(".json"))
     return card
+
+
+def input_contract(cfg: PretrainedCfg) -> dict:
+    """What the card records about the model's input."""
+    if cfg.input_kind == "audio":
+        return {"input_kind": "audio", "sample_rate": cfg.sample_rate, "window_seconds": cfg.window_seconds,
+                "hop_seconds": cfg.hop_seconds}
+    return {"input_size": list(cfg.input_size), "mean": list(cfg.mean), "std": list(cfg.std)}
+
+
+def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[str, dict[str, float]]:
+    """Val metrics per generator family and per source when the data names them (speech corpora)."""
+    samples = getattr(dataset, "samples", [])
+    labels = np.array([s.label for s in samples])
+    sections = subgroups([s.info for s in samples], labels, probs)
+    return {f"{prefix} {name}": binary_metrics(y, p) for name, (y, p) in sections.items()}
 
 
 def export_weights(model: torch.nn.Module, card: dict, out_dir: Path) -> dict:

@@ -1,0 +1,157 @@
+"""Speech features computed inside the model: waveform in, frames out.
+
+Like torchvision weights that carry their own transforms, an audio detector owns its front
+end, so inference, training and a future ONNX export see the same MFCCs and nobody has to
+keep a feature script in sync with the weights. Pure torch (no librosa at inference: its
+numba start-up alone costs ~1.5 s per process).
+
+Default: 40 MFCCs from 64 mel bands (25 ms windows every 10 ms) plus deltas and
+delta-deltas = 120 values per frame; "logmel" gives the 64 log-mel energies (+ deltas).
+Frames holding exact digital zeros (batch padding) are masked out of everything downstream.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FeatureKind = Literal["mfcc", "logmel"]
+_LOG_FLOOR = 1e-6
+_PAD_ENERGY = 1e-10
+
+
+def hz_to_mel(hz: float | torch.Tensor) -> float | torch.Tensor:
+    """HTK mel scale."""
+    if isinstance(hz, torch.Tensor):
+        return 2595.0 * torch.log10(1.0 + hz / 700.0)
+    return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
+    """(n_fft // 2 + 1, n_mels) triangular filters, each normalised to unit area (Slaney-style)."""
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    mel_points = torch.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2, dtype=torch.float64)
+    hz_points = 700.0 * (10 ** (mel_points / 2595.0) - 1.0)
+    lower, centre, upper = hz_points[:-2], hz_points[1:-1], hz_points[2:]
+    rising = (freqs[:, None] - lower) / (centre - lower)
+    falling = (upper - freqs[:, None]) / (upper - centre)
+    weights = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    weights *= 2.0 / (upper - lower)
+    return weights.float()
+
+
+def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_in, n_out) orthonormal DCT-II, as scipy.fft.dct(norm="ortho") takes the first n_out terms."""
+    n = torch.arange(n_in, dtype=torch.float64)
+    k = torch.arange(n_out, dtype=torch.float64)
+    basis = torch.cos(math.pi / n_in * (n[:, None] + 0.5) * k[None, :]) * math.sqrt(2.0 / n_in)
+    basis[:, 0] /= math.sqrt(2.0)
+    return basis.float()
+
+
+def delta_kernel(width: int = 9) -> torch.Tensor:
+    """Regression deltas over `width` frames (librosa.feature.delta's default width)."""
+    half = width // 2
+    taps = torch.arange(-half, half + 1, dtype=torch.float32)
+    return taps / (taps**2).sum()
+
+
+class SpeechFeatures(nn.Module):
+    """(B, samples) waveform → features (B, frames, dim) and mask (B, frames) of frames with signal."""
+
+    def __init__(
+        self,
+        kind: FeatureKind = "mfcc",
+        *,
+        sample_rate: int = 16_000,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        n_mels: int = 64,
+        n_mfcc: int = 40,
+        deltas: bool = True,
+        f_min: float = 20.0,
+    ) -> None:
+        super().__init__()
+        if kind not in ("mfcc", "logmel"):
+            raise ValueError(f"unknown feature kind {kind!r} (mfcc or logmel)")
+        self.kind, self.n_fft, self.win_length, self.hop_length, self.deltas = kind, n_fft, win_length, hop_length, deltas
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        self.register_buffer("mel_fb", mel_filterbank(sample_rate, n_fft, n_mels, f_min, sample_rate / 2), persistent=False)
+        self.register_buffer("dct", dct_matrix(n_mels, n_mfcc), persistent=False)
+        self.register_buffer("delta", delta_kernel().view(1, 1, -1), persistent=False)
+        base = n_mfcc if kind == "mfcc" else n_mels
+        self.dim = base * (3 if deltas else 1)
+
+    def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        wave = wave.float()
+        spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        power = spec.real**2 + spec.imag**2  # (B, freq, frames)
+        mel = torch.einsum("bft,fm->btm", power, self.mel_fb)
+        mask = mel.sum(-1) > _PAD_ENERGY
+        feat = torch.log(mel + _LOG_FLOOR)
+        if self.kind == "mfcc":
+            feat = feat @ self.dct
+        if self.deltas:
+            d1 = self._delta(feat)
+            feat = torch.cat([feat, d1, self._delta(d1)], dim=-1)
+        return feat, mask
+
+    def _delta(self, feat: torch.Tensor) -> torch.Tensor:
+        batch, frames, dim = feat.shape
+        x = feat.transpose(1, 2).reshape(batch * dim, 1, frames)
+        half = self.delta.shape[-1] // 2
+        x = F.pad(x, (half, half), mode="replicate")
+        return F.conv1d(x, self.delta).reshape(batch, dim, frames).transpose(1, 2)
+
+
+class MaskedNorm(nn.Module):
+    """Batch normalisation of frame features over real frames only; padded frames come out as 0.
+
+    Plain BatchNorm would average the log-floor of padding into its statistics, so a model
+    trained on padded batches would see differently scaled features on unpadded inference windows.
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.05, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(x.dtype)
+        if self.training:
+            n = m.sum().clamp(min=1.0)
+            mean = (x * m).sum((0, 1)) / n
+            var = (((x - mean) ** 2) * m).sum((0, 1)) / n
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return ((x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias) * m
+
+
+class AttentionPool(nn.Module):
+    """Weighted mean of frames, weights from a small scoring MLP, masked frames excluded.
+
+    Returns the pooled vector and the weights, which say which part of a window looked synthetic.
+    """
+
+    def __init__(self, dim: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # A window with no real frame (all padding) falls back to weighting every frame equally.
+        mask = mask | ~mask.any(dim=1, keepdim=True)
+        logits = self.score(h).squeeze(-1).float().masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(logits, dim=1).to(h.dtype)
+        return (weights.unsqueeze(-1) * h).sum(dim=1), weights

@@ -1,0 +1,67 @@
+"""Speech detectors: the MFCC front end against reference maths, padding invariance, the contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+
+from fakescope.models import create_model, list_models
+from fakescope.models.audio_features import SpeechFeatures, dct_matrix, mel_filterbank
+
+SR = 16_000
+
+
+def tone(seconds: float, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    x = np.sin(2 * np.pi * 150 * t) + 0.5 * np.sin(2 * np.pi * 450 * t) + 0.05 * rng.standard_normal(t.size)
+    return torch.from_numpy((0.1 * x).astype(np.float32))
+
+
+def test_dct_matches_scipy_orthonormal_dct():
+    x = np.random.default_rng(0).standard_normal((5, 64))
+    ours = x @ dct_matrix(64, 40).double().numpy()
+    assert np.allclose(ours, scipy.fft.dct(x, type=2, norm="ortho", axis=-1)[:, :40], atol=1e-5)
+
+
+def test_mel_filters_cover_the_band_with_unit_area():
+    fb = mel_filterbank(SR, 512, 64, 20.0, 8000.0)
+    assert fb.shape == (257, 64) and (fb >= 0).all()
+    hz_per_bin = SR / 512
+    assert torch.allclose(fb.sum(0) * hz_per_bin, torch.ones(64), atol=0.35), "each triangle has area ~1 (Slaney norm)"
+    assert (fb.argmax(0).diff() >= 0).all(), "centres rise with the band index"
+
+
+def test_features_are_120_d_mfcc_with_deltas_and_a_padding_mask():
+    front = SpeechFeatures()
+    wave = torch.stack([tone(2.0), torch.cat([tone(1.0), torch.zeros(SR)])])
+    feat, mask = front(wave)
+    assert front.dim == 120 and feat.shape == (2, 201, 120)
+    assert mask[0].all() and mask[1, :95].all() and not mask[1, 110:].any()
+    # Deltas of a steady tone are ~0 away from the edges; the static MFCCs are not.
+    assert feat[0, 20:180, 40:].abs().mean() < 0.1 * feat[0, 20:180, :40].abs().mean()
+    assert SpeechFeatures("logmel").dim == 192 and SpeechFeatures("logmel", deltas=False).dim == 64
+    with pytest.raises(ValueError, match="unknown feature kind"):
+        SpeechFeatures("lfcc")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru"])
+def test_padding_in_a_batch_does_not_change_a_clip_score(name):
+    torch.manual_seed(0)
+    model = create_model(name, pretrained=False).eval()
+    short, long = tone(1.3, seed=1), tone(2.5, seed=2)
+    with torch.inference_mode():
+        alone = model(short[None])["prob"]
+        batch = torch.zeros(2, long.numel())
+        batch[0, : short.numel()], batch[1] = short, long
+        out = model(batch)
+    assert out["logits"].shape == (2,) and out["feat"].ndim == 2
+    assert torch.allclose(out["prob"][0], alone[0], atol=2e-3), "masked padding leaves the score of the short clip alone"
+
+
+def test_audio_models_are_registered_with_their_input_contract():
+    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech"} <= set(list_models("audio-*"))
+    cfg = create_model("audio-bigru-attn", pretrained=False).pretrained_cfg
+    assert (cfg.input_kind, cfg.sample_rate, cfg.window_seconds, cfg.hop_seconds) == ("audio", SR, 4.0, 2.0)
