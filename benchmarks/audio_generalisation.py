@@ -53,12 +53,14 @@ def held_out_set(samples: list[Sample], column: str, value: str) -> list[Sample]
     return fakes + val_reals
 
 
-def score(weights: Path, model_name: str, samples: list[Sample]) -> dict[str, float]:
+def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample]) -> dict[str, float]:
+    """EER / AUC of the fp16-rounded weights (as shipped) on `samples`, read from the prepared `clips`."""
     model = create_model(model_name, pretrained=False)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.half().float() for k, v in state.items()})
-    dataset = SpeechClipDataset(samples, model.pretrained_cfg)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=64, collate_fn=pad_batch)
+    index = {s.path: i for i, s in enumerate(clips.samples)}
+    subset = torch.utils.data.Subset(clips, [index[s.path] for s in samples if s.path in index])
+    loader = torch.utils.data.DataLoader(subset, batch_size=64, collate_fn=pad_batch)
     logits, labels = predict_logits(model, loader, device=torch.device("cpu"), amp=False)
     metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits)))
     return {"eer": metrics["eer"], "auc": metrics["auc"], "fakes": int(labels.sum()), "reals": int((labels == 0).sum())}
@@ -72,16 +74,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/audio_generalisation.json"))
+    parser.add_argument("--rescore", action="store_true", help="score units whose run already finished again, train nothing new")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     units = [("family", f) for f in args.families] + [("source", s) for s in args.sources]
+    clips: SpeechClipDataset | None = None
     for column, value in units:
         key = f"{column}={value}"
-        if key in results:
-            continue
         run_dir = Path("runs/audio-lofo") / key.replace("=", "-")
+        if (key in results and not args.rescore) or (args.rescore and not (run_dir / "best.pt").is_file()):
+            continue
         cfg = load_config(args.config, [f"data.exclude=[{key}]", f"name=lofo-{value}", f"run_dir={run_dir}", "tracker=none",
                                         f"schedule.epochs={args.epochs}", f"threads={args.threads}"])
         samples = load_samples(cfg.data.root, extensions=AUDIO_EXTENSIONS)
@@ -89,8 +93,11 @@ def main() -> None:
         if not any(s.label == 1 for s in held):
             logging.warning("%s: no fakes to score, skipped", key)
             continue
-        run_training(cfg, resume=(run_dir / "checkpoint.pt").is_file())
-        results[key] = score(run_dir / "best.pt", cfg.model, held)
+        if not args.rescore:
+            run_training(cfg, resume=(run_dir / "checkpoint.pt").is_file())
+        if clips is None:
+            clips = SpeechClipDataset(samples, create_model(cfg.model, pretrained=False).pretrained_cfg)
+        results[key] = score(run_dir / "best.pt", cfg.model, clips, held)
         logging.info("%s: %s", key, results[key])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

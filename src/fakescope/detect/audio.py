@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from fakescope.detect.fusion import track_score
+from fakescope.detect.result import Segment
 from fakescope.detect.timing import StageTimer
 from fakescope.errors import NoAudioError
 from fakescope.media.audio import Audio, load_audio, prepare_speech, speech_windows
@@ -34,6 +35,10 @@ class AudioEvidence:
     score: float | None = None
     windows: list[tuple[float, float, float]] = field(default_factory=list)
     skipped: str | None = None
+
+    def segments(self) -> list[Segment]:
+        """The scored windows as Result segments (file times)."""
+        return [Segment(start=a, end=b, score=p, modality="audio") for a, b, p in self.windows]
 
 
 @torch.inference_mode()

@@ -103,7 +103,7 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     scores = {"video": face_score} if face_score is not None else {}
     if audio is not None and audio.score is not None:
         scores["audio"] = audio.score
-        result.segments += [Segment(start=a, end=b, score=p, modality="audio") for a, b, p in audio.windows]
+        result.segments += audio.segments()
     shares: dict[str, float] = {}
     if scores:
         with timer.stage("fusion"):
@@ -177,7 +177,7 @@ def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     if audio.score is None:
         result.status, result.reason = "not_applicable", audio.skipped
         return result
-    result.segments = [Segment(start=a, end=b, score=p, modality="audio") for a, b, p in audio.windows]
+    result.segments = audio.segments()
     return _finish(result, audio.score, [(ctx.audio_model_name, audio.score, 1.0)])
 
 
