@@ -10,11 +10,15 @@ import statistics
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.table import Table
 
 from fakescope.errors import FakescopeError
+
+if TYPE_CHECKING:
+    from fakescope.detect import Detector
 
 VIDEO_STAGES = ("decode", "faces", "model", "audio decode", "audio model", "fusion")
 AUDIO_STAGES = ("decode", "audio decode", "audio model")
@@ -46,12 +50,12 @@ def speech_recordings(out_dir: Path, lengths: Sequence[float] = AUDIO_LENGTHS) -
     return paths
 
 
-def bench_files(detector: object, files: Sequence[Path], stages: Sequence[str], *, repeat: int) -> list[dict]:
+def bench_files(detector: Detector, files: Sequence[Path], stages: Sequence[str], *, repeat: int) -> list[dict]:
     """Median over `repeat` runs per file, after one warm-up run that loads everything."""
-    detector.detect(files[0])  # type: ignore[attr-defined]
+    detector.detect(files[0])
     rows = []
     for path in files:
-        runs = [detector.detect(path) for _ in range(repeat)]  # type: ignore[attr-defined]
+        runs = [detector.detect(path) for _ in range(repeat)]
         first = runs[0]
         if first.status != "ok" or not first.duration:
             rows.append({"file": path.name, "status": first.status, "reason": first.reason})

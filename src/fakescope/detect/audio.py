@@ -8,7 +8,6 @@ shorter than 1.5 s", "silence only"); a video then falls back to its faces alone
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from fakescope.detect.fusion import track_score
 from fakescope.detect.result import Segment
 from fakescope.detect.timing import StageTimer
 from fakescope.errors import NoAudioError
+from fakescope.media import MediaInfo
 from fakescope.media.audio import Audio, load_audio, prepare_speech, speech_windows
 from fakescope.models.base import DeepfakeDetector
 
@@ -72,11 +72,11 @@ def score_speech(model: DeepfakeDetector, audio: Audio, *, min_seconds: float = 
     return evidence
 
 
-def analyse_audio(model: DeepfakeDetector, path: Path, timer: StageTimer, *, min_seconds: float) -> AudioEvidence:
-    """Decode the first audio stream of `path` (an audio file or a video) and score it."""
+def analyse_audio(model: DeepfakeDetector, info: MediaInfo, timer: StageTimer, *, min_seconds: float) -> AudioEvidence:
+    """Decode the first audio stream of a probed file (an audio file or a video) and score it."""
     with timer.stage("audio decode"):
         try:
-            audio = load_audio(path, sample_rate=model.pretrained_cfg.sample_rate)
+            audio = load_audio(info.path, sample_rate=model.pretrained_cfg.sample_rate, info=info)
         except NoAudioError:
             return AudioEvidence(skipped="no audio track")
     with timer.stage("audio model"):

@@ -163,14 +163,14 @@ def _video_audio(ctx: PipelineContext, info: MediaInfo, timer: StageTimer) -> Au
         return None
     if not info.has_audio:
         return AudioEvidence(skipped="no audio track")
-    return analyse_audio(ctx.audio_model, info.path, timer, min_seconds=MIN_AUDIO_SECONDS)
+    return analyse_audio(ctx.audio_model, info, timer, min_seconds=MIN_AUDIO_SECONDS)
 
 
 def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
     """Score the recording's windows with the audio model; segments are the scored windows."""
     if ctx.audio_model is None:
         raise UnsupportedMediaError(f"{info.path.name}: audio files need an audio model (none is loaded)")
-    audio = analyse_audio(ctx.audio_model, info.path, timer, min_seconds=MIN_RECORDING_SECONDS)
+    audio = analyse_audio(ctx.audio_model, info, timer, min_seconds=MIN_RECORDING_SECONDS)
     result.duration = audio.duration or info.duration
     result.modalities = [ModalityScore(modality="audio", score=_round(audio.score), weight=1.0 if audio.score is not None else 0.0,
                                        skipped=audio.skipped)]

@@ -23,7 +23,7 @@ import soxr
 
 from fakescope.errors import CorruptMediaError, EmptyFileError, MediaTooLargeError, NoAudioError, UnsupportedMediaError
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
-from fakescope.media.probe import HEAD_BYTES, _fmt_seconds, check_file, error_reason, probe, sniff_kind
+from fakescope.media.probe import HEAD_BYTES, MediaInfo, check_file, error_reason, fmt_seconds, probe, sniff_kind
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,16 @@ def decode_audio(
     return resample(samples, rate, sample_rate), sample_rate
 
 
-def load_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE, limits: MediaLimits = DEFAULT_LIMITS) -> Audio:
+def load_audio(
+    path: str | Path, *, sample_rate: int = SAMPLE_RATE, limits: MediaLimits = DEFAULT_LIMITS, info: MediaInfo | None = None
+) -> Audio:
     """The checked entry for files: an audio file or a video's sound track, within `limits`.
 
-    `probe` refuses missing, empty, oversized, unknown and over-long files first; a stream
-    that states no duration is stopped while decoding once it passes `max_video_seconds`.
+    `probe` refuses missing, empty, oversized, unknown and over-long files first (pass `info`
+    when the file was probed already, as the Detector does, so it is not opened twice); a
+    stream that states no duration is stopped while decoding once it passes `max_video_seconds`.
     """
-    info = probe(path, limits)
+    info = info or probe(path, limits)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio track" + (" (image file)" if info.kind == "image" else ""))
     samples, rate = _read(path, None, max_seconds=limits.max_video_seconds)
@@ -296,4 +299,4 @@ def _mono(frame: av.AudioFrame) -> np.ndarray:
 
 def _check_length(name: str, frames: int, rate: int, max_seconds: float | None) -> None:
     if max_seconds is not None and rate > 0 and frames / rate > max_seconds:
-        raise MediaTooLargeError(f"{name}: audio is too long (over {_fmt_seconds(max_seconds)}, the limit)")
+        raise MediaTooLargeError(f"{name}: audio is too long (over {fmt_seconds(max_seconds)}, the limit)")

@@ -437,8 +437,8 @@ def display_rotation(ccw_degrees: float) -> int:
 def _check_duration(file: CheckedFile, kind: str, duration: float | None, limits: MediaLimits) -> None:
     if duration is not None and duration > limits.max_video_seconds:
         raise MediaTooLargeError(
-            f"{file.name}: {kind} is too long ({_fmt_seconds(duration)}, "
-            f"limit {_fmt_seconds(limits.max_video_seconds)})"
+            f"{file.name}: {kind} is too long ({fmt_seconds(duration)}, "
+            f"limit {fmt_seconds(limits.max_video_seconds)})"
         )
 
 
@@ -473,7 +473,7 @@ def _fmt_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def _fmt_seconds(seconds: float) -> str:
+def fmt_seconds(seconds: float) -> str:
     hours, rest = divmod(int(round(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
