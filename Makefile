@@ -13,8 +13,12 @@ run: $(STAMP)
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	command -v espeak-ng >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; } \
-		|| echo "warning: could not install espeak-ng (Debian): speech corpora are built without TTS fakes"
+	@missing="$$(command -v espeak-ng >/dev/null 2>&1 || echo espeak-ng) $$(test -x /usr/bin/chromium || echo chromium) \
+		$$(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+		|| echo "warning: could not install Debian packages ($$missing): speech corpora lack TTS fakes without espeak-ng, browser and PostgreSQL tests skip"; \
+	fi
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
 	$(PIP) install torch==2.14.1 torchvision==0.29.1

@@ -93,3 +93,47 @@ def test_audio_file_without_an_audio_model_is_a_clear_error(random_detector, tmp
         w.writeframes((np.sin(np.arange(16000) / 10) * 3000).astype("<i2").tobytes())
     r = random_detector.detect(path)
     assert r.status == "error" and r.media_type == "audio" and r.reason == "tone.wav: audio files need an audio model (none is loaded)"
+
+
+def corners(xywh: list[float]) -> tuple[float, float, float, float]:
+    x, y, w, h = xywh
+    return (x, y, x + w, y + h)
+
+
+class CountingDetector:
+    """A real face detector that records how many images each call gets."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.calls = inner, inner.name, []
+
+    def detect(self, images):
+        self.calls.append(len(images))
+        return self.inner.detect(images)
+
+
+def test_video_faces_on_every_kth_frame_fill_all_sampled_frames(tmp_path):
+    import torch
+
+    from fakescope.detect import Detector
+    from fakescope.faces import YuFaceDetector, box_iou
+    from fakescope.models import create_model
+
+    base = np.pad(face_crop(0), ((64, 64), (160, 160), (0, 0)), mode="edge")
+    frames = [np.roll(base, shift=3 * i, axis=1) for i in range(30)]  # the face drifts right, 3 s at 10 fps
+    path = tmp_path / "drift.mp4"
+    write_video(path, frames)
+    torch.manual_seed(0)
+    model = create_model(pretrained=False)
+    runs = {}
+    for every in (1, 3):
+        faces = CountingDetector(YuFaceDetector())
+        r = Detector(model, model_name="random", face_detector=faces, num_frames=8, detect_every=every).detect(path)
+        assert r.status == "ok" and len(r.faces) == 1 and len(r.faces[0].frames) == 8
+        runs[every] = (faces.calls, r.faces[0].frames)
+    assert runs[1][0] == [8]
+    assert runs[3][0] == [4]  # frames 0, 3, 6, 7; the faces between are interpolated
+    for (t1, _, box1), (t3, _, box3) in zip(runs[1][1], runs[3][1], strict=True):
+        assert t1 == t3
+        assert box_iou(corners(box1), corners(box3)) > 0.85
+    with pytest.raises(ValueError, match="detect_every"):
+        Detector(model, model_name="random", detect_every=0)

@@ -1,22 +1,27 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from fakescope.errors import ModelError
 from fakescope.faces import (
+    DEFAULT_FACE_DETECTOR,
     Face,
     FallbackFaceDetector,
     HaarFaceDetector,
     MTCNNFaceDetector,
+    YuFaceDetector,
     box_iou,
     create_face_detector,
 )
+from tests.conftest import shared
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -171,8 +176,90 @@ def test_create_face_detector_by_name() -> None:
     assert isinstance(create_face_detector("haar"), HaarFaceDetector)
     default = create_face_detector(max_side=480, min_score=0.95)
     assert isinstance(default, FallbackFaceDetector)
-    assert default.name == "mtcnn"
-    assert isinstance(default.active, MTCNNFaceDetector)
-    assert default.active.max_side == 480
+    assert default.name == DEFAULT_FACE_DETECTOR == "yuface"
+    assert isinstance(default.active, YuFaceDetector)
+    assert default.active.max_side == 480 and default.active.min_score == 0.95
+    mtcnn = create_face_detector("mtcnn", max_side=480)
+    assert mtcnn.name == "mtcnn" and isinstance(mtcnn, FallbackFaceDetector)
+    assert isinstance(mtcnn.active, MTCNNFaceDetector) and mtcnn.active.max_side == 480
     with pytest.raises(ModelError, match="unknown face detector"):
         create_face_detector("retinaface")
+
+
+def test_yuface_falls_back_to_mtcnn_without_the_wheel(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "yuface", None)  # import yuface now raises ImportError
+    detector = create_face_detector("yuface", max_side=320, min_score=0.99)
+    with caplog.at_level(logging.WARNING, logger="fakescope.faces"):
+        assert detector.name == "mtcnn"
+    mtcnn = detector.active
+    assert isinstance(mtcnn, FallbackFaceDetector) and isinstance(mtcnn.active, MTCNNFaceDetector)
+    assert mtcnn.active.max_side == 320 and mtcnn.active.min_score == 0.9  # scores do not carry over
+    assert "yuface" in caplog.text and "'mtcnn'" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def yuface() -> YuFaceDetector:
+    return YuFaceDetector()
+
+
+def dfdc_face(index: int = 0) -> np.ndarray:
+    """A 224x224 DFDC face crop padded by 64 px: the face fills most of the picture."""
+    folder = shared("dfdc_faces", "real")
+    name = sorted(p.name for p in folder.iterdir())[index]
+    crop = np.asarray(Image.open(folder / name).convert("RGB"))
+    return np.ascontiguousarray(np.pad(crop, ((64, 64), (64, 64), (0, 0)), mode="edge"))
+
+
+def test_yuface_finds_the_face_of_a_dfdc_crop(yuface: YuFaceDetector) -> None:
+    image = dfdc_face()
+    (faces,) = yuface.detect([image])
+    assert len(faces) == 1
+    face = faces[0]
+    # The crop (64..288 on both axes) is mostly face: the box covers most of it.
+    assert box_iou(face.box, (64.0, 64.0, 288.0, 288.0)) > 0.5
+    assert 0.6 <= face.score <= 1.0
+    assert face.landmarks is not None and len(face.landmarks) == 5
+    (left_eye, right_eye, nose, mouth_left, mouth_right) = face.landmarks
+    assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]  # image-left first, as MTCNN
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+
+
+def test_yuface_on_a_video_frame_agrees_with_mtcnn(
+    yuface: YuFaceDetector, mtcnn: MTCNNFaceDetector, face_frame: np.ndarray
+) -> None:
+    (faces,) = yuface.detect([face_frame])
+    (reference,) = mtcnn.detect([face_frame])
+    assert len(faces) == 1 and len(reference) == 1
+    assert box_iou(faces[0].box, reference[0].box) > 0.75
+    x1, y1, x2, y2 = faces[0].box
+    for px, py in faces[0].landmarks or ():
+        assert x1 <= px <= x2 and y1 <= py <= y2
+
+
+def test_yuface_boxes_are_in_the_given_image_pixels(yuface: YuFaceDetector, face_frame: np.ndarray) -> None:
+    height, width = face_frame.shape[:2]
+    small = cv2.resize(face_frame, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    original, from_small = yuface.detect([face_frame, small])
+    assert len(original) == len(from_small) == 1
+    assert box_iou(original[0].box, scaled_box(from_small[0], 2.0)) > 0.85
+
+
+def test_yuface_blank_tiny_and_empty_inputs(yuface: YuFaceDetector) -> None:
+    assert yuface.detect([grey(360, 640), grey(16, 16), grey(1, 1)]) == [[], [], []]
+    assert yuface.detect([]) == []
+    with pytest.raises(ValueError):
+        yuface.detect([np.zeros((64, 64), np.uint8)])
+
+
+def test_yuface_thresholds_and_threads(face_frame: np.ndarray) -> None:
+    assert YuFaceDetector(min_face_size=400).detect([face_frame]) == [[]]
+    assert YuFaceDetector(min_score=0.999).detect([face_frame]) == [[]]
+    one = YuFaceDetector(threads=1).detect([face_frame])
+    two = YuFaceDetector(threads=2).detect([face_frame])
+    default = YuFaceDetector(threads=None).detect([face_frame])
+    assert one == two == default
+    for bad in ({"max_side": 16}, {"max_side": 2000}, {"threads": 0}):
+        with pytest.raises(ValueError):
+            YuFaceDetector(**bad)  # type: ignore[arg-type]

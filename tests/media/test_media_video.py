@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -216,3 +217,26 @@ def test_bad_arguments(media: dict[str, Path]) -> None:
 def test_video_duration(media: dict[str, Path]) -> None:
     assert video_duration(media["mp4"]) == pytest.approx(3.0, abs=0.01)
     assert video_duration(media["mkv_live"]) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("num_frames", [7, 16])
+def test_sequential_skips_unneeded_frames_and_still_takes_the_nearest(
+    media: dict[str, Path], frame_number: FrameNumber, caplog: pytest.LogCaptureFixture, num_frames: int
+) -> None:
+    # x264 "veryfast" makes B-frames nothing refers to: sequential sampling leaves them undecoded
+    # unless they are near a target, and must still return exactly the frames nearest the targets.
+    path = media["mp4_gop10"]
+    times = _frame_times(path)
+    targets = sample_timestamps(video_duration(path), num_frames)
+    expected = sorted({min(range(len(times)), key=lambda k: (abs(times[k] - t), k)) for t in targets})
+    with caplog.at_level(logging.DEBUG, logger="fakescope.media.video"):
+        frames = sample_frames(path, num_frames, strategy="sequential")
+    assert [frame_number(f.image) for f in frames] == expected
+    assert [f.index for f in frames] == expected
+    assert [f.timestamp for f in frames] == pytest.approx([times[k] for k in expected], abs=1e-3)
+    (message,) = [r.getMessage() for r in caplog.records if "decoded" in r.getMessage()]
+    decoded, up_to = int(message.split("decoded ")[1].split()[0]), float(message.split("up to ")[1].split()[0])
+    assert decoded < sum(t <= up_to + 1e-6 for t in times)
+    with av.open(str(path)) as container:  # the clip has frames a decoder may drop
+        container.streams.video[0].codec_context.skip_frame = "NONREF"
+        assert sum(1 for _ in container.decode(video=0)) < len(times)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from fakescope import __version__
+from fakescope.detect.cache import DEFAULT_CACHE_SIZE, ResultCache
 from fakescope.detect.fusion import ModalityWeights
 from fakescope.detect.pipeline import PIPELINES, PipelineContext
 from fakescope.detect.result import Result
+from fakescope.detect.scoring import model_device
 from fakescope.detect.timing import StageTimer
 from fakescope.detect.verdict import Thresholds, agreed_thresholds
 from fakescope.errors import FakescopeError, ModelError
-from fakescope.faces import FaceDetector, create_face_detector
+from fakescope.faces import DEFAULT_DETECT_EVERY, DEFAULT_FACE_DETECTOR, FaceDetector, create_face_detector
 from fakescope.media import probe
 from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, create_model, list_models, sha256_file
 from fakescope.models.config import InputKind
@@ -33,6 +38,9 @@ class Detector:
     An image's score fuses its detectors, a video's its faces and sound (`weights`; see
     detect.fusion). Verdict bands: `thresholds` if given, else the bands the cards of the
     models behind the score agree on (verdict.agreed_thresholds), else the defaults.
+    With a `cache`, a file whose content was already scored by the same settings is answered
+    from it (Result.cached) without being decoded again. Faces are looked for on every
+    `detect_every`-th sampled frame of a video, the frames between filled in (faces.sparse).
     """
 
     def __init__(
@@ -46,11 +54,15 @@ class Detector:
         audio_model_name: str | None = None,
         face_detector: FaceDetector | None = None,
         num_frames: int = 32,
+        detect_every: int = DEFAULT_DETECT_EVERY,
         thresholds: Thresholds | None = None,
         weights: ModalityWeights | None = None,
+        cache: ResultCache | None = None,
     ) -> None:
         if num_frames < 1:
             raise ValueError("num_frames must be at least 1")
+        if detect_every < 1:
+            raise ValueError("detect_every must be at least 1")
         if image_model is not None and not image_model_name:
             raise ValueError("image_model_name is required with an image_model")
         if audio_model is not None and not audio_model_name:
@@ -66,11 +78,13 @@ class Detector:
         self.audio_model_name = audio_model_name if audio_model is not None else None
         if self.audio_model is not None:
             _check_input_kind(self.audio_model, str(audio_model_name), "audio")
-        self.face_detector = face_detector or create_face_detector("mtcnn")
+        self.face_detector = face_detector or create_face_detector()
         self.num_frames = num_frames
+        self.detect_every = detect_every
         self.thresholds = thresholds
         self.weights = weights or ModalityWeights()
-        self.device = str(next(model.parameters()).device)
+        self.device = str(model_device(model))
+        self.cache = cache
 
     @classmethod
     def from_pretrained(
@@ -80,14 +94,16 @@ class Detector:
         image_model: str | None = AUTO,
         audio_model: str | None = AUTO,
         device: str = "cpu",
-        face_detector: str = "mtcnn",
+        face_detector: str = DEFAULT_FACE_DETECTOR,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         **kwargs: object,
     ) -> Detector:
         """Load registered models with their shipped, checksum-verified weights.
 
         `image_model` / `audio_model`: "auto" adds DEFAULT_IMAGE_MODEL / DEFAULT_AUDIO_MODEL
         when its weights ship and skips it otherwise; None leaves that detector out; a name
-        loads that model (ModelError if its weights are missing).
+        loads that model (ModelError if its weights are missing). `cache_size` repeated files are
+        answered from a ResultCache (0: no cache).
         """
         model = create_model(name, pretrained=True).to(device)
         image_name = resolve_optional_model(image_model, DEFAULT_IMAGE_MODEL)
@@ -100,6 +116,7 @@ class Detector:
             audio_model=None if audio_name is None else create_model(audio_name, pretrained=True).to(device),
             audio_model_name=audio_name,
             face_detector=create_face_detector(face_detector),
+            cache=ResultCache(cache_size) if cache_size > 0 else None,
             **kwargs,
         )
 
@@ -109,6 +126,14 @@ class Detector:
             versions[name] = _short_sha(extra)
         versions["faces"] = self.face_detector.name
         return versions
+
+    @property
+    def fingerprint(self) -> str:
+        """Everything that shapes a Result besides the file: a cached Result is reused only when this matches."""
+        settings = {"models": self.model_versions(), "frames": self.num_frames, "weights": asdict(self.weights),
+                    "detect_every": self.detect_every,
+                    "thresholds": None if self.thresholds is None else asdict(self.thresholds)}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     def _optional_models(self) -> dict[str, DeepfakeDetector]:
         models = {self.image_model_name: self.image_model, self.audio_model_name: self.audio_model}
@@ -126,16 +151,21 @@ class Detector:
         """Score one file. Bad input gives status "error" with a one-line reason, never an exception."""
         start = time.perf_counter()
         path = Path(path)
+        digest = self._digest(path)
+        if digest is not None and self.cache is not None and (hit := self.cache.get(digest, self.fingerprint)):
+            hit.file, hit.cached = str(path), True
+            hit.processing_time = round(time.perf_counter() - start, 4)
+            return hit
         result = Result(file=str(path), device=self.device, model_versions=self.model_versions())
         timer = StageTimer()
         try:
             with timer.stage("decode"):
                 info = probe(path)
                 result.media_type = info.kind
-                result.sha256 = sha256_file(path)
+                result.sha256 = digest or sha256_file(path)
             ctx = PipelineContext(
                 self.model, self.model_name, self.face_detector, self.num_frames, self.image_model, self.image_model_name or "",
-                self.audio_model, self.audio_model_name or "", self.weights,
+                self.audio_model, self.audio_model_name or "", self.weights, self.detect_every,
             )
             result = PIPELINES[info.kind](ctx, info, result, timer)
         except FakescopeError as err:
@@ -144,7 +174,18 @@ class Detector:
             result.verdict = self.thresholds_for(result).verdict(result.score)
         result.timings = {k: round(v, 4) for k, v in timer.seconds.items()}
         result.processing_time = round(time.perf_counter() - start, 4)
+        if self.cache is not None and result.sha256:
+            self.cache.put(result.sha256, self.fingerprint, result)
         return result
+
+    def _digest(self, path: Path) -> str | None:
+        """The content hash the cache is keyed by; None leaves a missing or unreadable file to `probe`'s errors."""
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.digest(path)
+        except OSError:
+            return None
 
 
 def resolve_optional_model(choice: str | None, default: str) -> str | None:

@@ -30,6 +30,7 @@ from fakescope.detect.timing import StageTimer
 from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
 from fakescope.faces.crop import center_square
+from fakescope.faces.sparse import DEFAULT_DETECT_EVERY, detect_sparse
 from fakescope.media import MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
 
@@ -45,6 +46,12 @@ class PipelineContext:
     audio_model: DeepfakeDetector | None = None
     audio_model_name: str = ""
     weights: ModalityWeights = field(default_factory=ModalityWeights)
+    detect_every: int = DEFAULT_DETECT_EVERY
+
+
+# A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
+# the cap bounds the activations' memory for crowded clips.
+MAX_CROPS_PER_FORWARD = 128
 
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -126,20 +133,21 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
 
 
 def _score_faces(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> tuple[float | None, str | None]:
-    """Sample frames, track identities, score all crops in one batch, fuse per identity then per
-    video; fills faces and the per-second timeline. Returns (score, None) or (None, why not)."""
+    """Sample frames, find faces on every `detect_every`-th (faces.sparse), track identities, score
+    all crops in one batch, fuse per identity then per video; fills faces and the per-second
+    timeline. Returns (score, None) or (None, why not)."""
     with timer.stage("decode"):
         frames = sample_frames(info, ctx.num_frames)
     result.frames_sampled = len(frames)
     with timer.stage("faces"):
-        per_frame = ctx.face_detector.detect([f.image for f in frames])
+        per_frame = detect_sparse(ctx.face_detector, [f.image for f in frames], ctx.detect_every)
         tracks = filter_tracks(track_faces(per_frame, [f.timestamp for f in frames]))
     if not tracks:
         return None, f"no face found in {len(frames)} sampled frames"
     with timer.stage("faces"):
         crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
-        scores = score_crops(ctx.model, crops)
+        scores = score_crops(ctx.model, crops, batch_size=min(len(crops), MAX_CROPS_PER_FORWARD))
     with timer.stage("fusion"):
         face_tracks, all_t, all_s = [], [], []
         i = 0

@@ -68,6 +68,7 @@ class Result(BaseModel):
     duration: float | None = Field(None, description="media duration in seconds (videos and audio)")
     frames_sampled: int = 0
     processing_time: float = 0.0
+    cached: bool = Field(False, description="answered from the result cache: the same content was scored before")
     timings: dict[str, float] = Field(
         default_factory=dict, description="seconds per stage: decode, faces, model, audio decode, audio model, fusion")
     device: str = "cpu"

@@ -28,12 +28,18 @@ def crops_to_tensor(crops: Sequence[np.ndarray], cfg: PretrainedCfg) -> torch.Te
     return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
+def model_device(model: DeepfakeDetector) -> torch.device:
+    """Where a model's inputs go: an ONNX Runtime model (optimize.runtime) names its device, a torch model's weights say it."""
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
+
+
 @torch.inference_mode()
 def score_crops(model: DeepfakeDetector, crops: Sequence[np.ndarray], *, batch_size: int = 32) -> np.ndarray:
     """P(fake) per crop, in input order."""
     if len(crops) == 0:
         return np.zeros(0, dtype=np.float64)
-    device = next(model.parameters()).device
+    device = model_device(model)
     probs = []
     for start in range(0, len(crops), batch_size):
         batch = crops_to_tensor(crops[start : start + batch_size], model.pretrained_cfg).to(device)

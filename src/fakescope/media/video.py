@@ -5,8 +5,13 @@ Detectors score a clip from `num_frames` frames taken at the centres of equal ti
 real timestamps, so variable frame rates are fine; ties go to the earlier frame). Both ways
 of reaching those frames feed the same `_Picker`, so they return the same frames:
 
-- "sequential" decodes every frame once (frame-threaded) and converts to RGB only the
-  chosen ones, since the RGB conversion costs about as much as decoding. Cost ~ frame count.
+- "sequential" decodes the stream once (frame-threaded) and converts to RGB only the
+  chosen ones. Frames no other frame refers to (most B-frames) are not even decoded unless
+  they lie within two frame durations of a target (`skip_frame` "NONREF" per packet, by its
+  time): they cannot be chosen and nothing needs them. On a 10-s 720p x264 clip that left
+  215 of 300 frames to decode for 32 targets: 0.32 s instead of 0.35 s (median of 7, idle
+  machine; 0.81 s instead of 0.93 s while other jobs kept the 2 cores busy), with the same
+  frames on all 34 labelled clips. Cost ~ frame count.
 - "seek" jumps to the keyframe before each target and decodes forward from it. Cost ~
   num_frames x (seek + half a keyframe interval). It never seeks to a keyframe it has
   already passed, so with sparse keyframes it degrades into one forward pass; a seek that
@@ -44,7 +49,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -250,12 +255,15 @@ def _sample_sequential(container: InputContainer, clip: _Clip, targets: list[flo
     clip.stream.thread_type = "AUTO"
     picker = _Picker(clip, targets)
     ts = None
-    for frame in _decode(container, clip):
+    decoded = 0
+    for frame in _decode(container, clip, _NearTargets(targets, clip)):
+        decoded += 1
         ts = _timestamp(frame, clip, ts)
         picker.feed(_Decoded(round(ts * clip.fps), ts, frame))
         if picker.done:
             break
     picker.finish()
+    log.debug("%s: decoded %d frames up to %.3f s", clip.name, decoded, ts or 0.0)
     return picker.frames
 
 
@@ -350,11 +358,45 @@ def _seek(container: InputContainer, clip: _Clip, seconds: float) -> bool:
     return True
 
 
-def _decode(container: InputContainer, clip: _Clip) -> Iterator[av.VideoFrame]:
-    """Decoded frames in display order; damaged packets are skipped, a broken container ends it."""
+class _NearTargets:
+    """Whether a packet's frame may be chosen for a target: within two frame durations of one.
+
+    The chosen frame is the last one at or before a target or the first one after it, both
+    less than a frame duration away at a constant rate; two durations (the packet's own or
+    1/fps, whichever is longer) leave room for variable frame rates.
+    """
+
+    def __init__(self, targets: list[float], clip: _Clip) -> None:
+        self.targets = targets
+        self.base = clip.stream.time_base
+        self.start = clip.start
+        self.frame_seconds = 1.0 / clip.fps
+
+    def __call__(self, packet: av.Packet) -> bool:
+        if packet.pts is None or self.base is None:
+            return True
+        ts = float(packet.pts * self.base) - self.start
+        duration = float(packet.duration * self.base) if packet.duration else 0.0
+        window = 2.0 * max(duration, self.frame_seconds)
+        at = bisect.bisect_left(self.targets, ts - window)
+        return at < len(self.targets) and self.targets[at] <= ts + window
+
+
+def _decode(
+    container: InputContainer, clip: _Clip, needed: Callable[[av.Packet], bool] | None = None
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames in display order; damaged packets are skipped, a broken container ends it.
+
+    With `needed`, packets it rejects are decoded only if other frames refer to them.
+    """
     bad = 0
+    skipping = False
+    context = clip.stream.codec_context
     try:
         for packet in container.demux(clip.stream):
+            if needed is not None and skipping == needed(packet):
+                skipping = not skipping
+                context.skip_frame = "NONREF" if skipping else "DEFAULT"
             try:
                 frames = packet.decode()
             except (av.FFmpegError, ValueError) as err:

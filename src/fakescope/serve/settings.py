@@ -1,0 +1,72 @@
+"""Service settings: flags of `fakescope serve`, or FAKESCOPE_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+# Same as fakescope.models.DEFAULT_MODEL (tests keep them equal), spelled out so settings never import torch.
+DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
+
+
+class ServeSettings(BaseSettings):
+    """Everything the service can be told. Defaults suit one analyst on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="FAKESCOPE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    db_url: str | None = Field(None, description="SQLAlchemy URL; default a SQLite file in data_dir")
+    data_dir: Path = Field(Path("fakescope-data"), description="uploads (content-addressed), face thumbnails, SQLite file")
+    workers: int = Field(1, ge=1, le=64, description="worker processes for jobs")
+    detect_workers: int = Field(1, ge=1, le=64, description="worker processes for synchronous POST /v1/detect")
+    no_auth: bool = Field(False, description="no API key needed (local use only)")
+    max_upload_bytes: int = Field(500 * MIB, ge=1)
+    max_detect_bytes: int = Field(50 * MIB, ge=1, description="upload limit of the synchronous POST /v1/detect")
+    detect_timeout_s: float = Field(120.0, gt=0)
+    job_timeout_s: float = Field(1800.0, gt=0)
+    rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per API key or page session")
+    allowed_roots: list[Path] = Field(default_factory=list, description="server folders a job may name by path")
+    url_hosts: list[str] = Field(default_factory=list, description="hosts a job may name by URL")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS is off unless origins are listed")
+    webhook_hosts: list[str] = Field(default_factory=list, description="hosts webhooks may reach; empty: any host")
+    webhook_secret: str | None = Field(None, description="HMAC key of webhook signatures; default one kept in data_dir")
+    session_secret: str | None = Field(None, description="HMAC key of web-page sessions; default one kept in data_dir")
+    web_page: bool = True
+    model: str = DEFAULT_MODEL
+    frames: int = Field(32, ge=1, le=512)
+    face_detector: str = "mtcnn"
+    image_model: str = "auto"
+    audio_model: str = "auto"
+    audio_weight: float = Field(0.5, ge=0.0, le=1.0)
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _resolve_roots(cls, roots: list[Path]) -> list[Path]:
+        return [Path(r).expanduser().resolve() for r in roots]
+
+    def resolved_db_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.data_dir / 'fakescope.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def thumb_dir(self) -> Path:
+        return self.data_dir / "thumbs"
+
+    def detector_options(self) -> dict[str, Any]:
+        """Keyword arguments of `Detector.from_pretrained`, as the CLI builds them."""
+        from fakescope.detect.fusion import ModalityWeights
+
+        def optional(name: str) -> str | None:
+            return None if name.lower() == "none" else name
+
+        return {"name": self.model, "num_frames": self.frames, "face_detector": self.face_detector,
+                "image_model": optional(self.image_model), "audio_model": optional(self.audio_model),
+                "weights": ModalityWeights(video=1.0 - self.audio_weight, audio=self.audio_weight)}

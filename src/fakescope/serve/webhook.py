@@ -1,0 +1,103 @@
+"""Webhooks: tell a caller's server that a job finished, signed so it can trust the message.
+
+The signature is HMAC-SHA256 over "<timestamp>.<body>" (the Stripe/GitHub pattern): the
+receiver recomputes it with the shared secret and rejects old timestamps, so a captured
+request cannot be replayed later. Delivery is bounded (a few tries, short timeouts) and
+never raises: a broken receiver must not break the job that reports to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from fakescope.errors import FakescopeError
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Fakescope-Signature"
+TIMESTAMP_HEADER = "X-Fakescope-Timestamp"
+MAX_URL_CHARS = 2048
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={mac}"
+
+
+def verify(secret: str, timestamp: int, body: bytes, signature: str) -> bool:
+    """What a receiver does (also the reference for the docs); constant-time."""
+    return isinstance(signature, str) and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def validate_webhook_url(url: str, hosts: Sequence[str] = ()) -> str:
+    """The URL itself if a webhook may be sent to it, else FakescopeError saying why.
+
+    `hosts` (the `webhook_hosts` setting), when given, is the only set of hosts a webhook may reach:
+    without it any key holder can make the server POST to any address it can see.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise FakescopeError("webhook_url is empty")
+    url = url.strip()
+    if len(url) > MAX_URL_CHARS:
+        raise FakescopeError(f"webhook_url is longer than {MAX_URL_CHARS} characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise FakescopeError("webhook_url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port raises ValueError when it is not a number
+    except ValueError as err:
+        raise FakescopeError(f"webhook_url is not a valid URL: {err}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FakescopeError(f"webhook_url must be http:// or https://, got {parts.scheme or 'no scheme'}")
+    if not parts.hostname:
+        raise FakescopeError("webhook_url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise FakescopeError("webhook_url must not contain credentials (user:password@)")
+    if hosts and parts.hostname.lower() not in {h.lower() for h in hosts}:
+        raise FakescopeError(f"webhook_url host {parts.hostname} is not allowed (the server's webhook_hosts setting lists them)")
+    return url
+
+
+def deliver(url: str, payload: dict[str, Any], secret: str, *, tries: int = 3, timeout: float = 5.0,
+            backoff: Sequence[float] = (1, 2, 4), sleep: Callable[[float], None] = time.sleep) -> str:
+    """POST the JSON payload, signed; "delivered" on a 2xx answer, else "failed: <why>" after the tries."""
+    try:
+        validate_webhook_url(url)
+        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    except (FakescopeError, TypeError, ValueError) as err:
+        return f"failed: {one_line(err)}"
+    why = "not tried"
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for attempt in range(max(1, tries)):
+            if attempt:
+                sleep(backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0)
+            timestamp = int(time.time())
+            headers = {"Content-Type": "application/json", "User-Agent": "fakescope-webhook",
+                       SIGNATURE_HEADER: sign(secret, timestamp, body), TIMESTAMP_HEADER: str(timestamp)}
+            try:
+                response = client.post(url, content=body, headers=headers)
+            except Exception as err:  # noqa: BLE001 - a webhook must never take its job down
+                why = f"{type(err).__name__}: {one_line(err) or 'no detail'}"
+            else:
+                if response.is_success:
+                    log.info("webhook %s delivered (HTTP %d)", url, response.status_code)
+                    return "delivered"
+                why = f"HTTP {response.status_code}"
+                if response.is_client_error and response.status_code not in (408, 425, 429):
+                    break
+            log.warning("webhook %s attempt %d failed: %s", url, attempt + 1, why)
+    return f"failed: {why}"
+
+
+def one_line(err: BaseException | str) -> str:
+    text = " ".join(str(err).split())
+    return text[:300]

@@ -1,0 +1,95 @@
+"""What runs inside the worker processes: load the models once, then analyse one file per call.
+
+The web process only ever pickles references to these functions; torch and the models
+live in the spawned workers, so a crash or a hang in decoding or inference can be
+contained by killing a worker, and the web process stays responsive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakescope.detect import Detector
+    from fakescope.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+_detector: Detector | None = None
+_load_seconds: float = 0.0
+_load_error: str | None = None
+
+
+def init_worker(settings: ServeSettings, threads: int) -> None:
+    """Pool initializer: build the Detector once per process. A failure is kept and reported by
+    `warm_up` instead of raised, since a raising initializer only shows up as a broken pool."""
+    global _detector, _load_seconds, _load_error
+    start = time.perf_counter()
+    try:
+        import torch
+
+        from fakescope.detect import Detector
+
+        torch.set_num_threads(max(1, threads))
+        # No in-process result cache: the service keeps its own, and force=true must really analyse again.
+        _detector = Detector.from_pretrained(**{**settings.detector_options(), "cache_size": 0})
+    except Exception as err:  # noqa: BLE001 - reported through warm_up, see above
+        log.exception("worker %d could not load its models", os.getpid())
+        _load_error = f"{type(err).__name__}: {err}"
+    _load_seconds = time.perf_counter() - start
+
+
+def warm_up() -> dict[str, Any]:
+    """The first call into a fresh process: how long the models took to load and what they are."""
+    info: dict[str, Any] = {"pid": os.getpid(), "load_seconds": round(_load_seconds, 3), "error": _load_error}
+    if _detector is not None:
+        info.update(describe(_detector))
+    return info
+
+
+def describe(detector: Detector) -> dict[str, Any]:
+    """The loaded detectors, as GET /v1/models shows them."""
+    models = [(detector.model_name, detector.model)]
+    models += [(n, m) for n, m in ((detector.image_model_name, detector.image_model),
+                                   (detector.audio_model_name, detector.audio_model)) if n and m is not None]
+    return {
+        "versions": detector.model_versions(),
+        "fingerprint": detector.fingerprint,
+        "face_detector": detector.face_detector.name,
+        "frames": detector.num_frames,
+        "models": [{
+            "name": name,
+            "version": (model.pretrained_cfg.sha256 or "untrained")[:12],
+            "input_kind": model.pretrained_cfg.input_kind,
+            "thresholds": {k: float(v) for k, v in model.pretrained_cfg.thresholds.items() if isinstance(v, int | float)},
+        } for name, model in models],
+    }
+
+
+def run_detect(blob_path: str, display_name: str, thumb_dir: str | None = None) -> dict[str, Any]:
+    """Analyse one stored file; the Result as JSON-ready dict, naming the file as the caller did.
+
+    Never raises for bad input (`safe_detect`), and the server's blob path never leaks into
+    the answer. With `thumb_dir`, face thumbnails are written there (failures only logged).
+    """
+    from fakescope.scan import safe_detect
+
+    if _detector is None:
+        raise RuntimeError(f"the models did not load: {_load_error}")
+    path = Path(blob_path)
+    result = safe_detect(_detector, path)
+    result.file = display_name
+    if result.reason:
+        result.reason = result.reason.replace(str(path), display_name).replace(path.name, display_name)
+    if thumb_dir is not None and result.faces:
+        from fakescope.serve.thumbnails import write_thumbnails
+
+        try:
+            write_thumbnails(path, result.media_type, result.faces, Path(thumb_dir), _detector.num_frames)
+        except Exception:  # noqa: BLE001 - thumbnails are a nicety, the Result is the answer
+            log.exception("thumbnails for %s failed", display_name)
+    return result.model_dump(mode="json")

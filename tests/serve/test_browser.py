@@ -1,0 +1,181 @@
+"""The web page in a real browser (headless Debian chromium) against the real service.
+
+One module-wide server (SQLite in a temp dir, one worker, 8 frames, page auth by session
+cookie only) is started with uvicorn in a thread; the page uploads a sample clip and must
+show what the API answered: verdict, gauge, faces, timeline, history. Skipped, with the
+reason, only when chromium or playwright cannot start.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+VIDEO = ROOT / "examples" / "fake_ffpp_deepfakes_866_878.mp4"
+SCREENSHOTS = ROOT / "runs" / "screenshots"
+VERDICT_WORDS = ("Authentic", "Suspicious", "Manipulated")
+ANALYSIS_TIMEOUT_MS = 120_000
+# Largest per-channel standard deviation of an <img>'s pixels: a blank or single-colour picture is near 0.
+PIXEL_SPREAD = """(img) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(img, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  const spreads = [0, 1, 2].map((channel) => {
+    let sum = 0, squares = 0, n = 0;
+    for (let i = channel; i < data.length; i += 4) { sum += data[i]; squares += data[i] * data[i]; n += 1; }
+    return Math.sqrt(squares / n - (sum / n) ** 2);
+  });
+  return Math.max(...spreads);
+}"""
+SHOWS_VERDICT = "(words) => words.includes(document.querySelector('#verdict').textContent.trim())"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install chromium)")
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed")
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    except Error as err:
+        playwright.stop()
+        pytest.skip(f"chromium does not start: {str(err).splitlines()[0]}")
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app on a free loopback port; its lifespan starts and stops the worker process."""
+    import uvicorn
+
+    from fakescope.serve import ServeSettings, create_app
+
+    port = free_port()
+    settings = ServeSettings(data_dir=tmp_path_factory.mktemp("serve"), no_auth=False, workers=1, frames=8,
+                             host="127.0.0.1", port=port)
+    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the service did not start within 60 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=60)
+
+
+def open_page(browser, url: str, width: int) -> tuple[object, list[str]]:
+    """The page in a fresh browser profile (so a fresh session cookie), and the list its script errors go to."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    with page.expect_response(lambda r: "/v1/beacon" in r.url) as beacon:
+        page.goto(url + "/")
+    assert beacon.value.status == 204, "the page_view beacon was refused"
+    assert any(c["name"] == "fakescope_session" for c in context.cookies()), "GET / set no session cookie"
+    return page, errors
+
+
+def analyse(page, path: Path) -> None:
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_function(SHOWS_VERDICT, arg=list(VERDICT_WORDS), timeout=ANALYSIS_TIMEOUT_MS)
+
+
+def test_upload_shows_verdict_faces_timeline_and_history(browser, server: str, tmp_path: Path) -> None:
+    page, errors = open_page(browser, server, 1280)
+    analyse(page, VIDEO)
+
+    assert re.fullmatch(r"\d{1,3}% probability of manipulation", page.inner_text("#score"))
+    assert "done" in page.inner_text("#status")
+    assert page.locator("#gauge svg .gauge-value").count() == 1
+    assert page.is_hidden("#alert")
+
+    chart = page.locator("#timeline svg")
+    assert chart.count() == 1
+    assert "Probability of manipulation" in chart.locator("title").first.text_content()
+    assert page.locator("#timeline svg [data-modality=video] .point").count() >= 1
+    assert page.locator("#timeline svg [data-modality=video] :is(path.line, line.span)").count() == 1
+
+    faces = page.locator("#faces li")
+    assert faces.count() >= 1
+    assert re.search(r"\d{1,3}% probability of manipulation", faces.first.inner_text())
+    page.wait_for_function("document.querySelector('#faces img')?.naturalWidth > 0", timeout=15_000)
+
+    row = page.locator("#history .history-item", has_text=VIDEO.name)
+    row.first.wait_for(timeout=10_000)
+    assert any(word in row.first.inner_text() for word in VERDICT_WORDS)
+    assert errors == []
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(tmp_path / "web-page.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "web-page.png"), full_page=True)
+    spread = page.locator("#faces img").first.evaluate(PIXEL_SPREAD)
+    assert spread > 12, f"the face thumbnail is a flat picture (pixel spread {spread:.1f}), not a face"
+
+    page.reload()
+    row = page.locator("#history .history-item", has_text=VIDEO.name)
+    row.first.wait_for(timeout=10_000)
+    row.first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(SHOWS_VERDICT, arg=list(VERDICT_WORDS), timeout=10_000)
+    assert page.inner_text("#result-file") == VIDEO.name
+    page.context.close()
+
+
+def test_phone_width_has_no_horizontal_scroll(browser, server: str, tmp_path: Path) -> None:
+    page, errors = open_page(browser, server, 360)
+    analyse(page, VIDEO)
+    page.locator("#faces li").first.wait_for()
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 361, f"the page is {width} px wide at a 360 px viewport"
+    page.screenshot(path=str(tmp_path / "web-page-360.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "web-page-360.png"), full_page=True)
+    assert errors == []
+    page.context.close()
+
+
+def test_keyboard_upload_of_unsupported_file_shows_the_api_error(browser, server: str, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture, a video or a recording\n" * 20)
+    page, errors = open_page(browser, server, 1280)
+    with page.expect_file_chooser() as chooser:
+        page.focus("#dropzone")  # inside: a round trip after the chooser is intercepted, which is not awaited
+        page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/v1/jobs") and r.request.method == "POST") as answer:
+        chooser.value.set_files(str(notes))
+    assert answer.value.status == 415
+    detail = answer.value.json()["detail"]
+    page.wait_for_selector("#alert:not([hidden])")
+    assert page.inner_text("#alert") == detail
+    assert page.is_hidden("#result")
+    assert errors == []
+    page.context.close()
