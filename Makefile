@@ -36,8 +36,7 @@ train: $(STAMP)
 	$(VENV)/bin/fakescope train configs/faceswap-effnet-lite0.yaml out=src/fakescope/weights $(if $(wildcard runs/faceswap-effnet-lite0/checkpoint.pt),--resume,)
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_video.py
-	$(PY) benchmarks/bench_audio.py
+	$(VENV)/bin/fakescope bench all
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -11,6 +11,7 @@ def test_bench_video_smoke(capsys):
     assert row["status"] == "ok" and row["frames"] == 8
     assert row["ratio"] == row["total"] / row["duration"]
     assert set(row["stages"]) == set(VIDEO_STAGES) and sum(row["share"].values()) <= 1.0 + 1e-6
+    assert row["vs_decode"] == row["total"] / row["decode_only"] and row["peak_mb"] > 0
     print(rows)
     assert bench_table(rows).row_count == 1
 

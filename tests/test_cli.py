@@ -188,3 +188,55 @@ def test_detect_speech_and_a_video_with_sound(tmp_path):
     assert [m["modality"] for m in faces_only["modalities"]] == ["video"]
     bad = runner.invoke(app, ["detect", "--audio-weight", "2", str(real)])
     assert bad.exit_code == 2
+
+
+@pytest.fixture
+def keep_torch_threads():
+    """`--threads` sets torch's thread count for the process: give the other tests theirs back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_export_then_detect_on_each_backend(tmp_path, face_jpg, keep_torch_threads):
+    out = tmp_path / "onnx"
+    res = runner.invoke(app, ["export", "faceswap-effnet-lite0.dfdc", "--quantize", "int8-static", "--calib-crops", "64",
+                              "--no-evaluate", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "faceswap-effnet-lite0.dfdc.int8-static.json").read_text())
+    assert card["variant"] == "int8-static" and card["calibration"]["crops"] == 64 and len(card["sha256"]) == 64
+    scores = {}
+    for backend, extra in [("onnx", ["--onnx-dir", str(out)]), ("torch", [])]:
+        res = runner.invoke(app, ["detect", str(face_jpg), "--json", "--backend", backend, "--threads", "1", "--image-model",
+                                  "none", "--cache-size", "0", *extra])
+        assert res.exit_code == 0, res.output
+        result = json.loads(res.output)
+        scores[backend] = result["score"]
+        assert result["model_versions"]["faceswap-effnet-lite0.dfdc"] == (card["sha256"] if backend == "onnx" else card[
+            "weights_sha256"])[:12]
+    assert scores["onnx"] == pytest.approx(scores["torch"], abs=0.1)
+
+
+def test_export_and_backend_mistakes_are_one_line(tmp_path, face_jpg):
+    res = runner.invoke(app, ["export", "audio-bigru-attn.speech", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "cannot be exported to ONNX" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["export", "faceswap-effnet-lite0.dfdc", "--quantize", "int4", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown ONNX variant 'int4'" in res.output
+    res = runner.invoke(app, ["detect", str(face_jpg), "--backend", "onnx", "--onnx-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "no ONNX export" in res.output
+    res = runner.invoke(app, ["detect", str(face_jpg), "--backend", "tensorrt"])
+    assert res.exit_code == 2 and "unknown backend 'tensorrt'" in res.output
+
+
+def test_bench_cache_and_image_in_quick_mode_print_their_tables():
+    res = runner.invoke(app, ["bench", "cache", "--quick", "--json"])
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.output)["cache"]
+    assert row["all_cached"] and row["hit"] < row["first"] and row["cache"]["hits"] == 5
+    res = runner.invoke(app, ["bench", "image", "--quick"])
+    assert res.exit_code == 0, res.output
+    assert "real_ffpp_866.jpg" in res.output and "peak" in res.output
+    res = runner.invoke(app, ["bench", "gpu"])
+    assert res.exit_code == 2 and "unknown benchmark 'gpu'" in res.output

@@ -1,16 +1,21 @@
-"""Pipeline benchmarks: per-stage time and processing time ÷ media duration, measured in one run.
+"""Pipeline benchmarks: per-stage time, processing time ÷ media duration, peak memory, cache hits, measured in one run.
 
-Figures are printed, never asserted: machines are noisy. `fakescope bench video|audio` and
-benchmarks/bench_*.py call this. For audio, time ÷ duration is the real-time factor (RTF).
+Figures are printed, never asserted: machines are noisy. `fakescope bench video|image|audio|
+cache|backends|all` and benchmarks/bench_*.py call this. For audio, time ÷ duration is the
+real-time factor (RTF); for video, the total is also set against decoding the same frames
+alone, the floor every other stage is measured by.
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from fakescope.detect import Detector
 
 VIDEO_STAGES = ("decode", "faces", "model", "audio decode", "audio model", "fusion")
+IMAGE_STAGES = ("decode", "faces", "model", "fusion")
 AUDIO_STAGES = ("decode", "audio decode", "audio model")
 AUDIO_LENGTHS = (4.0, 30.0, 120.0)
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
@@ -50,59 +56,165 @@ def speech_recordings(out_dir: Path, lengths: Sequence[float] = AUDIO_LENGTHS) -
     return paths
 
 
+def reset_peak_memory() -> None:
+    """Start a new peak-RSS window (Linux: writing 5 to /proc/self/clear_refs); elsewhere the peak stays since start."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process since the last `reset_peak_memory` (VmHWM), in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bench_files(detector: Detector, files: Sequence[Path], stages: Sequence[str], *, repeat: int) -> list[dict]:
     """Median over `repeat` runs per file, after one warm-up run that loads everything."""
     detector.detect(files[0])
     rows = []
     for path in files:
+        reset_peak_memory()
         runs = [detector.detect(path) for _ in range(repeat)]
         first = runs[0]
-        if first.status != "ok" or not first.duration:
+        if first.status != "ok":
             rows.append({"file": path.name, "status": first.status, "reason": first.reason})
             continue
         total = statistics.median(r.processing_time for r in runs)
         times = {s: statistics.median(r.timings.get(s, 0.0) for r in runs) for s in stages}
         rows.append({
             "file": path.name, "status": "ok", "duration": first.duration, "frames": first.frames_sampled,
-            "windows": sum(s.modality == "audio" for s in first.segments), "total": total, "ratio": total / first.duration,
-            "stages": times, "share": {s: v / total for s, v in times.items()}, "score": first.score,
+            "windows": sum(s.modality == "audio" for s in first.segments), "faces": first.faces_found, "total": total,
+            "ratio": total / first.duration if first.duration else None, "stages": times,
+            "share": {s: v / total for s, v in times.items()}, "score": first.score, "peak_mb": round(peak_memory_mb(), 1),
         })
     return rows
 
 
-def bench_video(clips: list[Path], *, num_frames: int = 32, repeat: int = 3, model: str | None = None) -> list[dict]:
-    """The default detector (faces, and the sound when a clip has one) on each clip."""
+def make_detector(*, backend: str = "auto", threads: int | None = None, **kwargs: Any) -> Detector:
+    """A detector as `fakescope detect` builds it, without the result cache (every run must really run)."""
     from fakescope.detect import Detector
+
+    return Detector.from_pretrained(backend=backend, threads=threads, cache_size=0, **kwargs)
+
+
+def decode_only_seconds(clip: Path, num_frames: int, *, repeat: int) -> float:
+    """Median time to probe the clip and decode the frames the pipeline samples, and nothing else."""
+    from fakescope.media import probe, sample_frames
+
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sample_frames(probe(clip), num_frames)
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def bench_video(clips: list[Path], *, num_frames: int = 32, repeat: int = 3, model: str | None = None,
+                backend: str = "auto", threads: int | None = None) -> list[dict]:
+    """The default detector (faces, and the sound when a clip has one) on each clip, and decoding alone."""
     from fakescope.models import DEFAULT_MODEL
 
-    detector = Detector.from_pretrained(model or DEFAULT_MODEL, num_frames=num_frames)
-    return bench_files(detector, clips, VIDEO_STAGES, repeat=repeat)
+    detector = make_detector(name=model or DEFAULT_MODEL, num_frames=num_frames, backend=backend, threads=threads)
+    rows = bench_files(detector, clips, VIDEO_STAGES, repeat=repeat)
+    for clip, row in zip(clips, rows, strict=True):
+        if row["status"] == "ok":
+            row["decode_only"] = decode_only_seconds(clip, num_frames, repeat=repeat)
+            row["vs_decode"] = row["total"] / row["decode_only"]
+    return rows
 
 
-def bench_audio(files: list[Path] | None = None, *, repeat: int = 3, model: str | None = None) -> list[dict]:
+def face_images(out_dir: Path, clips: Sequence[Path] | None = None) -> list[Path]:
+    """One full-size JPEG frame from the middle of each sample clip: a face photo as users send them."""
+    import cv2
+
+    from fakescope.media import probe, sample_frames
+
+    paths = []
+    for clip in clips or default_clips():
+        frames = sample_frames(probe(clip), 3)
+        path = out_dir / f"{clip.stem}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(frames[len(frames) // 2].image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        paths.append(path)
+    return paths
+
+
+def bench_image(files: list[Path] | None = None, *, repeat: int = 5, backend: str = "auto",
+                threads: int | None = None) -> list[dict]:
+    """The default detector (face model and whole-picture model) on face photos (default: frames of the sample clips)."""
+    detector = make_detector(backend=backend, threads=threads, audio_model=None)
+    if files:
+        return bench_files(detector, files, IMAGE_STAGES, repeat=repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        return bench_files(detector, face_images(Path(tmp)), IMAGE_STAGES, repeat=repeat)
+
+
+def bench_audio(files: list[Path] | None = None, *, repeat: int = 3, model: str | None = None,
+                threads: int | None = None) -> list[dict]:
     """The audio model on each file (default: 4 s, 30 s and 2 min recordings of the bundled speech)."""
-    from fakescope.detect import Detector
     from fakescope.models import DEFAULT_AUDIO_MODEL
 
-    detector = Detector.from_pretrained(image_model=None, audio_model=model or DEFAULT_AUDIO_MODEL)
+    detector = make_detector(image_model=None, audio_model=model or DEFAULT_AUDIO_MODEL, threads=threads)
     if files:
         return bench_files(detector, files, AUDIO_STAGES, repeat=repeat)
     with tempfile.TemporaryDirectory() as tmp:
         return bench_files(detector, speech_recordings(Path(tmp)), AUDIO_STAGES, repeat=repeat)
 
 
+def bench_cache(files: list[Path], *, repeat: int = 20, backend: str = "auto", threads: int | None = None) -> list[dict]:
+    """Per file: the first analysis, then the median answer time for the same file again (a result-cache hit)."""
+    from fakescope.detect import Detector
+
+    detector = Detector.from_pretrained(backend=backend, threads=threads, cache_size=len(files) + 1)
+    rows = []
+    for path in files:
+        first = detector.detect(path)
+        hits = [detector.detect(path) for _ in range(repeat)]
+        rows.append({"file": path.name, "first": first.processing_time,
+                     "hit": statistics.median(h.processing_time for h in hits), "all_cached": all(h.cached for h in hits)})
+    stats = asdict(detector.cache.stats()) if detector.cache is not None else {}
+    for row in rows:
+        row["cache"] = stats
+    return rows
+
+
+def cache_table(rows: list[dict]) -> Table:
+    table = Table(title="result cache: first analysis, then the same file again (median)", title_justify="left")
+    for col in ("file", "first", "cache hit", "speed-up"):
+        table.add_column(col, justify="left" if col == "file" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["file"], f"{r['first']:.3f}s", f"{r['hit'] * 1000:.2f} ms" + ("" if r["all_cached"] else " (missed!)"),
+                      f"{r['first'] / max(r['hit'], 1e-9):,.0f}×")
+    return table
+
+
 def bench_table(rows: list[dict], stages: Sequence[str] = VIDEO_STAGES, *, unit: str = "frames") -> Table:
-    title = "pipeline, median of runs (stage: seconds and share of total; ÷ dur = processing time ÷ media duration)"
+    """Per file: the unit count (frames, faces, windows), total, ratios, stage seconds and shares, peak memory."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    timed = any(r["duration"] for r in ok)
+    with_decode = any("vs_decode" in r for r in ok)
+    title = "pipeline, median of runs (stage: seconds and share of total"
+    title += "; ÷ dur = processing time ÷ media duration" if timed else ""
+    title += "; ÷ decode = total ÷ decoding the same frames alone)" if with_decode else ")"
     table = Table(title=title, title_justify="left")
     table.add_column("file", no_wrap=True)
-    for col in ["dur", unit, "total", "÷ dur", *stages]:
+    columns = [*(["dur"] if timed else []), unit, "total", *(["÷ dur"] if timed else []),
+               *(["÷ decode"] if with_decode else []), *stages, "peak MiB"]
+    for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         if r["status"] != "ok":
-            table.add_row(r["file"], r["status"], "", "", r.get("reason") or "", *[""] * len(stages))
+            table.add_row(r["file"], r["status"], r.get("reason") or "", *[""] * (len(columns) - 2))
             continue
-        table.add_row(
-            r["file"], f"{r['duration']:.1f}s", str(r[unit]), f"{r['total']:.3f}s", f"{r['ratio']:.4f}",
-            *[f"{r['stages'][s]:.3f} {r['share'][s]:.0%}" for s in stages],
-        )
+        cells = [*([f"{r['duration']:.1f}s" if r["duration"] else "—"] if timed else []), str(r[unit]), f"{r['total']:.3f}s"]
+        cells += [f"{r['ratio']:.4f}" if r["ratio"] is not None else "—"] if timed else []
+        cells += [f"{r['vs_decode']:.2f}×" if "vs_decode" in r else "—"] if with_decode else []
+        cells += [f"{r['stages'][s]:.3f} {r['share'][s]:.0%}" for s in stages] + [f"{r['peak_mb']:.0f}"]
+        table.add_row(r["file"], *cells)
     return table

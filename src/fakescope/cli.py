@@ -34,13 +34,28 @@ VERDICT_STYLE = {"authentic": "green", "suspicious": "yellow", "manipulated": "b
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="registered model name (see `fakescope models`)")]
 FramesOpt = Annotated[int, typer.Option("--frames", "-n", min=1, max=512, help="frames sampled per video")]
-FaceOpt = Annotated[str, typer.Option("--face-detector", help="mtcnn (default, Haar fallback) or haar")]
+FaceOpt = Annotated[str, typer.Option(
+    "--face-detector", help="yuface (YuNet, fastest, found a face in every labelled frame), mtcnn or haar")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="auto (ONNX Runtime wherever a model ships an export, else torch), onnx or torch")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, max=256, help="CPU threads for inference (default: all cores)")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, max=1024, help="face crops per model forward")]
+FaceEveryOpt = Annotated[int, typer.Option(
+    "--face-every", min=1, max=64, help="look for faces on every k-th sampled frame, track them in between")]
+CacheOpt = Annotated[int, typer.Option(
+    "--cache-size", min=0, help="results of this many files kept by content hash, reused for repeated files (0: off)")]
+OnnxDirOpt = Annotated[Path | None, typer.Option("--onnx-dir", help="folder of ONNX exports (default: the shipped ones)")]
 ImageModelOpt = Annotated[str, typer.Option(
     "--image-model", help="whole-image AI-generation detector for pictures: auto (the shipped one), a model name, or none")]
 AudioModelOpt = Annotated[str, typer.Option(
     "--audio-model", help="synthetic-speech detector for audio files and videos' sound: auto (the shipped one), a name, or none")]
 AudioWeightOpt = Annotated[float, typer.Option(
     "--audio-weight", min=0.0, max=1.0, help="weight of the sound in a video's score (faces get the rest)")]
+
+
+def wide_console() -> Console:
+    """The console, or a wide one when output goes to a file or pipe, where wide tables would be cut to 80 columns."""
+    return console if console.is_terminal else Console(width=220)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -59,17 +74,19 @@ def optional_model(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
-def detector_options(model: str, frames: int, face_detector: str = "mtcnn", image_model: str = "auto",
-                     audio_model: str = "auto", audio_weight: float = 0.5) -> dict[str, Any]:
-    """Keyword arguments of `Detector.from_pretrained` (also sent to scan worker processes)."""
+def detector_options(model: str, frames: int, *, image_model: str = "auto", audio_model: str = "auto",
+                     audio_weight: float = 0.5, **engine: Any) -> dict[str, Any]:
+    """Keyword arguments of `Detector.from_pretrained` (also sent to scan worker processes).
+
+    `engine`: how it runs (face_detector, backend, threads, batch_size, detect_every, cache_size, onnx_dir)."""
     from fakescope.detect.fusion import ModalityWeights
 
     try:
         weights = ModalityWeights(video=1.0 - audio_weight, audio=audio_weight)
     except ValueError as err:
         fail(f"--audio-weight: {err}")
-    return {"name": model, "num_frames": frames, "face_detector": face_detector, "image_model": optional_model(image_model),
-            "audio_model": optional_model(audio_model), "weights": weights}
+    return {"name": model, "num_frames": frames, "image_model": optional_model(image_model),
+            "audio_model": optional_model(audio_model), "weights": weights, **engine}
 
 
 def load_detector(options: dict[str, Any]):
@@ -125,15 +142,23 @@ def detect(
     as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
     model: ModelOpt = DEFAULT_MODEL,
     frames: FramesOpt = 32,
-    face_detector: FaceOpt = "mtcnn",
+    face_detector: FaceOpt = "yuface",
     image_model: ImageModelOpt = "auto",
     audio_model: AudioModelOpt = "auto",
     audio_weight: AudioWeightOpt = 0.5,
+    backend: BackendOpt = "auto",
+    threads: ThreadsOpt = None,
+    batch: BatchOpt = 128,
+    face_every: FaceEveryOpt = 2,
+    cache_size: CacheOpt = 100,
+    onnx_dir: OnnxDirOpt = None,
 ) -> None:
     """Score files and print a verdict per file. Exit code 1 if any file could not be read."""
     from fakescope.scan import dumps
 
-    detector = load_detector(detector_options(model, frames, face_detector, image_model, audio_model, audio_weight))
+    detector = load_detector(detector_options(
+        model, frames, image_model=image_model, audio_model=audio_model, audio_weight=audio_weight, face_detector=face_detector,
+        backend=backend, threads=threads, batch_size=batch, detect_every=face_every, cache_size=cache_size, onnx_dir=onnx_dir))
     results = [detector.detect(f) for f in files]
     if as_json:
         typer.echo(dumps(results))
@@ -156,11 +181,20 @@ def scan(
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
     model: ModelOpt = DEFAULT_MODEL,
     frames: FramesOpt = 32,
+    face_detector: FaceOpt = "yuface",
     image_model: ImageModelOpt = "auto",
     audio_model: AudioModelOpt = "auto",
     audio_weight: AudioWeightOpt = 0.5,
+    backend: BackendOpt = "auto",
+    threads: ThreadsOpt = None,
+    batch: BatchOpt = 128,
+    face_every: FaceEveryOpt = 2,
+    cache_size: CacheOpt = 100,
+    onnx_dir: OnnxDirOpt = None,
 ) -> None:
-    """Scan folders: one Result per line, resumable; one bad file never stops the scan."""
+    """Scan folders: one Result per line, resumable; one bad file never stops the scan.
+
+    Files with the same content are analysed once (the result cache, per worker process)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from fakescope.errors import FakescopeError
@@ -177,7 +211,10 @@ def scan(
     with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("scan", total=len(todo))
-        options = detector_options(model, frames, image_model=image_model, audio_model=audio_model, audio_weight=audio_weight)
+        options = detector_options(
+            model, frames, image_model=image_model, audio_model=audio_model, audio_weight=audio_weight,
+            face_detector=face_detector, backend=backend, threads=threads, batch_size=batch, detect_every=face_every,
+            cache_size=cache_size, onnx_dir=onnx_dir)
         new = scan_files(todo, output, options=options, workers=workers, detector_factory=lambda: load_detector(options),
                          on_result=lambda r: bar.advance(task))
     wanted = {str(f) for f in files}
@@ -201,26 +238,34 @@ def models_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List registered detectors with input size, weights sha256 and measured metrics."""
-    from fakescope.models import get_pretrained_cfg, list_models
+    from importlib import resources
 
+    from fakescope.models import get_pretrained_cfg, list_models
+    from fakescope.models.config import WEIGHTS_PACKAGE
+    from fakescope.optimize.artifact import exports_of
+
+    shipped = Path(str(resources.files(WEIGHTS_PACKAGE)))
     rows = []
     for name in list_models(pattern):
         cfg = get_pretrained_cfg(name)
         path = cfg.weights_path()
         evalset, val = next(iter(cfg.metrics.items()), (None, {}))
+        exports = {variant: {"file": f"{name}.{variant}.onnx", "sha256": card["sha256"], "size_mb": round(card.get(
+            "size_bytes", 0) / 1e6, 2), "metrics": card.get("metrics", {})} for variant, card in exports_of(name, shipped).items()}
         rows.append({
             "name": name, "input": cfg.input_kind, "input_size": list(cfg.input_size), "weights": cfg.file,
             "installed": bool(path and path.is_file()), "sha256": cfg.sha256,
             "size_mb": round(path.stat().st_size / 1e6, 2) if path and path.is_file() else None,
             "metrics": cfg.metrics, "evaluated_on": evalset, "dataset": cfg.dataset, "recipe": cfg.recipe,
             "temperature": cfg.temperature, "thresholds": cfg.thresholds, "auc": val.get("auc"), "logloss": val.get("logloss"),
+            "onnx": exports,
         })
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="registered detectors (metrics measured on held-out data)", title_justify="left",
                   caption="full cards: fakescope models --json")
-    for col in ["name", "input", "sha256", "size", "evaluated on", "AUC", "LogLoss", "ECE", "EER"]:
+    for col in ["name", "input", "sha256", "size", "evaluated on", "AUC", "LogLoss", "ECE", "EER", "ONNX (AUC)"]:
         table.add_column(col, no_wrap=True, justify="left" if col in ("name", "input", "sha256", "evaluated on") else "right")
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "—"  # noqa: E731
     for r in rows:
@@ -230,8 +275,9 @@ def models_cmd(
             (r["sha256"] or "—")[:12] if r["installed"] else "[red]not trained[/]",
             f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—", r["evaluated_on"] or "—",
             fmt(val.get("auc")), fmt(val.get("logloss")), fmt(val.get("ece")), fmt(val.get("eer")),
+            " ".join(f"{v} {fmt(e['metrics'].get(r['evaluated_on'], {}).get('auc'))}" for v, e in r["onnx"].items()) or "—",
         )
-    console.print(table)
+    wide_console().print(table)
     console.print("reproduce:")
     for r in rows:
         console.print(f"  {r['name']}: {r['recipe'] or '—'}", soft_wrap=True, highlight=False, markup=False)
@@ -287,7 +333,7 @@ def eval_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="report folder: report.html, metrics.json, plots")] = Path("runs/eval"),
     submission: Annotated[Path | None, typer.Option(help="also write a DFDC submission CSV (video folders)")] = None,
     frames: FramesOpt = 32,
-    face_detector: FaceOpt = "mtcnn",
+    face_detector: FaceOpt = "yuface",
     perturb: Annotated[list[str] | None, typer.Option(
         help="also score after a perturbation, repeatable: jpeg70, resize0.5, blur1.5 (images); mp3_32k, opus_12k, "
              "aac_32k, narrowband ... (audio)")] = None,
@@ -320,34 +366,105 @@ def eval_cmd(
     console.print(f"report: {html}", soft_wrap=True, highlight=False)
 
 
+BENCH_KINDS = ("video", "image", "audio", "cache", "backends", "all")
+
+
 @app.command()
 def bench(
-    kind: Annotated[str, typer.Argument(help="what to benchmark: video or audio")] = "video",
+    kind: Annotated[str, typer.Argument(
+        help="video, image, audio, cache (repeated files), backends (crops/s per inference backend, val AUC) or all")] = "all",
     files: Annotated[list[Path] | None, typer.Argument(
-        help="files (default: the bundled clips; for audio, 4 s / 30 s / 2 min recordings of the bundled speech)")] = None,
+        help="files (default: the bundled clips, a frame of each as images; for audio, 4 s / 30 s / 2 min speech)")] = None,
     frames: FramesOpt = 32,
     repeat: Annotated[int, typer.Option(min=1, help="runs per file; the median is reported")] = 3,
+    backend: BackendOpt = "auto",
+    threads: ThreadsOpt = None,
+    quick: Annotated[bool, typer.Option("--quick", help="smoke mode: one run per file, backends on a few crops")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Time a pipeline per stage and print processing time ÷ media duration (the real-time factor for audio)."""
-    from fakescope.bench import AUDIO_STAGES, VIDEO_STAGES, bench_audio, bench_table, bench_video, default_clips
+    """Measure in one run: per-stage time, processing time ÷ media duration, peak memory, cache hits, and per inference
+    backend crops/s at batch 1/8/32, size on disk and val AUC (so that speed never hides an accuracy loss)."""
+    from fakescope import bench as b
     from fakescope.errors import FakescopeError
 
-    if kind not in ("video", "audio"):
-        fail(f"unknown benchmark {kind!r} (available: video, audio)")
+    if kind not in BENCH_KINDS:
+        fail(f"unknown benchmark {kind!r} (available: {', '.join(BENCH_KINDS)})")
+    repeat = 1 if quick else repeat
+    wanted = {"video", "image", "audio", "cache", "backends"} if kind == "all" else {kind}
+    engine = {"backend": backend, "threads": threads}
+    report: dict[str, Any] = {}
     try:
-        if kind == "video":
-            rows = bench_video(files or default_clips(), num_frames=frames, repeat=repeat)
-        else:
-            rows = bench_audio(files, repeat=repeat)
+        clips = (files if kind == "video" else None) or b.default_clips()
+        if "video" in wanted:
+            report["video"] = b.bench_video(clips, num_frames=frames, repeat=repeat, **engine)
+        if "image" in wanted:
+            report["image"] = b.bench_image(files if kind == "image" else None, repeat=repeat, **engine)
+        if "audio" in wanted:
+            report["audio"] = b.bench_audio(files if kind == "audio" else None, repeat=repeat, threads=threads)
+        if "cache" in wanted:
+            report["cache"] = b.bench_cache((files if kind == "cache" else None) or clips[:1], repeat=5 if quick else 20, **engine)
+        if "backends" in wanted:
+            from fakescope.optimize.bench import QUICK, bench_backends
+            from fakescope.optimize.runtime import default_threads
+
+            report["backends"] = bench_backends(out_dir="runs/onnx-quick" if quick else "runs/onnx", reuse=True,
+                                                threads=threads or default_threads(), **(QUICK if quick else {}))
     except FakescopeError as err:
         fail(str(err))
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-    elif kind == "video":
-        console.print(bench_table(rows, VIDEO_STAGES))
-    else:
-        console.print(bench_table(rows, AUDIO_STAGES, unit="windows"))
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    print_bench_report(report, threads)
+
+
+def print_bench_report(report: dict[str, Any], threads: int | None) -> None:
+    from fakescope import bench as b
+    from fakescope.optimize.runtime import default_threads
+
+    out = wide_console()
+    tables = {"video": lambda rows: b.bench_table(rows, b.VIDEO_STAGES),
+              "image": lambda rows: b.bench_table(rows, b.IMAGE_STAGES, unit="faces"),
+              "audio": lambda rows: b.bench_table(rows, b.AUDIO_STAGES, unit="windows"),
+              "cache": b.cache_table}
+    for section, rows in report.items():
+        if section == "backends":
+            from fakescope.optimize.bench import backends_table
+
+            out.print(backends_table(rows, threads=threads or default_threads()))
+        else:
+            out.print(f"[bold]{section}[/]")
+            out.print(tables[section](rows))
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="registered model name (see `fakescope models`)")],
+    fmt: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
+    quantize: Annotated[str | None, typer.Option(
+        help="int8-static (calibrated on real crops, the fastest), int8-dynamic or fp16; fp32 if not given")] = None,
+    prune: Annotated[float | None, typer.Option(min=0.01, max=0.95, help="share of weights zeroed before export")] = None,
+    prune_method: Annotated[str, typer.Option(help="l1 (unstructured magnitude) or channels (structured, L2 norm)")] = "l1",
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for <model>.<variant>.onnx and its .json card")] = Path(
+        "runs/onnx"),
+    calib_crops: Annotated[int, typer.Option(min=1, help="crops of the calibration split for int8-static")] = 300,
+    data: Annotated[Path | None, typer.Option(help="labelled data folder (default: the one the model was trained on)")] = None,
+    evaluate: Annotated[bool, typer.Option(help="score the export on the model's val split into its card")] = True,
+) -> None:
+    """Export a model for ONNX Runtime (`--backend onnx`), with a card: input contract, calibration, sha256, val metrics."""
+    from fakescope.errors import FakescopeError
+    from fakescope.optimize import export_model
+
+    try:
+        exported = export_model(model, out, fmt, quantize=quantize, prune=prune, prune_method=prune_method,
+                                calib_crops=calib_crops, data=data, evaluate=evaluate)
+    except FakescopeError as err:
+        fail(str(err))
+    size = exported.onnx.stat().st_size / 1e6
+    console.print(f"{escape(str(exported.onnx))} ({exported.variant}, {size:.1f} MB) · card {escape(str(exported.metadata))}",
+                  soft_wrap=True, highlight=False)
+    for split, m in exported.metrics.items():
+        console.print(f"{split}: AUC {m['auc']:.4f} · LogLoss {m['logloss']:.4f} · n {m['n']}", highlight=False)
+    console.print(f"use it: fakescope detect FILE --backend onnx --onnx-dir {escape(str(out))}", soft_wrap=True, highlight=False)
 
 
 def serve_settings(**given: Any) -> Any:

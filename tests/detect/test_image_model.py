@@ -184,7 +184,7 @@ def test_auto_skips_an_image_model_whose_weights_are_not_shipped(monkeypatch, tm
     assert Detector.from_pretrained(face_detector="haar").image_model is None
     assert Detector.from_pretrained(face_detector="haar", image_model=None).image_model is None
     with pytest.raises(ModelError, match=r"aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; train it with"):
-        Detector.from_pretrained(face_detector="haar", image_model=DEFAULT_IMAGE_MODEL)
+        Detector.from_pretrained(face_detector="haar", image_model=DEFAULT_IMAGE_MODEL, backend="torch")
 
 
 def test_auto_loads_the_image_model_once_its_weights_ship(monkeypatch, tmp_path, models):
@@ -192,7 +192,7 @@ def test_auto_loads_the_image_model_once_its_weights_ship(monkeypatch, tmp_path,
     weights = tmp_path / "aigen.pt"
     torch.save({k: v.half() for k, v in image.state_dict().items()}, weights)
     redirect_image_weights(monkeypatch, weights)
-    detector = Detector.from_pretrained(face_detector="haar", audio_model=None)
+    detector = Detector.from_pretrained(face_detector="haar", audio_model=None, backend="torch")
     assert detector.image_model_name == DEFAULT_IMAGE_MODEL
     assert detector.image_model is not None and detector.image_model.pretrained_cfg.input_kind == "image"
     assert torch.equal(detector.image_model.head.weight, image.head.weight.half().float())

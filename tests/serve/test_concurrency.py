@@ -8,7 +8,16 @@ from pathlib import Path
 import httpx
 
 from fakescope.serve import ServeSettings, create_app
-from tests.serve.service_helpers import REAL_CLIP, cut_clip, face_image, free_port, running_server, wait_job, wait_ready
+from tests.serve.service_helpers import (
+    REAL_CLIP,
+    cut_clip,
+    face_image,
+    free_port,
+    running_server,
+    unique_image,
+    wait_job,
+    wait_ready,
+)
 
 THREADS = 10
 PER_THREAD = 5
@@ -51,3 +60,27 @@ def test_fifty_concurrent_uploads_all_finish(tmp_path: Path):
     for job in jobs.values():
         by_content.setdefault(job["sha256"], set()).add(job["score"])
     assert len(by_content) == len(files) and all(len(scores) == 1 for scores in by_content.values())
+
+
+def test_concurrent_detects_are_batched_and_each_gets_its_own_result(tmp_path: Path):
+    images = [unique_image(tmp_path, f"batch-{i}", index=i % 3) for i in range(8)]
+    # A wide window so that requests sent together surely meet (the test asserts batching, not time).
+    settings = ServeSettings(data_dir=tmp_path / "data", no_auth=True, workers=1, detect_workers=1, batch_window_ms=500,
+                             batch_max_files=4, rate_limit_per_minute=10_000)
+    app = create_app(settings)
+    with running_server(app, free_port()) as base_url, httpx.Client(base_url=base_url, timeout=120) as client:
+        wait_ready(client)
+
+        def detect(path: Path) -> dict:
+            response = client.post("/v1/detect", files={"file": (path.name, path.read_bytes())})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        with ThreadPoolExecutor(len(images)) as pool:
+            results = list(pool.map(detect, images))
+        metrics = client.get("/metrics").text
+    assert [r["file"] for r in results] == [p.name for p in images]
+    assert all(r["status"] == "ok" and r["score"] is not None for r in results)
+    batches = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("fakescope_detect_batch_files_count")))
+    files = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("fakescope_detect_batch_files_sum")))
+    assert files == len(images) and batches < len(images), metrics

@@ -6,13 +6,18 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from fakescope import __version__
+from fakescope.detect.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DynamicBatcher, analysis_of
 from fakescope.detect.cache import DEFAULT_CACHE_SIZE, ResultCache
 from fakescope.detect.fusion import ModalityWeights
-from fakescope.detect.pipeline import PIPELINES, PipelineContext
+from fakescope.detect.pipeline import MAX_CROPS_PER_FORWARD, PIPELINES, PipelineContext
 from fakescope.detect.result import Result
 from fakescope.detect.scoring import model_device
 from fakescope.detect.timing import StageTimer
@@ -20,7 +25,7 @@ from fakescope.detect.verdict import Thresholds, agreed_thresholds
 from fakescope.errors import FakescopeError, ModelError
 from fakescope.faces import DEFAULT_DETECT_EVERY, DEFAULT_FACE_DETECTOR, FaceDetector, create_face_detector
 from fakescope.media import probe
-from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, create_model, list_models, sha256_file
+from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, list_models, sha256_file
 from fakescope.models.config import InputKind
 from fakescope.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL
 
@@ -41,6 +46,7 @@ class Detector:
     With a `cache`, a file whose content was already scored by the same settings is answered
     from it (Result.cached) without being decoded again. Faces are looked for on every
     `detect_every`-th sampled frame of a video, the frames between filled in (faces.sparse).
+    A file's crops go through the face model `batch_size` at a time (one forward for most videos).
     """
 
     def __init__(
@@ -55,6 +61,7 @@ class Detector:
         face_detector: FaceDetector | None = None,
         num_frames: int = 32,
         detect_every: int = DEFAULT_DETECT_EVERY,
+        batch_size: int = MAX_CROPS_PER_FORWARD,
         thresholds: Thresholds | None = None,
         weights: ModalityWeights | None = None,
         cache: ResultCache | None = None,
@@ -63,6 +70,8 @@ class Detector:
             raise ValueError("num_frames must be at least 1")
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         if image_model is not None and not image_model_name:
             raise ValueError("image_model_name is required with an image_model")
         if audio_model is not None and not audio_model_name:
@@ -81,6 +90,7 @@ class Detector:
         self.face_detector = face_detector or create_face_detector()
         self.num_frames = num_frames
         self.detect_every = detect_every
+        self.batch_size = batch_size
         self.thresholds = thresholds
         self.weights = weights or ModalityWeights()
         self.device = str(model_device(model))
@@ -96,6 +106,9 @@ class Detector:
         device: str = "cpu",
         face_detector: str = DEFAULT_FACE_DETECTOR,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        backend: str = AUTO,
+        threads: int | None = None,
+        onnx_dir: str | Path | None = None,
         **kwargs: object,
     ) -> Detector:
         """Load registered models with their shipped, checksum-verified weights.
@@ -104,16 +117,33 @@ class Detector:
         when its weights ship and skips it otherwise; None leaves that detector out; a name
         loads that model (ModelError if its weights are missing). `cache_size` repeated files are
         answered from a ResultCache (0: no cache).
+
+        `backend`: "onnx" runs the face model through its checked ONNX export (in `onnx_dir`,
+        default the shipped ones; ModelError if there is none), "torch" through torch, "auto"
+        (default) ONNX on CPU wherever an export ships and torch otherwise. The image and audio
+        models follow the face model's backend where they have an export and use torch where
+        not (audio models cannot be exported). `threads`: CPU threads for torch and ONNX Runtime.
         """
-        model = create_model(name, pretrained=True).to(device)
+        from fakescope.optimize.runtime import choose_backend, load_model
+
+        if threads is not None:
+            torch.set_num_threads(max(1, threads))
+        face_backend = choose_backend(name, backend, device=device, onnx_dir=onnx_dir)
+        # The image and audio models follow: torch with torch, else ONNX wherever they have an export.
+        extra_backend = "torch" if face_backend == "torch" else AUTO
+
+        def load(model_name: str, chosen: str) -> DeepfakeDetector:
+            chosen = choose_backend(model_name, chosen, device=device, onnx_dir=onnx_dir)
+            return load_model(model_name, backend=chosen, onnx_dir=onnx_dir, threads=threads, device=device)
+
         image_name = resolve_optional_model(image_model, DEFAULT_IMAGE_MODEL)
         audio_name = resolve_optional_model(audio_model, DEFAULT_AUDIO_MODEL)
         return cls(
-            model,
+            load(name, face_backend),
             model_name=name,
-            image_model=None if image_name is None else create_model(image_name, pretrained=True).to(device),
+            image_model=None if image_name is None else load(image_name, extra_backend),
             image_model_name=image_name,
-            audio_model=None if audio_name is None else create_model(audio_name, pretrained=True).to(device),
+            audio_model=None if audio_name is None else load(audio_name, extra_backend),
             audio_model_name=audio_name,
             face_detector=create_face_detector(face_detector),
             cache=ResultCache(cache_size) if cache_size > 0 else None,
@@ -147,8 +177,28 @@ class Detector:
         behind = [models[d.name] for d in result.detectors if d.name in models] or [self.model]
         return agreed_thresholds([m.pretrained_cfg.thresholds for m in behind])
 
+    def batch_calls(self, *, max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_batch: int = DEFAULT_MAX_BATCH) -> Detector:
+        """Let files analysed at once on several threads (`detect_concurrently`) share model forwards
+        (detect.batching): worth it for many small files, such as a service's face photos."""
+        if not isinstance(self.model, DynamicBatcher):
+            self.model = DynamicBatcher(self.model, max_wait_ms=max_wait_ms, max_batch=max_batch)
+        if self.image_model is not None and not isinstance(self.image_model, DynamicBatcher):
+            self.image_model = DynamicBatcher(self.image_model, max_wait_ms=max_wait_ms, max_batch=max_batch)
+        return self
+
+    def detect_concurrently(self, paths: Sequence[str | Path]) -> list[Result]:
+        """`detect` on each file, one thread each, Results in input order (see `batch_calls`)."""
+        if len(paths) <= 1:
+            return [self.detect(p) for p in paths]
+        with ThreadPoolExecutor(len(paths), thread_name_prefix="detect") as pool:
+            return list(pool.map(self.detect, paths))
+
     def detect(self, path: str | Path) -> Result:
         """Score one file. Bad input gives status "error" with a one-line reason, never an exception."""
+        with analysis_of(self.model, self.image_model):
+            return self._detect(path)
+
+    def _detect(self, path: str | Path) -> Result:
         start = time.perf_counter()
         path = Path(path)
         digest = self._digest(path)
@@ -165,7 +215,7 @@ class Detector:
                 result.sha256 = digest or sha256_file(path)
             ctx = PipelineContext(
                 self.model, self.model_name, self.face_detector, self.num_frames, self.image_model, self.image_model_name or "",
-                self.audio_model, self.audio_model_name or "", self.weights, self.detect_every,
+                self.audio_model, self.audio_model_name or "", self.weights, self.detect_every, self.batch_size,
             )
             result = PIPELINES[info.kind](ctx, info, result, timer)
         except FakescopeError as err:

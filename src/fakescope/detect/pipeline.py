@@ -35,6 +35,11 @@ from fakescope.media import MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
 
 
+# A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
+# the cap bounds the activations' memory for crowded clips.
+MAX_CROPS_PER_FORWARD = 128
+
+
 @dataclass
 class PipelineContext:
     model: DeepfakeDetector
@@ -47,11 +52,9 @@ class PipelineContext:
     audio_model_name: str = ""
     weights: ModalityWeights = field(default_factory=ModalityWeights)
     detect_every: int = DEFAULT_DETECT_EVERY
+    batch_size: int = MAX_CROPS_PER_FORWARD
 
 
-# A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
-# the cap bounds the activations' memory for crowded clips.
-MAX_CROPS_PER_FORWARD = 128
 
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -77,7 +80,7 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
             x0, y0, side = center_square(*image.shape[:2])
             boxes = [[float(x0), float(y0), float(side), float(side)]]
     with timer.stage("model"):
-        scores = score_crops(ctx.model, crops)
+        scores = score_crops(ctx.model, crops, batch_size=ctx.batch_size)
         whole = None if ctx.image_model is None else _score_whole(ctx.image_model, image)
     with timer.stage("fusion"):
         result.faces = [
@@ -147,7 +150,7 @@ def _score_faces(ctx: PipelineContext, info: MediaInfo, result: Result, timer: S
     with timer.stage("faces"):
         crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
-        scores = score_crops(ctx.model, crops, batch_size=min(len(crops), MAX_CROPS_PER_FORWARD))
+        scores = score_crops(ctx.model, crops, batch_size=ctx.batch_size)
     with timer.stage("fusion"):
         face_tracks, all_t, all_s = [], [], []
         i = 0

@@ -29,6 +29,7 @@ from fakescope.detect.result import Result
 from fakescope.errors import FakescopeError
 from fakescope.evaluate.perturb import parse_perturbation
 from fakescope.evaluate.report import write_report
+from fakescope.faces import DEFAULT_FACE_DETECTOR
 from fakescope.models import create_model, get_pretrained_cfg
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def evaluate_dataset(
     out_dir: Path,
     split: str = "val",
     frames: int = 32,
-    face_detector: str = "mtcnn",
+    face_detector: str = DEFAULT_FACE_DETECTOR,
     submission: Path | None = None,
     perturbations: Sequence[str] = (),
 ) -> tuple[dict, Path]:

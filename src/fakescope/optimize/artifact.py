@@ -80,3 +80,16 @@ def read_verified(onnx_path: Path, metadata: dict[str, Any]) -> bytes:
     if digest != metadata["sha256"]:
         raise ModelError(f"{path.name}: sha256 {digest[:12]}… does not match its metadata ({str(metadata['sha256'])[:12]}…)")
     return data
+
+
+def exports_of(model_name: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The plain (unpruned) exports of `model_name` in `root`: variant -> card, for listings such as `fakescope models`."""
+    found = {}
+    for variant in VARIANTS:
+        onnx_path = root / f"{artifact_stem(model_name, variant)}.onnx"
+        if onnx_path.is_file():
+            try:
+                found[variant] = read_metadata(onnx_path)
+            except ModelError:
+                continue
+    return found

@@ -142,6 +142,23 @@ def find_onnx(name: str, *, variant: str | None = None, onnx_dir: str | Path | N
                      f"create one with `fakescope export {full} --format onnx --quantize int8-static --out {root}`")
 
 
+def has_onnx(name: str, onnx_dir: str | Path | None = None) -> bool:
+    try:
+        find_onnx(name, onnx_dir=onnx_dir)
+    except ModelError:
+        return False
+    return True
+
+
+def choose_backend(name: str, backend: str, *, device: str = "cpu", onnx_dir: str | Path | None = None) -> Backend:
+    """"auto": ONNX Runtime on CPU when `name` has an export (the fast path), torch otherwise."""
+    if backend == "auto":
+        return "onnx" if torch.device(device).type == "cpu" and has_onnx(name, onnx_dir) else "torch"
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r} (choose from auto, {', '.join(BACKENDS)})")
+    return backend  # type: ignore[return-value]
+
+
 def load_model(
     name: str,
     *,

@@ -32,6 +32,7 @@ from fakescope.errors import FakescopeError
 from fakescope.serve import workers
 from fakescope.serve.auth import resolve_secret
 from fakescope.serve.db import Job, new_id, utcnow
+from fakescope.serve.detect_batches import DetectBatcher
 from fakescope.serve.metrics import Metrics
 from fakescope.serve.pool import WorkerPool, threads_per_worker
 from fakescope.serve.stats import record_analysis
@@ -99,6 +100,8 @@ class JobRunner:
         threads = threads_per_worker(settings.workers + settings.detect_workers)
         self.job_pool = WorkerPool("jobs", settings.workers, settings, threads=threads, on_warm=self._warmed)
         self.detect_pool = WorkerPool("detect", settings.detect_workers, settings, threads=threads, on_warm=self._warmed)
+        self.detect_batches = DetectBatcher(self.detect_pool, settings.batch_window_ms, settings.batch_max_files,
+                                            on_batch=self.metrics.detect_batch_size.observe)
         self.webhook_secret = resolve_secret(settings.webhook_secret, settings.data_dir / "webhook_secret")
         self._running: dict[str, _Running] = {}
         self._cancelled: set[str] = set()
@@ -208,18 +211,20 @@ class JobRunner:
     async def _run_detect(self, blob: StoredBlob, filename: str, job_id: str) -> dict[str, Any]:
         timeout = self.settings.detect_timeout_s
         deadline = time.monotonic() + timeout
-        args = (workers.run_detect, str(blob.path), filename, str(self.thumbs_for(job_id)))
+        item = (str(blob.path), filename, str(self.thumbs_for(job_id)))
         for _ in range(DETECT_TRIES):
-            future, generation = await anyio.to_thread.run_sync(self.detect_pool.submit, *args)
+            pending = self.detect_batches.submit(item)
             try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), max(0.0, deadline - time.monotonic()))
+                return await asyncio.wait_for(pending.future, max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                if not future.done():
-                    await anyio.to_thread.run_sync(self.detect_pool.restart, generation, "a detect timed out")
+                self.detect_batches.cancel(pending)
+                if pending.generation is not None:
+                    await anyio.to_thread.run_sync(self.detect_pool.restart, pending.generation, "a detect timed out")
                 raise DetectTimeoutError(f"analysis timed out after {timeout:g} s") from None
             except BrokenProcessPool:
                 self.metrics.worker_restarts.labels("detect").inc()
-                await anyio.to_thread.run_sync(self.detect_pool.restart, generation, "a worker process died")
+                if pending.generation is not None:
+                    await anyio.to_thread.run_sync(self.detect_pool.restart, pending.generation, "a worker process died")
         return Result(file=filename, status="error", reason="the analysis crashed its worker process").model_dump(mode="json")
 
     def _answer_from_cache(self, session: Session, job: Job) -> Job | None:

@@ -32,6 +32,8 @@ class Metrics:
         self.jobs_finished = Counter("fakescope_jobs_finished", "jobs finished by this instance", ["kind", "status"], registry=r)
         self.model_load = Gauge("fakescope_model_load_seconds", "seconds a worker process took to load its models",
                                 ["pool"], registry=r)
+        self.detect_batch_size = Histogram("fakescope_detect_batch_files", "files per batch sent to a detect worker",
+                                           buckets=(1, 2, 3, 4, 6, 8, 16, 32, 64), registry=r)
         self.cache_hits = Counter("fakescope_cache_hits", "analyses answered from a stored result", registry=r)
         self.cache_misses = Counter("fakescope_cache_misses", "analyses that needed a worker", registry=r)
         self.worker_restarts = Counter("fakescope_worker_restarts", "worker pools rebuilt (crash, timeout, cancel)",

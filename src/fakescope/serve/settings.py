@@ -28,6 +28,10 @@ class ServeSettings(BaseSettings):
     max_upload_bytes: int = Field(500 * MIB, ge=1)
     max_detect_bytes: int = Field(50 * MIB, ge=1, description="upload limit of the synchronous POST /v1/detect")
     detect_timeout_s: float = Field(120.0, gt=0)
+    batch_window_ms: float = Field(5.0, ge=0, le=1000, description=(
+        "POST /v1/detect requests arriving this close together (or while the detect workers are busy) go to a worker "
+        "as one batch whose model calls share forwards; 0: one request per call"))
+    batch_max_files: int = Field(8, ge=1, le=256, description="most files in one detect batch")
     job_timeout_s: float = Field(1800.0, gt=0)
     rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per API key or page session")
     allowed_roots: list[Path] = Field(default_factory=list, description="server folders a job may name by path")
@@ -39,7 +43,8 @@ class ServeSettings(BaseSettings):
     web_page: bool = True
     model: str = DEFAULT_MODEL
     frames: int = Field(32, ge=1, le=512)
-    face_detector: str = "mtcnn"
+    face_detector: str = "yuface"
+    backend: str = Field("auto", description="auto (ONNX Runtime where a model ships an export), onnx or torch")
     image_model: str = "auto"
     audio_model: str = "auto"
     audio_weight: float = Field(0.5, ge=0.0, le=1.0)
@@ -67,6 +72,6 @@ class ServeSettings(BaseSettings):
         def optional(name: str) -> str | None:
             return None if name.lower() == "none" else name
 
-        return {"name": self.model, "num_frames": self.frames, "face_detector": self.face_detector,
+        return {"name": self.model, "num_frames": self.frames, "face_detector": self.face_detector, "backend": self.backend,
                 "image_model": optional(self.image_model), "audio_model": optional(self.audio_model),
                 "weights": ModalityWeights(video=1.0 - self.audio_weight, audio=self.audio_weight)}

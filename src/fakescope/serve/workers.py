@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ def init_worker(settings: ServeSettings, threads: int) -> None:
         torch.set_num_threads(max(1, threads))
         # No in-process result cache: the service keeps its own, and force=true must really analyse again.
         _detector = Detector.from_pretrained(**{**settings.detector_options(), "cache_size": 0})
+        if settings.batch_window_ms > 0:
+            _detector.batch_calls(max_wait_ms=settings.batch_window_ms)
     except Exception as err:  # noqa: BLE001 - reported through warm_up, see above
         log.exception("worker %d could not load its models", os.getpid())
         _load_error = f"{type(err).__name__}: {err}"
@@ -68,6 +71,22 @@ def describe(detector: Detector) -> dict[str, Any]:
             "thresholds": {k: float(v) for k, v in model.pretrained_cfg.thresholds.items() if isinstance(v, int | float)},
         } for name, model in models],
     }
+
+
+def run_detect_batch(items: list[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
+    """`run_detect` on several files at once, one thread each: their model calls share forwards
+    (`Detector.batch_calls`). One answer per item: {"result": ...} or {"error": "..."}."""
+    if len(items) == 1:
+        return [_answer(items[0])]
+    with ThreadPoolExecutor(len(items), thread_name_prefix="detect") as pool:
+        return list(pool.map(_answer, items))
+
+
+def _answer(item: tuple[str, str, str | None]) -> dict[str, Any]:
+    try:
+        return {"result": run_detect(*item)}
+    except Exception as err:  # noqa: BLE001 - one file's failure must not take its batch-mates' answers with it
+        return {"error": f"{type(err).__name__}: {err}"}
 
 
 def run_detect(blob_path: str, display_name: str, thumb_dir: str | None = None) -> dict[str, Any]:
