@@ -263,3 +263,21 @@ def test_yuface_thresholds_and_threads(face_frame: np.ndarray) -> None:
     for bad in ({"max_side": 16}, {"max_side": 2000}, {"threads": 0}):
         with pytest.raises(ValueError):
             YuFaceDetector(**bad)  # type: ignore[arg-type]
+
+
+def test_yuface_threads_reach_the_openmp_runtime_it_uses_and_torchs_are_given_back(face_frame: np.ndarray) -> None:
+    import yuface as package
+
+    from fakescope.faces.detectors import _openmp_runtimes, openmp_threads
+
+    runtimes = _openmp_runtimes(package)
+    assert len(runtimes) >= 2, "torch is imported: its libgomp and the wheel's are both loaded"
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with openmp_threads(1, package):
+            assert [r.omp_get_max_threads() for r in runtimes] == [1] * len(runtimes)
+        YuFaceDetector(threads=1).detect([face_frame])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
