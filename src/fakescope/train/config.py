@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fakescope.errors import FakescopeError
 
@@ -58,14 +58,20 @@ class NoiseCfg(Strict):
     snr_db: tuple[float, float] = (15.0, 40.0)
 
 
+class SpeedCfg(Strict):
+    p: float = Field(0.0, ge=0, le=1, description="share of training clips played faster or slower (audio models)")
+    factor: tuple[float, float] = (0.9, 1.1)
+
+
 class AugmentCfg(Strict):
     """Pixel augmentations go to `build_train_transform` as they are; SBI and CutMix are applied
-    around it. Audio models take `noise` and `crop_seconds` only."""
+    around it. Audio models take `noise`, `speed` and `crop_seconds` only."""
 
     model_config = ConfigDict(extra="allow")
     sbi: SbiCfg = SbiCfg()
     cutmix: CutMixCfg = CutMixCfg()
     noise: NoiseCfg = NoiseCfg()
+    speed: SpeedCfg = SpeedCfg()
     crop_seconds: tuple[float, float] | None = Field(
         None, description="audio: train on random crops of a random length in this range (default: whole window)")
 
@@ -93,14 +99,33 @@ class ThresholdCfg(Strict):
     fnr: float = Field(0.05, gt=0, lt=1, description="'authentic' verdicts on fakes allowed at this rate (on calib)")
 
 
+class QatCfg(Strict):
+    """Quantization-aware fine-tuning for the int8-static ONNX export (train.qat)."""
+
+    enabled: bool = Field(False, description="simulate int8-static rounding (folded per-channel int8 weights, uint8 conv inputs)")
+    observer_momentum: float = Field(0.1, gt=0, le=1, description="weight of each batch in the running min/max of activations")
+    export: bool = Field(True, description="after training, export fp32 + int8-static ONNX (scored on val) into run_dir/onnx")
+    calib_crops: int = Field(300, ge=1, description="calib-split crops that set the exported model's activation ranges")
+
+
+class DistillCfg(Strict):
+    """Knowledge distillation: loss = (1 - alpha) BCE(labels) + alpha T^2 KL(teacher || student) at temperature T."""
+
+    teacher: str = Field(description="registered model with weights, e.g. stack-faceswap.dfdc")
+    teacher_weights: Path | None = Field(None, description="checkpoint to load into `teacher` instead of its shipped weights")
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of the soft-target term (0 = plain BCE, 1 = teacher only)")
+    temperature: float = Field(2.0, gt=0, description="softens both models' logits before they are compared")
+
+
 class TrainConfig(Strict):
     """Everything a run depends on; saved into the run directory, the tracker and the model card."""
 
     name: str = Field(description="run name (experiment tracking, run folder)")
     model: str = Field(description="registered model to train, e.g. faceswap-effnet-lite0.dfdc")
     model_args: dict[str, Any] = Field({}, description="keyword arguments of the model factory, e.g. {features: logmel}")
-    init: Literal["auto", "imagenet", "none"] = Field(
-        "auto", description="auto = ImageNet start for face/image backbones, random for audio models")
+    init: Literal["auto", "imagenet", "none", "pretrained"] = Field(
+        "auto", description="auto = ImageNet start for face/image backbones, random for audio models; "
+                            "pretrained = the model's shipped weights (fine-tuning: QAT, distillation)")
     freeze_backbone: bool = Field(False, description="train only the head on frozen features (linear probe)")
     data: DataCfg
     augment: AugmentCfg = AugmentCfg()
@@ -117,10 +142,20 @@ class TrainConfig(Strict):
     tracker: Literal["mlflow", "clearml", "none"] = "mlflow"
     run_dir: Path | None = Field(None, description="checkpoints, history, plots (default runs/<name>)")
     out: Path | None = Field(None, description="folder to write the shipped fp16 weights + JSON card into")
+    qat: QatCfg = QatCfg()
+    distill: DistillCfg | None = Field(None, description="train against a teacher's soft targets as well as the labels")
 
     @property
     def run_path(self) -> Path:
         return self.run_dir or Path("runs") / self.name
+
+    @model_validator(mode="after")
+    def _check_fine_tuning(self) -> TrainConfig:
+        if self.qat.enabled and self.amp:
+            raise ValueError("qat needs amp: false (fake quantization simulates int8 rounding on fp32; bf16 would add its own)")
+        if self.distill is not None and self.distill.teacher == self.model and self.distill.teacher_weights is None:
+            raise ValueError(f"distill.teacher is the student itself ({self.model}); name a larger model or pass teacher_weights")
+        return self
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -165,7 +200,8 @@ def load_config(path: Path | None, overrides: list[str] = ()) -> TrainConfig:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise FakescopeError(f"{path or 'config'}: {where}: {first['msg']}{more}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise FakescopeError(f"{path or 'config'}: {where}: {message}{more}") from None
 
 
 def dump_config(cfg: TrainConfig) -> str:

@@ -17,6 +17,7 @@ from fakescope.models.base import DeepfakeDetector
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 50
+LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 
 def autocast(device: torch.device) -> torch.autocast:
@@ -84,11 +85,13 @@ def train_one_epoch(
     label_smoothing: float = 0.0,
     batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
     frozen: Sequence[nn.Module] = (),
+    loss_fn: LossFn | None = None,
 ) -> float:
     """Returns the mean training loss of the epoch.
 
     `batch_transform` mixes whole batches (CutMix); `frozen` modules stay in eval mode so a
-    linear probe does not drift their batch-norm statistics.
+    linear probe does not drift their batch-norm statistics (and QAT keeps them folded).
+    `loss_fn(out, images, labels)` replaces `model.losses` (distillation needs the images).
     """
     model.train()
     for module in frozen:
@@ -105,7 +108,10 @@ def train_one_epoch(
                 images, labels = batch_transform(images, labels)
             with autocast(device) if amp else torch.autocast(device.type, enabled=False):
                 out = model(images)
-            loss = model.losses(out, labels, label_smoothing=label_smoothing)["total"]
+            if loss_fn is not None:
+                loss = loss_fn(out, images, labels)["total"]
+            else:
+                loss = model.losses(out, labels, label_smoothing=label_smoothing)["total"]
             schedule.apply(optimizer)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -36,12 +36,14 @@ from fakescope.models import create_model, sha256_file
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
-from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, pad_batch
+from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, pad_batch
 from fakescope.train.augment import build_train_transform, cutmix, eval_transform
 from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.data import FaceCropDataset, Sample, Splits, load_samples, three_way_split
+from fakescope.train.distill import Distiller, load_teacher
 from fakescope.train.landmarks import face_landmarks
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
+from fakescope.train.qat import export_int8, folded_norms, prepare_qat, strip_fake_quant
 from fakescope.train.sbi import SelfBlendedDataset
 from fakescope.train.tracking import Tracker, create_tracker
 
@@ -132,11 +134,12 @@ def make_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> 
 
 def make_audio_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
     if cfg.augment.pixel() or cfg.augment.sbi.p or cfg.augment.cutmix.p:
-        raise FakescopeError(f"{cfg.model}: only augment.noise and augment.crop_seconds apply to audio models")
+        raise FakescopeError(f"{cfg.model}: only augment.noise, augment.speed and augment.crop_seconds apply to audio models")
     noise = NoiseAugment(cfg.augment.noise.p, cfg.augment.noise.snr_db)
     generator = torch.Generator().manual_seed(cfg.seed)
-    train = SpeechClipDataset(splits.train, model_cfg, train=True, noise=noise, crop_seconds=cfg.augment.crop_seconds,
-                              seed=cfg.seed)
+    speed = SpeedAugment(cfg.augment.speed.p, cfg.augment.speed.factor)
+    train = SpeechClipDataset(splits.train, model_cfg, train=True, noise=noise, speed=speed,
+                              crop_seconds=cfg.augment.crop_seconds, seed=cfg.seed)
     return {
         "train": DataLoader(train, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator,
                             collate_fn=pad_batch),
@@ -151,7 +154,7 @@ def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device
         raise FakescopeError(f"{cfg.model}: init imagenet applies to image backbones, not audio models")
     kwargs = {**cfg.model_args, **({"imagenet_init": True} if imagenet else {})}
     try:
-        model = create_model(cfg.model, pretrained=False, **kwargs)
+        model = create_model(cfg.model, pretrained=cfg.init == "pretrained", **kwargs)
     except TypeError as err:
         raise FakescopeError(f"{cfg.model}: bad model_args ({err})") from None
     if cfg.freeze_backbone:
@@ -159,6 +162,8 @@ def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device
         if backbone is None:
             raise FakescopeError(f"{cfg.model}: freeze_backbone needs a model with a `backbone` module")
         backbone.requires_grad_(False)
+    if cfg.qat.enabled:
+        prepare_qat(model, momentum=cfg.qat.observer_momentum)
     return model.to(device, memory_format=torch.channels_last)
 
 
@@ -230,7 +235,11 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
     # The tracked run ends FINISHED, FAILED on an error, KILLED on Ctrl-C.
     with tracker.start(params=cfg.model_dump(mode="json"), tags=tags, resume_id=tracker_id):
         train_epochs(cfg, model, loaders, optimizer, schedule, ckpt, tracker, device, start_epoch, best, history)
-        return finish(cfg, model, loaders, splits, ckpt, tracker, device, history, recipe)
+        strip_fake_quant(model)
+        card = finish(cfg, model, loaders, splits, ckpt, tracker, device, history, recipe)
+        if cfg.qat.enabled and cfg.qat.export:
+            card = export_qat(cfg, model, card, tracker, recipe)
+        return card
 
 
 def train_epochs(
@@ -254,7 +263,12 @@ def train_epochs(
         def mix(images, labels):
             return cutmix(images, labels, alpha=cfg.augment.cutmix.alpha, p=cfg.augment.cutmix.p, generator=gen)
 
-    frozen = [model.backbone] if cfg.freeze_backbone else []
+    frozen = ([model.backbone] if cfg.freeze_backbone else []) + folded_norms(model)
+    loss_fn = None
+    if cfg.distill is not None:
+        teacher = load_teacher(cfg.distill.teacher, model, weights=cfg.distill.teacher_weights, device=device)
+        loss_fn = Distiller(teacher, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature, amp=cfg.amp,
+                            label_smoothing=cfg.optim.label_smoothing)
     patience = cfg.schedule.early_stop_patience
     for epoch in range(start_epoch, cfg.schedule.epochs):
         if patience and history and epochs_without_improvement(history) >= patience:
@@ -263,7 +277,8 @@ def train_epochs(
         t0 = time.time()
         loss = train_one_epoch(model, loaders["train"], optimizer, schedule, device=device,
                                description=f"epoch {epoch + 1}/{cfg.schedule.epochs}", grad_clip=cfg.optim.grad_clip,
-                               amp=cfg.amp, label_smoothing=cfg.optim.label_smoothing, batch_transform=mix, frozen=frozen)
+                               amp=cfg.amp, label_smoothing=cfg.optim.label_smoothing, batch_transform=mix, frozen=frozen,
+                               loss_fn=loss_fn)
         row: dict = {"epoch": epoch + 1, "train_loss": loss, "lr": schedule.lr()}
         for split in ("calib", "val"):
             logits, y = predict_logits(model, loaders[split], device=device, amp=cfg.amp)
@@ -333,6 +348,17 @@ def finish(
         card = export_weights(model, card, cfg.out)
         weights = cfg.out / card["file"]
         tracker.log_model(weights, weights.with_suffix(".json"))
+    return card
+
+
+def export_qat(cfg: TrainConfig, model: DeepfakeDetector, card: dict, tracker: Tracker, recipe: str | None) -> dict:
+    """fp32 + int8-static ONNX of the QAT weights into run_dir/onnx; their val metrics go into the card."""
+    onnx_metrics = export_int8(model, card, cfg.run_path / "onnx", data=cfg.data.root, calib_crops=cfg.qat.calib_crops,
+                               recipe=recipe)
+    card = {**card, "extra": {**card["extra"], "onnx": onnx_metrics}}
+    (cfg.run_path / "card.json").write_text(json.dumps(card, indent=2))
+    tracker.log_metrics({f"final/onnx-{variant}/{k}": v for variant, m in onnx_metrics.items() for k, v in m.items() if k != "n"},
+                        step=card["extra"]["epochs_run"])
     return card
 
 
