@@ -26,10 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 from rich.console import Console
 from rich.table import Table
+
+from fakescope.media.video import copy_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT.parent / "shared" / "data" / "dfdc_faces" / "fake" / "aabmgfhcgg.jpg"
@@ -41,28 +42,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def make_clip(source: Path, out: Path, seconds: float) -> Path:
-    """A `seconds`-long clip: the source's packets copied (no re-encoding), looped when it is shorter."""
-    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
-        stream = src.streams.video[0]
-        copy = dst.add_stream_from_template(stream)
-        base = stream.time_base
-        offset, last_end = 0, 0
-        while True:
-            src.seek(0)
-            for packet in src.demux(stream):
-                if packet.pts is None or packet.dts is None:
-                    continue
-                pts = packet.pts + offset
-                if float(pts * base) >= seconds:
-                    return out
-                last_end = max(last_end, pts + (packet.duration or 1))
-                packet.pts, packet.dts = pts, packet.dts + offset
-                packet.stream = copy
-                dst.mux(packet)
-            offset = last_end
 
 
 def start_service(data_dir: Path, port: int, args: argparse.Namespace, log: Path) -> subprocess.Popen[bytes]:
@@ -166,7 +145,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="fakescope-bench-") as tmp:
         tmp_dir = Path(tmp)
-        clip = make_clip(args.clip, tmp_dir / "clip.mp4", args.clip_seconds)
+        clip = copy_clip(args.clip, tmp_dir / "clip.mp4", args.clip_seconds)
         port, log = free_port(), tmp_dir / "service.log"
         process = start_service(tmp_dir / "data", port, args, log)
         base_url = f"http://127.0.0.1:{port}"

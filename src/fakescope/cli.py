@@ -376,6 +376,8 @@ def bench(
     files: Annotated[list[Path] | None, typer.Argument(
         help="files (default: the bundled clips, a frame of each as images; for audio, 4 s / 30 s / 2 min speech)")] = None,
     frames: FramesOpt = 32,
+    seconds: Annotated[float | None, typer.Option(
+        min=0.5, help="video: time the first SECONDS of each clip (packets copied, no sound), e.g. 10")] = None,
     repeat: Annotated[int, typer.Option(min=1, help="runs per file; the median is reported")] = 3,
     backend: BackendOpt = "auto",
     threads: ThreadsOpt = None,
@@ -396,7 +398,7 @@ def bench(
     try:
         clips = (files if kind == "video" else None) or b.default_clips()
         if "video" in wanted:
-            report["video"] = b.bench_video(clips, num_frames=frames, repeat=repeat, **engine)
+            report["video"] = b.bench_video(clips, num_frames=frames, repeat=repeat, seconds=seconds, **engine)
         if "image" in wanted:
             report["image"] = b.bench_image(files if kind == "image" else None, repeat=repeat, **engine)
         if "audio" in wanted:

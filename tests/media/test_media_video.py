@@ -240,3 +240,25 @@ def test_sequential_skips_unneeded_frames_and_still_takes_the_nearest(
     with av.open(str(path)) as container:  # the clip has frames a decoder may drop
         container.streams.video[0].codec_context.skip_frame = "NONREF"
         assert sum(1 for _ in container.decode(video=0)) < len(times)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 40.0])
+def test_copy_clip_cuts_or_loops_real_footage_to_a_length(tmp_path: Path, seconds: float) -> None:
+    from fakescope.media.video import copy_clip
+    from tests.conftest import EXAMPLES
+
+    source = EXAMPLES / "real_ffpp_866.mp4"  # 17 s: cut at 1 s, looped past its end for 40 s
+    out = copy_clip(source, tmp_path / "clip.mp4", seconds)
+    info = probe(out)
+    assert info.kind == "video" and not info.has_audio
+    assert info.duration == pytest.approx(seconds, abs=0.2)
+    frames = sample_frames(info, 4)
+    assert len(frames) == 4 and frames[0].image.shape == sample_frames(probe(source), 1)[0].image.shape
+
+
+def test_copy_clip_of_a_file_without_video_is_a_clear_error(tmp_path: Path) -> None:
+    from fakescope.media.video import copy_clip
+    from tests.conftest import EXAMPLES
+
+    with pytest.raises(UnsupportedMediaError, match="no video stream to copy"):
+        copy_clip(EXAMPLES / "speech_real_fsdd_theo.wav", tmp_path / "x.mp4", 1.0)

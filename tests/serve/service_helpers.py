@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import av
 
 from tests.conftest import EXAMPLES, shared
 
@@ -62,21 +61,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def cut_clip(source: Path, out: Path, seconds: float) -> Path:
-    """The first `seconds` of a video, packets copied (no re-encoding): a short, valid clip."""
-    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
-        stream = src.streams.video[0]
-        copy = dst.add_stream_from_template(stream)
-        for packet in src.demux(stream):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and float(packet.pts * stream.time_base) >= seconds:
-                break
-            packet.stream = copy
-            dst.mux(packet)
-    return out
 
 
 @contextmanager

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 
+from fakescope.media.video import copy_clip
 from fakescope.serve import ServeSettings, create_app
 from tests.serve.service_helpers import (
     REAL_CLIP,
-    cut_clip,
     face_image,
     free_port,
     running_server,
@@ -24,7 +24,7 @@ PER_THREAD = 5
 
 
 def test_fifty_concurrent_uploads_all_finish(tmp_path: Path):
-    clip = cut_clip(REAL_CLIP, tmp_path / "short.mp4", seconds=1.0)
+    clip = copy_clip(REAL_CLIP, tmp_path / "short.mp4", seconds=1.0)
     files = [face_image(0), face_image(1), face_image(2), clip]
     settings = ServeSettings(data_dir=tmp_path / "data", no_auth=True, frames=4, workers=1, detect_workers=1,
                              rate_limit_per_minute=10_000)
