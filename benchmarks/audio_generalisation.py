@@ -4,8 +4,9 @@ Leave-one-out on the speech corpus (configs/audio-*.yaml builds it): for each ge
 (and each speech_synth source), train the recipe with that family's fakes (or that source's
 clips) left out of train and calib (`data.exclude`), then score
 - a held-out family: all of its fakes (none was trained on) against the val reals of the
-  sources its fakes come from (speech_synth reals for a speech_synth family, digit reals for a
-  family generated from digits), so the score is about the generator, not the recording domain;
+  sources its fakes come from (speech_synth reals for a speech_synth family; digit and
+  speech_synth reals for a family generated here from both), so the score is about the
+  generator, not the recording domain;
 - a held-out source: all of its clips, both classes (its fakes against the val reals of the
   other speech_synth sources when it has no reals of its own).
 EER (threshold-free) and AUC are reported per held-out unit and saved as JSON.
@@ -48,14 +49,18 @@ def held_out_set(samples: list[Sample], column: str, value: str) -> list[Sample]
     if column == "source" and any(s.label == 0 for s in unit):
         return unit
     fakes = [s for s in unit if s.label == 1]
-    digits = {s.info.get("source") for s in fakes} == {DIGIT_SOURCE}
-    val_reals = [s for s in samples if s.label == 0 and s.split == "val" and (s.info.get("source") == DIGIT_SOURCE) == digits]
+    sources = {s.info.get("source") for s in fakes}
+    digits = DIGIT_SOURCE in sources
+    synth = bool(sources - {DIGIT_SOURCE})
+    val_reals = [s for s in samples if s.label == 0 and s.split == "val"
+                 and (digits if s.info.get("source") == DIGIT_SOURCE else synth)]
     return fakes + val_reals
 
 
-def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample]) -> dict[str, float]:
+def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
+          model_args: dict | None = None) -> dict[str, float]:
     """EER / AUC of the fp16-rounded weights (as shipped) on `samples`, read from the prepared `clips`."""
-    model = create_model(model_name, pretrained=False)
+    model = create_model(model_name, pretrained=False, **(model_args or {}))
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.half().float() for k, v in state.items()})
     index = {s.path: i for i, s in enumerate(clips.samples)}
@@ -64,6 +69,14 @@ def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: lis
     logits, labels = predict_logits(model, loader, device=torch.device("cpu"), amp=False)
     metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits)))
     return {"eer": metrics["eer"], "auc": metrics["auc"], "fakes": int(labels.sum()), "reals": int((labels == 0).sum())}
+
+
+def record(card_path: Path, results: dict[str, dict[str, float]], dataset: str) -> None:
+    """Write the leave-one-out figures into a model card as `<dataset>/leave-one-out <unit>` metrics,
+    replacing earlier figures of the same units; the card's sha256 is that of the weights, so it stays valid."""
+    card = json.loads(card_path.read_text())
+    card["metrics"] = card.get("metrics", {}) | {f"{dataset}/leave-one-out {key}": value for key, value in results.items()}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def main() -> None:
@@ -75,6 +88,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/audio_generalisation.json"))
     parser.add_argument("--rescore", action="store_true", help="score units whose run already finished again, train nothing new")
+    parser.add_argument("--card", type=Path, help="also record the results in this model card (weights JSON) under metrics")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -97,10 +111,12 @@ def main() -> None:
             run_training(cfg, resume=(run_dir / "checkpoint.pt").is_file())
         if clips is None:
             clips = SpeechClipDataset(samples, create_model(cfg.model, pretrained=False).pretrained_cfg)
-        results[key] = score(run_dir / "best.pt", cfg.model, clips, held)
+        results[key] = score(run_dir / "best.pt", cfg.model, clips, held, cfg.model_args)
         logging.info("%s: %s", key, results[key])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
+    if args.card is not None:
+        record(args.card, results, load_config(args.config).data.root.name)
     print(f"{'held out':40s} {'EER':>6s} {'AUC':>6s} {'fakes':>6s} {'reals':>6s}")
     for key, r in results.items():
         print(f"{key:40s} {r['eer']:6.3f} {r['auc']:6.3f} {r['fakes']:6d} {r['reals']:6d}")

@@ -8,6 +8,7 @@ import scipy.fft
 import torch
 
 from fakescope.models import create_model, list_models
+from fakescope.models.audio import subtract_mean
 from fakescope.models.audio_features import SpeechFeatures, dct_matrix, mel_filterbank
 
 SR = 16_000
@@ -47,6 +48,21 @@ def test_features_are_120_d_mfcc_with_deltas_and_a_padding_mask():
         SpeechFeatures("lfcc")  # type: ignore[arg-type]
 
 
+def test_mfcc_spec_appends_the_log_power_of_every_fft_bin_to_the_mfccs():
+    wave = tone(1.0)[None]
+    mfcc, _ = SpeechFeatures()(wave)
+    front = SpeechFeatures("mfcc_spec")
+    feat, _ = front(wave)
+    assert front.dim == 120 + 257 and feat.shape == (1, 101, 377)
+    assert torch.allclose(feat[..., :120], mfcc)
+    frame = np.pad(wave[0].numpy(), 256)[50 * 160 : 50 * 160 + 512]
+    window = np.pad(np.hanning(401)[:-1], 56)  # torch's periodic 400-sample Hann, centred in 512
+    reference = np.log(np.abs(np.fft.rfft(frame * window)) ** 2 + 1e-6)
+    assert np.allclose(feat[0, 50, 120:].numpy(), reference, atol=1e-2)
+    spectrum = feat[0, 50, 120:]
+    assert spectrum[round(150 * 512 / SR)] > spectrum[round(300 * 512 / SR)] + 5, "the 150 Hz harmonic stands out of the gap above it"
+
+
 @pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru"])
 def test_padding_in_a_batch_does_not_change_a_clip_score(name):
     torch.manual_seed(0)
@@ -65,3 +81,18 @@ def test_audio_models_are_registered_with_their_input_contract():
     assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech"} <= set(list_models("audio-*"))
     cfg = create_model("audio-bigru-attn", pretrained=False).pretrained_cfg
     assert (cfg.input_kind, cfg.sample_rate, cfg.window_seconds, cfg.hop_seconds) == ("audio", SR, 4.0, 2.0)
+
+
+def test_utterance_norm_removes_a_constant_per_clip_offset_over_real_frames_only():
+    torch.manual_seed(0)
+    x = torch.randn(2, 10, 3)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 6:] = False
+    shifted = x + torch.tensor([5.0, -2.0, 0.5])
+    out = subtract_mean(shifted, mask)
+    assert torch.allclose(out, subtract_mean(x, mask), atol=1e-5), "a gain or EQ constant over the clip is gone"
+    assert torch.allclose(out[1, :6].mean(0), torch.zeros(3), atol=1e-5), "padding does not enter the mean"
+    model = create_model("audio-bigru-attn", pretrained=False, utterance_norm=True).eval()
+    wave = tone(1.5)
+    with torch.inference_mode():
+        assert torch.allclose(model(wave[None])["prob"], model((3.0 * wave)[None])["prob"], atol=1e-4)

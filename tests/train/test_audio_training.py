@@ -13,7 +13,7 @@ import torch
 
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, sha256_file
-from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, pad_batch
+from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, pad_batch
 from fakescope.train.config import load_config
 from fakescope.train.data import Sample
 from fakescope.train.trainer import exclude_rows, run_training
@@ -75,7 +75,7 @@ def test_audio_config_trains_exports_and_reports_per_family(corpus, tmp_path):
 
 def test_image_options_are_refused_for_audio_models(corpus, tmp_path):
     base = [f"data.root={corpus}", "data.speech_corpus=null", f"run_dir={tmp_path / 'run'}", "tracker=none"]
-    with pytest.raises(FakescopeError, match="only augment.noise and augment.crop_seconds apply to audio models"):
+    with pytest.raises(FakescopeError, match="only augment.noise, augment.speed and augment.crop_seconds apply to audio models"):
         run_training(load_config(CONFIG, [*base, "augment.sbi.p=0.5"]))
     with pytest.raises(FakescopeError, match="init imagenet applies to image backbones"):
         run_training(load_config(CONFIG, [*base, "init=imagenet", f"run_dir={tmp_path / 'run2'}"]))
@@ -107,3 +107,16 @@ def test_clip_dataset_crops_pads_and_skips_silence(corpus, tmp_path):
     batch, labels = pad_batch([train[0], train[1]])
     assert batch.shape == (2, int(cfg.window_seconds * SR)) and labels.tolist() == [0, 1]
     assert (batch[1, train.clips[1].size :] == 0).all(), "padding is exact zeros (masked by the model)"
+
+
+def test_speed_augment_moves_pitch_and_length_together_and_leaves_the_rest():
+    rng = np.random.default_rng(0)
+    t = np.arange(SR) / SR
+    x = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    assert SpeedAugment(p=0.0)(x, rng, SR) is x
+    faster = SpeedAugment(p=1.0, factor=(1.25, 1.25))(x, rng, SR)
+    assert faster.size == pytest.approx(SR / 1.25, abs=2)
+    spectrum = np.abs(np.fft.rfft(faster * np.hanning(faster.size)))
+    assert np.argmax(spectrum) * SR / faster.size == pytest.approx(250, abs=3), "200 Hz played 1.25x fast is 250 Hz"
+    drawn = [SpeedAugment(p=0.5)(x, rng, SR).size != x.size for _ in range(400)]
+    assert np.mean(drawn) == pytest.approx(0.5, abs=0.08)

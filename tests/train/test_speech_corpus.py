@@ -151,7 +151,7 @@ def test_build_writes_a_valid_labels_csv(corpus):
     check_no_leakage([Sample(Path(r["file"]), LABELS[r["label"]], r["group"], r["split"]) for r in rows], labels)
     assert all(r["condition"] in CONDITIONS for r in rows)
     digits = [r for r in rows if r["source"] == "fsdd"]
-    synth = [r for r in rows if r["source"] != "fsdd"]
+    synth = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in GENERATORS]
     assert 0 < len(synth) <= 12 and len(digits) == 6 * (3 + 5)
     generators = {r["generator"]: r["family"] for r in digits if r["label"] == "FAKE"}
     expected = {name: family for name, (family, _) in GENERATORS.items()} | ({} if NO_ESPEAK else {"espeak": ESPEAK_FAMILY})
@@ -160,6 +160,21 @@ def test_build_writes_a_valid_labels_csv(corpus):
     assert len({r["group"] for r in digits}) == 6 and all(r["group"].startswith(f"fsdd_{r['speaker']}_") for r in digits)
     assert all(len({r["split"] for r in digits if r["speaker"] == spk}) == 1 for spk in {r["speaker"] for r in digits})
     assert all(r["family"] == ("real" if r["label"] == "REAL" else synth_family(r["generator"])) for r in synth)
+
+
+def test_each_speech_synth_real_is_also_faked_by_every_signal_processing_generator(corpus):
+    _, rows, _ = corpus
+    reals = [r for r in rows if r["source"] != "fsdd" and r["label"] == "REAL" and r["condition"] == "clean"]
+    made = [r for r in rows if r["source"] != "fsdd" and r["generator"] in GENERATORS]
+    assert reals and len(made) == len(reals) * len(GENERATORS)
+    for real in reals:
+        utterance = real["file"].split("/")[1].split("_", 2)[2].removesuffix("_clean.wav")
+        fakes = [r for r in made if r["file"].split("/")[1].split("_", 2)[2].startswith(utterance + "_")
+                 and r["file"].startswith(f"fake/{real['source']}_")]
+        assert {r["generator"] for r in fakes} == set(GENERATORS), real["file"]
+        for r in fakes:
+            assert r["label"] == "FAKE" and r["family"] == GENERATORS[r["generator"]][0]
+            assert (r["group"], r["split"], r["speaker"]) == (real["group"], real["split"], real["speaker"])
 
 
 def test_each_real_utterance_is_written_clean_and_under_two_conditions(corpus):
@@ -171,9 +186,10 @@ def test_each_real_utterance_is_written_clean_and_under_two_conditions(corpus):
     assert len(by_utterance) == 6
     for conditions in by_utterance.values():
         assert len(conditions) == len(set(conditions)) == 3 and "clean" in conditions
-    synth = Counter(r["file"].split("/")[1].rsplit("_" + r["condition"], 1)[0] for r in rows if r["source"] != "fsdd")
+    published = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in GENERATORS]
+    synth = Counter(r["file"].split("/")[1].rsplit("_" + r["condition"], 1)[0] for r in published)
     assert set(synth.values()) == {2}
-    assert all(r["condition"] != "clean" for r in rows if r["source"] != "fsdd" and not r["file"].endswith("_clean.wav"))
+    assert all(r["condition"] != "clean" for r in published if not r["file"].endswith("_clean.wav"))
 
 
 def test_every_clip_is_16k_mono_pcm16_with_dither(corpus):

@@ -4,8 +4,11 @@
 `audio-cnn-gru` (edge): the same features → three 1-D convolutions that cut the frame rate by
 4 → one unidirectional GRU → attention pooling; about a quarter of the compute.
 
-`features="logmel"` (a model argument, e.g. `model_args: {features: logmel}` in a training
-config) swaps the MFCCs for 64 log-mel energies + deltas. Both take a (B, samples) float waveform at `pretrained_cfg.sample_rate` (batch padding =
+`features` (a model argument, e.g. `model_args: {features: logmel}` in a training config)
+picks "mfcc" (the default), "logmel" (64 log-mel energies + deltas) or "mfcc_spec" (MFCCs plus
+the log power of every FFT bin); `utterance_norm=True` subtracts each clip's mean feature
+vector first. Neither option beat plain MFCCs on the speech corpus val split (README, "Audio").
+Both take a (B, samples) float waveform at `pretrained_cfg.sample_rate` (batch padding =
 exact zeros, masked out) and follow the detector contract (logits, prob, feat).
 """
 
@@ -54,9 +57,10 @@ class AudioDetector(DeepfakeDetector):
     """Shared front end (features → masked normalisation) and back end (attention pool → logit)."""
 
     def __init__(self, pretrained_cfg: PretrainedCfg, pooled_dim: int, dropout: float, features: FeatureKind | None,
-                 **frontend: object) -> None:
+                 utterance_norm: bool | None = None, **frontend: object) -> None:
         super().__init__(pretrained_cfg)
         kind = features or pretrained_cfg.extra.get("features", "mfcc")
+        self.utterance_norm = pretrained_cfg.extra.get("utterance_norm", False) if utterance_norm is None else utterance_norm
         self.frontend = SpeechFeatures(kind, sample_rate=pretrained_cfg.sample_rate, **frontend)
         self.norm = MaskedNorm(self.frontend.dim)
         self.pool = AttentionPool(pooled_dim)
@@ -65,10 +69,19 @@ class AudioDetector(DeepfakeDetector):
 
     def frames(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feat, mask = self.frontend(wave)
+        if self.utterance_norm:
+            feat = subtract_mean(feat, mask)
         return self.norm(feat, mask), mask
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(feat))
+
+
+def subtract_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row minus its mean over its real frames (cepstral mean normalisation): what stays the same
+    through a clip (voice timbre, microphone, channel) is removed, what changes frame to frame stays."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return x - (x * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1.0)
 
 
 def pool_frames(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,9 @@ numba start-up alone costs ~1.5 s per process).
 
 Default: 40 MFCCs from 64 mel bands (25 ms windows every 10 ms) plus deltas and
 delta-deltas = 120 values per frame; "logmel" gives the 64 log-mel energies (+ deltas).
+"mfcc_spec" appends the log power of every FFT bin (257 at 16 kHz) to the MFCCs, keeping the
+harmonic fine structure that mel bands and the DCT smooth away (on the speech corpus it did
+not beat plain MFCCs: see README, "Audio").
 Frames holding exact digital zeros (batch padding) are masked out of everything downstream.
 """
 
@@ -19,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FeatureKind = Literal["mfcc", "logmel"]
+FeatureKind = Literal["mfcc", "logmel", "mfcc_spec"]
 _LOG_FLOOR = 1e-6
 _PAD_ENERGY = 1e-10
 
@@ -77,15 +80,15 @@ class SpeechFeatures(nn.Module):
         f_min: float = 20.0,
     ) -> None:
         super().__init__()
-        if kind not in ("mfcc", "logmel"):
-            raise ValueError(f"unknown feature kind {kind!r} (mfcc or logmel)")
+        if kind not in ("mfcc", "logmel", "mfcc_spec"):
+            raise ValueError(f"unknown feature kind {kind!r} (mfcc, logmel or mfcc_spec)")
         self.kind, self.n_fft, self.win_length, self.hop_length, self.deltas = kind, n_fft, win_length, hop_length, deltas
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         self.register_buffer("mel_fb", mel_filterbank(sample_rate, n_fft, n_mels, f_min, sample_rate / 2), persistent=False)
         self.register_buffer("dct", dct_matrix(n_mels, n_mfcc), persistent=False)
         self.register_buffer("delta", delta_kernel().view(1, 1, -1), persistent=False)
-        base = n_mfcc if kind == "mfcc" else n_mels
-        self.dim = base * (3 if deltas else 1)
+        base = n_mels if kind == "logmel" else n_mfcc
+        self.dim = base * (3 if deltas else 1) + (n_fft // 2 + 1 if kind == "mfcc_spec" else 0)
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         wave = wave.float()
@@ -95,11 +98,13 @@ class SpeechFeatures(nn.Module):
         mel = torch.einsum("bft,fm->btm", power, self.mel_fb)
         mask = mel.sum(-1) > _PAD_ENERGY
         feat = torch.log(mel + _LOG_FLOOR)
-        if self.kind == "mfcc":
+        if self.kind != "logmel":
             feat = feat @ self.dct
         if self.deltas:
             d1 = self._delta(feat)
             feat = torch.cat([feat, d1, self._delta(d1)], dim=-1)
+        if self.kind == "mfcc_spec":
+            feat = torch.cat([feat, torch.log(power.transpose(1, 2) + _LOG_FLOOR)], dim=-1)
         return feat, mask
 
     def _delta(self, feat: torch.Tensor) -> torch.Tensor:

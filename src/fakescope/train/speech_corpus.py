@@ -5,7 +5,11 @@ and every utterance is faked by each generator of `train.speech_fakes`; whole sp
 out for val (the split column), and the utterance is the group, so a real and its fakes stay
 together and the trainer can carve its calib set from the utterances of the train speakers. `speech_synth` clips (published reals next to
 vocoder, TTS, codec and voice-conversion fakes of the same utterances) are grouped by
-utterance, so a real and its fakes never straddle the split.
+utterance, so a real and its fakes never straddle the split. Each speech_synth real is also
+faked by the signal-processing generators (all but espeak, which cannot say unknown words):
+the digits come from only six speakers, and with fakes made from them alone a detector learns
+the four training voices as "real" and calls every new voice fake; the speech_synth reals add
+about a hundred speakers, each with its own resyntheses next to it.
 
 Nothing that differs by class may survive as a shortcut: everything is resampled to 16 kHz,
 the same channel conditions (codecs, narrowband) are drawn for both classes, and every clip
@@ -51,7 +55,7 @@ from fakescope.train.speech_fakes import (
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 3  # bump when a change here alters what gets written
+CORPUS_VERSION = 4  # bump when a change here alters what gets written
 COLUMNS = ("file", "label", "group", "speaker", "source", "generator", "family", "condition", "split")
 ESPEAK = "espeak"
 DEFAULT_GENERATORS = ("griffin_lim", "phase_vocoder", "lpc", "world", ESPEAK)
@@ -503,7 +507,7 @@ class _Progress:
 def _run_job(job: _Job) -> list[dict[str, str]]:
     if isinstance(job.item, DigitUtterance):
         return _digit_clips(job.item, job.out, job.seed, job.generators)
-    return _synth_clips(job.item, job.out, job.seed)
+    return _synth_clips(job.item, job.out, job.seed, job.generators)
 
 
 def _digit_clips(utt: DigitUtterance, out: Path, seed: int, generators: tuple[str, ...]) -> list[dict[str, str]]:
@@ -555,30 +559,33 @@ def _fake(name: str, real: np.ndarray, utt: DigitUtterance, seed: int) -> np.nda
     return GENERATORS[name][1](real, DIGIT_RATE, rng)
 
 
-def _synth_clips(clip: SynthClip, out: Path, seed: int) -> list[dict[str, str]]:
-    """A speech_synth clip at 16 kHz, written clean and under one random channel condition."""
+def _synth_clips(clip: SynthClip, out: Path, seed: int, generators: tuple[str, ...]) -> list[dict[str, str]]:
+    """A speech_synth clip at 16 kHz, written clean and under one random channel condition; a real one
+    is also faked by each signal-processing generator (at 16 kHz, under a random condition)."""
     condition = str(_rng(seed, clip.stem, "condition").choice(NOISY_CONDITIONS))
     folder = "fake" if clip.label else "real"
-    rows = [
-        {
-            "file": f"{folder}/{clip.stem}_{c}.wav",
-            "label": "FAKE" if clip.label else "REAL",
-            "group": clip.group,
-            "speaker": clip.speaker,
-            "source": clip.source,
-            "generator": clip.generator,
-            "family": clip.family,
-            "condition": c,
-            "split": clip.split,
-        }
-        for c in ("clean", condition)
+    base = {"group": clip.group, "speaker": clip.speaker, "source": clip.source, "split": clip.split}
+    own = {**base, "label": "FAKE" if clip.label else "REAL", "generator": clip.generator, "family": clip.family}
+    targets: list[tuple[dict[str, str], str | None]] = [
+        ({**own, "file": f"{folder}/{clip.stem}_{c}.wav", "condition": c}, None) for c in ("clean", condition)
     ]
-    missing = [row for row in rows if not (out / row["file"]).is_file()]
+    for name in [] if clip.label else [g for g in generators if g in GENERATORS]:
+        made = fake_condition(_rng(seed, clip.stem, name, "condition"))
+        fake = {**base, "label": "FAKE", "generator": name, "family": GENERATORS[name][0], "condition": made}
+        targets.append(({**fake, "file": f"fake/{resynthesis_stem(clip, name)}_{made}.wav"}, name))
+    missing = [(row, name) for row, name in targets if not (out / row["file"]).is_file()]
     if missing:
         samples, _ = decode_audio(clip.path, sample_rate=SAMPLE_RATE)
-        for row in missing:
-            _write_clip(out, row, samples, seed)
-    return rows
+        for row, name in missing:
+            made = samples if name is None else GENERATORS[name][1](samples, SAMPLE_RATE, _rng(seed, clip.stem, name))
+            _write_clip(out, row, made, seed)
+    return [row for row, _ in targets]
+
+
+def resynthesis_stem(clip: SynthClip, generator: str) -> str:
+    """`<source>_<generator>_<utterance>` for a generator's fake of a speech_synth real, as the demos name theirs."""
+    source, _, utterance = clip.stem.split("_", 2)
+    return f"{source}_{generator.replace('_', '-')}_{utterance}"
 
 
 def _write_clip(out: Path, row: dict[str, str], samples: np.ndarray, seed: int) -> None:
