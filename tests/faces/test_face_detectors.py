@@ -268,14 +268,14 @@ def test_yuface_thresholds_and_threads(face_frame: np.ndarray) -> None:
 def test_yuface_threads_reach_the_openmp_runtime_it_uses_and_torchs_are_given_back(face_frame: np.ndarray) -> None:
     import yuface as package
 
-    from fakescope.faces.detectors import _openmp_runtimes, openmp_threads
+    from fakescope.faces.detectors import openmp_runtimes, openmp_threads
 
-    runtimes = _openmp_runtimes(package)
+    runtimes = openmp_runtimes(package)
     assert len(runtimes) >= 2, "torch is imported: its libgomp and the wheel's are both loaded"
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        with openmp_threads(1, package):
+        with openmp_threads(1, runtimes):
             assert [r.omp_get_max_threads() for r in runtimes] == [1] * len(runtimes)
         YuFaceDetector(threads=1).detect([face_frame])
         assert torch.get_num_threads() == 2
