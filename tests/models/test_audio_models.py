@@ -9,7 +9,7 @@ import torch
 
 from fakescope.models import create_model, list_models
 from fakescope.models.audio import subtract_mean
-from fakescope.models.audio_features import SpeechFeatures, dct_matrix, mel_filterbank
+from fakescope.models.audio_features import LogSpectrogram, SpeechFeatures, dct_matrix, mel_filterbank
 
 SR = 16_000
 
@@ -63,7 +63,7 @@ def test_mfcc_spec_appends_the_log_power_of_every_fft_bin_to_the_mfccs():
     assert spectrum[round(150 * 512 / SR)] > spectrum[round(300 * 512 / SR)] + 5, "the 150 Hz harmonic stands out of the gap above it"
 
 
-@pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru"])
+@pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru", "audio-spec-cnn"])
 def test_padding_in_a_batch_does_not_change_a_clip_score(name):
     torch.manual_seed(0)
     model = create_model(name, pretrained=False).eval()
@@ -77,8 +77,24 @@ def test_padding_in_a_batch_does_not_change_a_clip_score(name):
     assert torch.allclose(out["prob"][0], alone[0], atol=2e-3), "masked padding leaves the score of the short clip alone"
 
 
+def test_log_spectrogram_phase_channels_see_a_steady_partial_as_steady_and_noise_as_ragged():
+    t = np.arange(SR) / SR
+    partial = 1000.0  # exactly bin 32 of a 512-point FFT at 16 kHz: its phase advances as the bin predicts
+    rng = np.random.default_rng(0)
+    wave = torch.from_numpy((0.3 * np.sin(2 * np.pi * partial * t) + 0.01 * rng.standard_normal(SR)).astype(np.float32))
+    front = LogSpectrogram(phase=True)
+    image, mask = front(wave[None])
+    assert front.channels == 5 and image.shape == (1, 5, 257, 101) and mask.all()
+    assert torch.allclose(image[0, 1] ** 2 + image[0, 2] ** 2, torch.ones(257, 101), atol=1e-4), "cos/sin pairs"
+    steady = image[0, 1, 32, 5:-5]
+    assert steady.min() > 0.99, "the partial's phase advance matches its bin centre frequency"
+    assert image[0, 1, 200, 5:-5].abs().mean() < 0.8, "noise-only bins have no consistent phase advance"
+    magnitude_only, _ = LogSpectrogram()(wave[None])
+    assert magnitude_only.shape == (1, 1, 257, 101) and torch.allclose(magnitude_only[0, 0], image[0, 0])
+
+
 def test_audio_models_are_registered_with_their_input_contract():
-    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech"} <= set(list_models("audio-*"))
+    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech", "audio-spec-cnn.speech"} <= set(list_models("audio-*"))
     cfg = create_model("audio-bigru-attn", pretrained=False).pretrained_cfg
     assert (cfg.input_kind, cfg.sample_rate, cfg.window_seconds, cfg.hop_seconds) == ("audio", SR, 4.0, 2.0)
 

@@ -128,6 +128,23 @@ def test_digit_utterances_use_every_file_once_and_hold_out_whole_speakers():
         read_digit_utterances(root, seed=3, val_speakers=6)
 
 
+def test_second_pass_rejoins_train_recordings_within_their_group_and_leaves_val_speakers_alone():
+    root = shared("speech_real")
+    once = read_digit_utterances(root, seed=3, val_speakers=2)
+    twice = read_digit_utterances(root, seed=3, val_speakers=2, passes=2)
+    train_files = Counter(f for u in twice if u.split == "train" for f in u.files)
+    assert len(train_files) == 1000 and set(train_files.values()) == {2}, "each train recording in exactly two utterances"
+    assert [u for u in twice if u.split == "val"] == [u for u in once if u.split == "val"]
+    assert len({u.key for u in twice}) == len(twice) and {u.key for u in once} <= {u.key for u in twice}
+    groups: dict[str, set] = defaultdict(set)
+    for u in twice:
+        groups[u.group] |= set(u.files)
+    assert all(len(files) <= 20 for files in groups.values()), "recordings never cross their group of 20"
+    assert sum(len(files) for files in groups.values()) == 1500, "and every recording sits in one group"
+    first = {u.files for u in twice if u.split == "train" and u.key.endswith("p1")}
+    assert len(first) > 200 and not first & {u.files for u in once}, "the second pass joins other word sequences"
+
+
 def test_fakes_get_the_same_condition_mix_as_reals():
     rng = np.random.default_rng(0)
     drawn = Counter(fake_condition(rng) for _ in range(2400))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from fakescope.models.audio_features import AttentionPool, FeatureKind, MaskedNorm, SpeechFeatures
+from fakescope.models.audio_features import AttentionPool, FeatureKind, LogSpectrogram, MaskedNorm, SpeechFeatures
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
@@ -27,14 +27,15 @@ from fakescope.models.registry import register_model
 SPEECH_DATASET = "speech corpus (speech_real digits + speech_synth + fakes generated here, codecs on both classes)"
 
 
-def speech_cfg(arch: str, config: str, *, features: FeatureKind = "mfcc") -> PretrainedCfg:
+def speech_cfg(arch: str, config: str, **extra: object) -> PretrainedCfg:
+    """The speech corpus config of `arch`; `extra` holds front-end settings ({"features": "mfcc"} when empty)."""
     return PretrainedCfg(
         file=f"{arch.replace('-', '_')}.speech.pt",
         input_kind="audio",
         dataset=SPEECH_DATASET,
         recipe=f"fakescope train configs/{config}.yaml out=src/fakescope/weights",
         license="weights: research only (speech_synth demo audio has no stated licence); code: Apache-2.0",
-        extra={"features": features},
+        extra=extra or {"features": "mfcc"},
     )
 
 
@@ -128,6 +129,60 @@ class ConvGRU(AudioDetector):
         return self.pool(run_gru(self.gru, x, mask), mask)[0]
 
 
+class SpectrogramCNN(DeepfakeDetector):
+    """Log spectrogram image (+ phase channels) → 2-D conv blocks, each halving time and frequency →
+    one vector per 160 ms → attention-weighted mean and spread → logit.
+
+    Convolutions see local time-frequency texture (a smeared partial, a buzzy excitation) wherever
+    it sits, which is what vocoders leave behind; the MFCC models' GRUs mostly learn the voice.
+    Each channel is normalised by one mean and variance over all bins of the real frames (MaskedNorm):
+    the spectral tilt stays, bins that hold only dither in 8 kHz recordings are not blown up to
+    look like speech, and batch padding neither shifts the statistics nor reaches the convolutions
+    as anything but zeros.
+    """
+
+    def __init__(self, pretrained_cfg: PretrainedCfg, *, channels: tuple[int, ...] = (8, 16, 32, 64), embed: int = 128,
+                 dropout: float = 0.3, phase: bool | None = None) -> None:
+        super().__init__(pretrained_cfg)
+        use_phase = pretrained_cfg.extra.get("phase", False) if phase is None else phase
+        self.frontend = LogSpectrogram(sample_rate=pretrained_cfg.sample_rate, phase=use_phase)
+        self.norm = MaskedNorm(self.frontend.channels)
+        blocks, c_in = [], self.frontend.channels
+        for c_out in channels:
+            blocks.append(nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        bins = self.frontend.bins
+        for _ in channels:
+            bins = -(-bins // 2)
+        self.embed = nn.Sequential(nn.Linear(c_in * bins, embed), nn.ReLU(inplace=True))
+        self.pool = AttentionPool(embed)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * embed, 1)
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        image, mask = self.frontend(wave)
+        batch, chans, bins, frames = image.shape
+        cells = image.permute(0, 3, 2, 1).reshape(batch, frames * bins, chans)
+        x = self.norm(cells, mask.repeat_interleave(bins, dim=1)).reshape(batch, frames, bins, chans).permute(0, 3, 2, 1)
+        for block in self.blocks:
+            # Padding goes back to exact zeros after every block, as a lone clip's conv padding sees it;
+            # after ReLU a zero never wins a max-pool, so a clip scores the same alone or in a batch.
+            mask = F.max_pool1d(mask[:, None].float(), 2, ceil_mode=True)[:, 0] > 0
+            x = block(x) * mask[:, None, None, :]
+        x = self.embed(x.permute(0, 3, 1, 2).flatten(2))  # (B, frames / 16, embed)
+        mean, weights = self.pool(x, mask)
+        spread = (weights.unsqueeze(-1) * (x - mean.unsqueeze(1)) ** 2).sum(1).clamp(min=1e-6).sqrt()
+        return torch.cat([mean, spread], dim=1)
+
+    def classifier(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(feat))
+
+
 @register_model({"speech": speech_cfg("audio-bigru-attn", "audio-bigru-attn")})
 def audio_bigru_attn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> DeepfakeDetector:
     """MFCC + Δ + ΔΔ (120-d) → 2-layer BiGRU (64 per direction) → attention pooling."""
@@ -139,3 +194,8 @@ def audio_cnn_gru(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> Deepfak
     """MFCC + Δ + ΔΔ → 3 conv blocks (frame rate / 4) → GRU(64) → attention pooling, for edge devices."""
     return ConvGRU(pretrained_cfg, **kwargs)
 
+
+@register_model({"speech": speech_cfg("audio-spec-cnn", "audio-spec-cnn", features="logspec", phase=False)})
+def audio_spec_cnn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> DeepfakeDetector:
+    """Log spectrogram (257 bins) → 4 conv blocks (8-64 channels) → attention mean + spread."""
+    return SpectrogramCNN(pretrained_cfg, **kwargs)

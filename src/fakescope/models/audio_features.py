@@ -160,3 +160,43 @@ class AttentionPool(nn.Module):
         logits = self.score(h).squeeze(-1).float().masked_fill(~mask, float("-inf"))
         weights = torch.softmax(logits, dim=1).to(h.dtype)
         return (weights.unsqueeze(-1) * h).sum(dim=1), weights
+
+
+class LogSpectrogram(nn.Module):
+    """(B, samples) waveform → spectrogram image (B, channels, 257, frames) and mask (B, frames).
+
+    Channel 0 is the log power of every FFT bin (25 ms windows every 10 ms): the harmonic fine
+    structure that mel bands and the DCT smooth away, where Griffin-Lim's and phase vocoders'
+    smeared partials show. With `phase=True` four more channels carry what a magnitude cannot
+    see: cos/sin of each bin's phase advance minus the advance its centre frequency predicts
+    (instantaneous-frequency deviation, ragged where a vocoder guessed the phase) and of the
+    phase step to the next bin (group delay).
+    """
+
+    def __init__(self, *, sample_rate: int = 16_000, n_fft: int = 512, win_length: int = 400, hop_length: int = 160,
+                 phase: bool = False) -> None:
+        super().__init__()
+        self.n_fft, self.win_length, self.hop_length, self.phase = n_fft, win_length, hop_length, phase
+        self.bins = n_fft // 2 + 1
+        self.channels = 5 if phase else 1
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        advance = 2.0 * math.pi * torch.arange(self.bins, dtype=torch.float32) * hop_length / n_fft
+        self.register_buffer("advance", advance.view(1, -1, 1), persistent=False)
+
+    def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spec = torch.stft(wave.float(), self.n_fft, self.hop_length, self.win_length, self.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        power = spec.real**2 + spec.imag**2  # (B, freq, frames)
+        mask = power.sum(1) > _PAD_ENERGY
+        channels = [torch.log(power + _LOG_FLOOR)]
+        if self.phase:
+            angle = torch.angle(spec)
+            along_time = F.pad(_wrap(angle.diff(dim=2) - self.advance), (1, 0))
+            along_freq = F.pad(_wrap(angle.diff(dim=1)), (0, 0, 1, 0))
+            channels += [torch.cos(along_time), torch.sin(along_time), torch.cos(along_freq), torch.sin(along_freq)]
+        return torch.stack(channels, dim=1), mask
+
+
+def _wrap(phase: torch.Tensor) -> torch.Tensor:
+    """Angles into [-pi, pi)."""
+    return torch.remainder(phase + math.pi, 2.0 * math.pi) - math.pi

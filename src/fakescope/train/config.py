@@ -30,6 +30,7 @@ class SpeechCorpusCfg(Strict):
                                   description="fake generators run on the real speech")
     val_speakers: int = Field(2, ge=1, description="speakers of `real` held out as val")
     val_fraction: float = Field(0.25, gt=0, lt=1, description="share of `synth` utterances held out as val")
+    digit_passes: int = Field(2, ge=1, description="times each train speaker's digit recordings are joined into utterances")
     workers: int = Field(2, ge=1)
 
 

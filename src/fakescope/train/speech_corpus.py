@@ -55,7 +55,7 @@ from fakescope.train.speech_fakes import (
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 4  # bump when a change here alters what gets written
+CORPUS_VERSION = 5  # bump when a change here alters what gets written
 COLUMNS = ("file", "label", "group", "speaker", "source", "generator", "family", "condition", "split")
 ESPEAK = "espeak"
 DEFAULT_GENERATORS = ("griffin_lim", "phase_vocoder", "lpc", "world", ESPEAK)
@@ -63,6 +63,7 @@ REAL_GENERATOR, REAL_FAMILY = "ground truth", "real"
 DIGIT_RATE = 8_000
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WORDS_PER_UTTERANCE = 4
+RECORDINGS_PER_GROUP = 20
 GAP_SECONDS = (0.08, 0.20)
 DIGIT_SOURCE = "fsdd"
 DITHER_DBFS = -72.0
@@ -157,9 +158,11 @@ def _utterance_part(file: str) -> str:
 
 @dataclass(frozen=True)
 class DigitUtterance:
-    """Four spoken digits of one speaker, joined with short pauses; `key` names its clips."""
+    """Four spoken digits of one speaker, joined with short pauses; `key` names its clips, `group` the
+    recordings they come from."""
 
     key: str
+    group: str
     speaker: str
     files: tuple[Path, ...]
     words: tuple[str, ...]
@@ -201,6 +204,7 @@ def build_speech_corpus(
     generators: Sequence[str] = DEFAULT_GENERATORS,
     val_speakers: int = 2,
     val_fraction: float = 0.25,
+    digit_passes: int = 2,
     limit: int | None = None,
 ) -> Path:
     """Write the corpus under `out` (real/, fake/, labels.csv, manifest.json); returns labels.csv.
@@ -212,7 +216,7 @@ def build_speech_corpus(
     out, real_root = Path(out), Path(real_root)
     synth_root = Path(synth_root) if synth_root is not None else None
     used = _resolve_generators(generators)
-    settings = _settings(real_root, synth_root, seed, used, val_speakers, val_fraction, limit)
+    settings = _settings(real_root, synth_root, seed, used, val_speakers, val_fraction, digit_passes, limit)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     labels_path, manifest_path = out / "labels.csv", out / "manifest.json"
     with _exclusive(out):
@@ -225,7 +229,7 @@ def build_speech_corpus(
         _drop_partial(out)
         started = time.monotonic()
         _write_json(manifest_path, {"settings": settings, "settings_hash": digest, "status": "building"})
-        utterances = read_digit_utterances(real_root, seed=seed, val_speakers=val_speakers, limit=limit)
+        utterances = read_digit_utterances(real_root, seed=seed, val_speakers=val_speakers, passes=digit_passes, limit=limit)
         clips = read_synth_clips(synth_root, seed=seed, val_fraction=val_fraction, limit=limit) if synth_root else []
         log.info("%s: building %d digit utterances x %d generators, %d synth clips", out, len(utterances), len(used), len(clips))
         jobs = [_Job(item, out, seed, used) for item in [*utterances, *clips]]
@@ -277,6 +281,7 @@ def _settings(
     generators: tuple[str, ...],
     val_speakers: int,
     val_fraction: float,
+    digit_passes: int,
     limit: int | None,
 ) -> dict[str, Any]:
     """Everything that decides the output, inputs' labels.csv included, to be hashed."""
@@ -288,6 +293,7 @@ def _settings(
         "conditions": list(CONDITIONS),
         "val_speakers": val_speakers,
         "val_fraction": val_fraction,
+        "digit_passes": digit_passes,
         "limit": limit,
         "sample_rate": SAMPLE_RATE,
         "real_root": str(real_root.resolve()),
@@ -335,8 +341,16 @@ def _drop_partial(out: Path) -> None:
         path.unlink()
 
 
-def read_digit_utterances(root: Path, *, seed: int, val_speakers: int, limit: int | None = None) -> list[DigitUtterance]:
+def read_digit_utterances(
+    root: Path, *, seed: int, val_speakers: int, passes: int = 1, limit: int | None = None
+) -> list[DigitUtterance]:
     """Spoken digits joined four at a time per speaker (a seeded shuffle), `val_speakers` speakers in val.
+
+    A train speaker's recordings are joined `passes` times, each pass in another order: with six
+    speakers, more utterances of the same recordings were the one change that moved unseen
+    speakers. Recordings are joined only within a group of 20 of one speaker, the utterances'
+    group, so the calib split carved from train groups never hears a recording that trained the
+    model. Val speakers get one pass: each val recording is scored once.
 
     With `limit`, utterances are taken round-robin over the speakers, so even a handful
     covers both splits.
@@ -359,19 +373,25 @@ def read_digit_utterances(root: Path, *, seed: int, val_speakers: int, limit: in
         files = sorted(by_speaker[speaker])
         order = _rng(seed, "fsdd", speaker, "order").permutation(len(files))
         shuffled = [files[i] for i in order]
-        chunks = [shuffled[i : i + WORDS_PER_UTTERANCE] for i in range(0, len(shuffled), WORDS_PER_UTTERANCE)]
-        per_speaker.append(
-            [
-                DigitUtterance(
-                    key=f"{DIGIT_SOURCE}_{speaker}_{n:03d}",
-                    speaker=speaker,
-                    files=tuple(root / f for f, _ in chunk),
-                    words=tuple(w for _, w in chunk),
-                    split="val" if speaker in held else "train",
-                )
-                for n, chunk in enumerate(chunks)
-            ]
-        )
+        split = "val" if speaker in held else "train"
+        utterances = []
+        for b, start in enumerate(range(0, len(shuffled), RECORDINGS_PER_GROUP)):
+            block, group = shuffled[start : start + RECORDINGS_PER_GROUP], f"{DIGIT_SOURCE}_{speaker}_{b:02d}"
+            for p in range(passes if split == "train" else 1):
+                ordered = block if p == 0 else [block[i] for i in _rng(seed, group, str(p)).permutation(len(block))]
+                chunks = [ordered[i : i + WORDS_PER_UTTERANCE] for i in range(0, len(ordered), WORDS_PER_UTTERANCE)]
+                utterances += [
+                    DigitUtterance(
+                        key=f"{group}{n}" + (f"p{p}" if p else ""),
+                        group=group,
+                        speaker=speaker,
+                        files=tuple(root / f for f, _ in chunk),
+                        words=tuple(w for _, w in chunk),
+                        split=split,
+                    )
+                    for n, chunk in enumerate(chunks)
+                ]
+        per_speaker.append(utterances)
     interleaved = [u for round_ in _round_robin(per_speaker) for u in round_]
     return interleaved[:limit] if limit is not None else interleaved
 
@@ -516,7 +536,7 @@ def _digit_clips(utt: DigitUtterance, out: Path, seed: int, generators: tuple[st
     plan = _rng(seed, utt.key, "plan")
     gaps = plan.uniform(*GAP_SECONDS, size=max(0, len(utt.files) - 1))
     real_conditions = ["clean", *plan.choice(NOISY_CONDITIONS, size=2, replace=False).tolist()]
-    base = {"group": utt.key, "speaker": utt.speaker, "source": DIGIT_SOURCE, "split": utt.split}
+    base = {"group": utt.group, "speaker": utt.speaker, "source": DIGIT_SOURCE, "split": utt.split}
     real = {**base, "label": "REAL", "generator": REAL_GENERATOR, "family": REAL_FAMILY}
     targets: list[tuple[dict[str, str], str | None]] = [
         ({**real, "file": f"real/{utt.key}_{c}.wav", "condition": c}, None) for c in real_conditions

@@ -80,7 +80,8 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
 
         corpus = data.speech_corpus
         build_speech_corpus(data.root, real_root=corpus.real, synth_root=corpus.synth, seed=cfg.seed, workers=corpus.workers,
-                            generators=corpus.generators, val_speakers=corpus.val_speakers, val_fraction=corpus.val_fraction)
+                            generators=corpus.generators, val_speakers=corpus.val_speakers, val_fraction=corpus.val_fraction,
+                            digit_passes=corpus.digit_passes)
     cache = data.crop_cache or Path("runs/crop_cache") / data.root.name
     extensions = AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
     samples = load_samples(data.root, val_fraction=data.val_fraction, seed=cfg.seed, crop_cache=cache,
