@@ -20,7 +20,7 @@ from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 
-INPUT_CONTRACT = ("input_size", "mean", "std", "face_margin", "face_shift", "input_kind", "sample_rate", "window_seconds", "hop_seconds")
+INPUT_CONTRACT = ("input_size", "mean", "std", "face_margin", "face_shift", "input_kind")
 
 
 class StackedDetector(DeepfakeDetector):
