@@ -11,10 +11,10 @@ clips) left out of train and calib (`data.exclude`), then score
   other speech_synth sources when it has no reals of its own).
 EER (threshold-free) and AUC are reported per held-out unit and saved as JSON.
 
-    python benchmarks/audio_generalisation.py [--config configs/audio-bigru-attn.yaml] [--families ...]
+    python benchmarks/audio_generalisation.py [--config configs/audio-spec-cnn.yaml] [--families ...]
         [--sources ...] [--epochs 8] [--out runs/audio_generalisation.json]
 
-Runs are resumable: each leave-one-out run keeps its checkpoint under runs/audio-lofo/<unit>/,
+Runs are resumable: each leave-one-out run keeps its checkpoint under runs/audio-lofo/<config>/<unit>/,
 and finished units are read back from the output JSON.
 """
 
@@ -81,7 +81,7 @@ def record(card_path: Path, results: dict[str, dict[str, float]], dataset: str) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=Path("configs/audio-bigru-attn.yaml"))
+    parser.add_argument("--config", type=Path, default=Path("configs/audio-spec-cnn.yaml"))
     parser.add_argument("--families", nargs="*", default=[*SYNTH_FAMILIES, *GENERATED_FAMILIES])
     parser.add_argument("--sources", nargs="*", default=list(SYNTH_SOURCES))
     parser.add_argument("--epochs", type=int, default=8)
@@ -97,7 +97,7 @@ def main() -> None:
     clips: SpeechClipDataset | None = None
     for column, value in units:
         key = f"{column}={value}"
-        run_dir = Path("runs/audio-lofo") / key.replace("=", "-")
+        run_dir = Path("runs/audio-lofo") / args.config.stem / key.replace("=", "-")
         if (key in results and not args.rescore) or (args.rescore and not (run_dir / "best.pt").is_file()):
             continue
         cfg = load_config(args.config, [f"data.exclude=[{key}]", f"name=lofo-{value}", f"run_dir={run_dir}", "tracker=none",

@@ -1,14 +1,18 @@
 """Speech detectors: synthetic or vocoded speech in a waveform window.
 
-`audio-bigru-attn` (default): MFCC + deltas → 2-layer bidirectional GRU → attention pooling.
+`audio-spec-cnn` (default): log power spectrogram (257 bins) → four 2-D conv blocks → attention
+mean and spread over time. Convolutions on the full-resolution spectrogram see the smeared
+partials and buzzy excitation vocoders leave; on the speech corpus val split its EER is well
+below the MFCC models' (README, "Audio"). `phase=True` adds phase channels (did not help).
+`audio-bigru-attn`: MFCC + deltas → 2-layer bidirectional GRU → attention pooling.
 `audio-cnn-gru` (edge): the same features → three 1-D convolutions that cut the frame rate by
-4 → one unidirectional GRU → attention pooling; about a quarter of the compute.
+4 → one unidirectional GRU → attention pooling; about a quarter of the BiGRU's compute.
 
-`features` (a model argument, e.g. `model_args: {features: logmel}` in a training config)
-picks "mfcc" (the default), "logmel" (64 log-mel energies + deltas) or "mfcc_spec" (MFCCs plus
-the log power of every FFT bin); `utterance_norm=True` subtracts each clip's mean feature
-vector first. Neither option beat plain MFCCs on the speech corpus val split (README, "Audio").
-Both take a (B, samples) float waveform at `pretrained_cfg.sample_rate` (batch padding =
+`features` (a model argument of the MFCC models, e.g. `model_args: {features: logmel}` in a
+training config) picks "mfcc" (the default), "logmel" (64 log-mel energies + deltas) or
+"mfcc_spec" (MFCCs plus the log power of every FFT bin); `utterance_norm=True` subtracts each
+clip's mean feature vector first. Neither option beat plain MFCCs (README, "Audio").
+All take a (B, samples) float waveform at `pretrained_cfg.sample_rate` (batch padding =
 exact zeros, masked out) and follow the detector contract (logits, prob, feat).
 """
 
