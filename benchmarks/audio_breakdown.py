@@ -24,8 +24,8 @@ from fakescope.models import create_model
 from fakescope.train.audio_data import SpeechClipDataset, pad_batch
 from fakescope.train.data import load_samples
 from fakescope.train.loop import predict_logits
+from fakescope.train.speech_corpus import DIGIT_SOURCE
 
-DIGIT_SOURCE = "fsdd"
 
 
 def main() -> None:

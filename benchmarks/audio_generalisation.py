@@ -35,11 +35,11 @@ from fakescope.train.audio_data import SpeechClipDataset, pad_batch
 from fakescope.train.config import load_config
 from fakescope.train.data import Sample, load_samples
 from fakescope.train.loop import predict_logits
+from fakescope.train.speech_corpus import DIGIT_SOURCE
 from fakescope.train.trainer import run_training
 
 SYNTH_FAMILIES = ("gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec")
 GENERATED_FAMILIES = ("griffin-lim", "phase-vocoder", "lpc-vocoder", "world-vocoder", "espeak-tts")
-DIGIT_SOURCE = "fsdd"
 SYNTH_SOURCES = ("umelgan", "wnv", "lvc", "sgv2", "vocos", "univnet", "espnet", "pwg")
 
 

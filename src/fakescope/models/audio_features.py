@@ -16,7 +16,7 @@ Frames holding exact digital zeros (batch padding) are masked out of everything 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +63,13 @@ def delta_kernel(width: int = 9) -> torch.Tensor:
     return taps / (taps**2).sum()
 
 
+def stft(wave: torch.Tensor, window: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """Complex (B, n_fft // 2 + 1, frames) STFT, frames centred on multiples of `hop_length`; the edges
+    are padded with zeros, like batch padding, so a padded frame is one of exact zeros (the mask's cue)."""
+    return torch.stft(wave, n_fft, hop_length, window.numel(), window, center=True, pad_mode="constant",
+                      return_complex=True)
+
+
 class SpeechFeatures(nn.Module):
     """(B, samples) waveform → features (B, frames, dim) and mask (B, frames) of frames with signal."""
 
@@ -80,9 +87,9 @@ class SpeechFeatures(nn.Module):
         f_min: float = 20.0,
     ) -> None:
         super().__init__()
-        if kind not in ("mfcc", "logmel", "mfcc_spec"):
+        if kind not in get_args(FeatureKind):
             raise ValueError(f"unknown feature kind {kind!r} (mfcc, logmel or mfcc_spec)")
-        self.kind, self.n_fft, self.win_length, self.hop_length, self.deltas = kind, n_fft, win_length, hop_length, deltas
+        self.kind, self.n_fft, self.hop_length, self.deltas = kind, n_fft, hop_length, deltas
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         self.register_buffer("mel_fb", mel_filterbank(sample_rate, n_fft, n_mels, f_min, sample_rate / 2), persistent=False)
         self.register_buffer("dct", dct_matrix(n_mels, n_mfcc), persistent=False)
@@ -92,8 +99,7 @@ class SpeechFeatures(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         wave = wave.float()
-        spec = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window, center=True,
-                          pad_mode="constant", return_complex=True)
+        spec = stft(wave, self.window, self.n_fft, self.hop_length)
         power = spec.real**2 + spec.imag**2  # (B, freq, frames)
         mel = torch.einsum("bft,fm->btm", power, self.mel_fb)
         mask = mel.sum(-1) > _PAD_ENERGY
@@ -176,7 +182,7 @@ class LogSpectrogram(nn.Module):
     def __init__(self, *, sample_rate: int = 16_000, n_fft: int = 512, win_length: int = 400, hop_length: int = 160,
                  phase: bool = False) -> None:
         super().__init__()
-        self.n_fft, self.win_length, self.hop_length, self.phase = n_fft, win_length, hop_length, phase
+        self.n_fft, self.hop_length, self.phase = n_fft, hop_length, phase
         self.bins = n_fft // 2 + 1
         self.channels = 5 if phase else 1
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
@@ -184,8 +190,7 @@ class LogSpectrogram(nn.Module):
         self.register_buffer("advance", advance.view(1, -1, 1), persistent=False)
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        spec = torch.stft(wave.float(), self.n_fft, self.hop_length, self.win_length, self.window, center=True,
-                          pad_mode="constant", return_complex=True)
+        spec = stft(wave.float(), self.window, self.n_fft, self.hop_length)
         power = spec.real**2 + spec.imag**2  # (B, freq, frames)
         mask = power.sum(1) > _PAD_ENERGY
         channels = [torch.log(power + _LOG_FLOOR)]

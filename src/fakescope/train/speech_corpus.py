@@ -2,14 +2,15 @@
 
 Two sources go in. Spoken digits (real only) are joined four at a time into ~2 s utterances
 and every utterance is faked by each generator of `train.speech_fakes`; whole speakers are held
-out for val (the split column), and the utterance is the group, so a real and its fakes stay
-together and the trainer can carve its calib set from the utterances of the train speakers. `speech_synth` clips (published reals next to
-vocoder, TTS, codec and voice-conversion fakes of the same utterances) are grouped by
-utterance, so a real and its fakes never straddle the split. Each speech_synth real is also
-faked by the signal-processing generators (all but espeak, which cannot say unknown words):
-the digits come from only six speakers, and with fakes made from them alone a detector learns
-the four training voices as "real" and calls every new voice fake; the speech_synth reals add
-about a hundred speakers, each with its own resyntheses next to it.
+out for val (the split column), and the group is a set of 20 recordings of one speaker (joined
+once, or twice in other orders for train speakers), so a real and its fakes stay together and
+the trainer can carve its calib set from train groups that share no recording with training.
+`speech_synth` clips (published reals next to vocoder, TTS, codec and voice-conversion fakes of
+the same utterances) are grouped by utterance, so a real and its fakes never straddle the split.
+Each speech_synth real is also faked by the signal-processing generators (all but espeak, which
+cannot say unknown words): the digits come from only six speakers, and with fakes made from them
+alone a detector learns the four training voices as "real" and calls every new voice fake; the
+speech_synth reals add about a hundred speakers, each with its own resyntheses next to it.
 
 Nothing that differs by class may survive as a shortcut: everything is resampled to 16 kHz,
 the same channel conditions (codecs, narrowband) are drawn for both classes, and every clip
@@ -374,26 +375,30 @@ def read_digit_utterances(
         order = _rng(seed, "fsdd", speaker, "order").permutation(len(files))
         shuffled = [files[i] for i in order]
         split = "val" if speaker in held else "train"
-        utterances = []
-        for b, start in enumerate(range(0, len(shuffled), RECORDINGS_PER_GROUP)):
-            block, group = shuffled[start : start + RECORDINGS_PER_GROUP], f"{DIGIT_SOURCE}_{speaker}_{b:02d}"
-            for p in range(passes if split == "train" else 1):
-                ordered = block if p == 0 else [block[i] for i in _rng(seed, group, str(p)).permutation(len(block))]
-                chunks = [ordered[i : i + WORDS_PER_UTTERANCE] for i in range(0, len(ordered), WORDS_PER_UTTERANCE)]
-                utterances += [
-                    DigitUtterance(
-                        key=f"{group}{n}" + (f"p{p}" if p else ""),
-                        group=group,
-                        speaker=speaker,
-                        files=tuple(root / f for f, _ in chunk),
-                        words=tuple(w for _, w in chunk),
-                        split=split,
-                    )
-                    for n, chunk in enumerate(chunks)
-                ]
-        per_speaker.append(utterances)
+        per_speaker.append([
+            utterance
+            for b, start in enumerate(range(0, len(shuffled), RECORDINGS_PER_GROUP))
+            for utterance in _group_utterances(root, shuffled[start : start + RECORDINGS_PER_GROUP],
+                                               group=f"{DIGIT_SOURCE}_{speaker}_{b:02d}", speaker=speaker, split=split,
+                                               passes=passes if split == "train" else 1, seed=seed)
+        ])
     interleaved = [u for round_ in _round_robin(per_speaker) for u in round_]
     return interleaved[:limit] if limit is not None else interleaved
+
+
+def _group_utterances(root: Path, block: list[tuple[str, str]], *, group: str, speaker: str, split: str, passes: int,
+                      seed: int) -> list[DigitUtterance]:
+    """A group's (file, word) recordings joined four at a time, once per pass: pass 0 in the given
+    order, later passes in a seeded shuffle of the same recordings."""
+    utterances = []
+    for p in range(passes):
+        ordered = block if p == 0 else [block[i] for i in _rng(seed, group, str(p)).permutation(len(block))]
+        for n, start in enumerate(range(0, len(ordered), WORDS_PER_UTTERANCE)):
+            chunk = ordered[start : start + WORDS_PER_UTTERANCE]
+            utterances.append(DigitUtterance(key=f"{group}{n}" + (f"p{p}" if p else ""), group=group, speaker=speaker,
+                                             files=tuple(root / f for f, _ in chunk), words=tuple(w for _, w in chunk),
+                                             split=split))
+    return utterances
 
 
 def _round_robin(lists: list[list[DigitUtterance]]) -> Iterable[list[DigitUtterance]]:
