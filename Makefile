@@ -13,11 +13,11 @@ run: $(STAMP)
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@missing="$$(command -v espeak-ng >/dev/null 2>&1 || echo espeak-ng) $$(test -x /usr/bin/chromium || echo chromium) \
+	@missing="$$(command -v espeak-ng >/dev/null 2>&1 || echo espeak-ng) $$(command -v flite >/dev/null 2>&1 || echo flite) $$(test -x /usr/bin/chromium || echo chromium) \
 		$$(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)"; \
 	if [ -n "$$(echo $$missing)" ]; then \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
-		|| echo "warning: could not install Debian packages ($$missing): speech corpora lack TTS fakes without espeak-ng, browser and PostgreSQL tests skip"; \
+		|| echo "warning: could not install Debian packages ($$missing): speech corpora lack TTS fakes without espeak-ng and flite, browser and PostgreSQL tests skip"; \
 	fi
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel

@@ -36,10 +36,11 @@ from fakescope.train.config import load_config
 from fakescope.train.data import Sample, load_samples
 from fakescope.train.loop import predict_logits
 from fakescope.train.speech_corpus import DIGIT_SOURCE
+from fakescope.train.speech_fakes import GENERATORS, TTS_GENERATORS
 from fakescope.train.trainer import run_training
 
 SYNTH_FAMILIES = ("gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec")
-GENERATED_FAMILIES = ("griffin-lim", "phase-vocoder", "lpc-vocoder", "world-vocoder", "espeak-tts")
+GENERATED_FAMILIES = tuple(family for family, _ in (*GENERATORS.values(), *TTS_GENERATORS.values()))
 SYNTH_SOURCES = ("umelgan", "wnv", "lvc", "sgv2", "vocos", "univnet", "espnet", "pwg")
 
 

@@ -19,6 +19,7 @@ from fakescope.train import speech_fakes
 from fakescope.train.data import LABELS, Sample, check_no_leakage
 from fakescope.train.speech_corpus import (
     COLUMNS,
+    DEFAULT_GENERATORS,
     DIGIT_WORDS,
     SYNTH_FAMILIES,
     build_speech_corpus,
@@ -28,11 +29,12 @@ from fakescope.train.speech_corpus import (
     synth_family,
     synth_groups,
 )
-from fakescope.train.speech_fakes import CONDITIONS, ESPEAK_FAMILY, GENERATORS
+from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
+from fakescope.train.speech_fakes import CONDITIONS, GENERATORS, TTS_GENERATORS
 from tests.conftest import shared
 
 FAMILIES = {"gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec"}
-NO_ESPEAK = shutil.which("espeak-ng") is None
+INSTALLED_TTS = [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -169,9 +171,9 @@ def test_build_writes_a_valid_labels_csv(corpus):
     assert all(r["condition"] in CONDITIONS for r in rows)
     digits = [r for r in rows if r["source"] == "fsdd"]
     synth = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in GENERATORS]
-    assert 0 < len(synth) <= 12 and len(digits) == 6 * (3 + 5)
+    assert 0 < len(synth) <= 12 and len(digits) == 6 * (3 + len(GENERATORS) + len(INSTALLED_TTS))
     generators = {r["generator"]: r["family"] for r in digits if r["label"] == "FAKE"}
-    expected = {name: family for name, (family, _) in GENERATORS.items()} | ({} if NO_ESPEAK else {"espeak": ESPEAK_FAMILY})
+    expected = {name: family for name, (family, _) in GENERATORS.items()} | {name: TTS_GENERATORS[name][0] for name in INSTALLED_TTS}
     assert generators == expected
     # The utterance is the group (a real and its fakes together); a speaker is never on both sides.
     assert len({r["group"] for r in digits}) == 6 and all(r["group"].startswith(f"fsdd_{r['speaker']}_") for r in digits)
@@ -179,7 +181,7 @@ def test_build_writes_a_valid_labels_csv(corpus):
     assert all(r["family"] == ("real" if r["label"] == "REAL" else synth_family(r["generator"])) for r in synth)
 
 
-def test_each_speech_synth_real_is_also_faked_by_every_signal_processing_generator(corpus):
+def test_each_speech_synth_real_is_also_faked_by_every_resynthesis_generator(corpus):
     _, rows, _ = corpus
     reals = [r for r in rows if r["source"] != "fsdd" and r["label"] == "REAL" and r["condition"] == "clean"]
     made = [r for r in rows if r["source"] != "fsdd" and r["generator"] in GENERATORS]
@@ -228,8 +230,9 @@ def test_manifest_records_settings_and_counts(corpus):
     assert sum(manifest["counts"].values()) == len(rows)
     settings = manifest["settings"]
     assert settings["seed"] == 20261123 and settings["limit"] == 6
-    assert settings["generators"] == ["griffin_lim", "phase_vocoder", "lpc", "world"] + ([] if NO_ESPEAK else ["espeak"])
-    assert (settings["espeak_ng"] is None) == NO_ESPEAK
+    assert settings["generators"] == [g for g in DEFAULT_GENERATORS if g in GENERATORS or g in INSTALLED_TTS]
+    assert settings["vocoders_sha256"] == {name: weights_sha256(name) for name in VOCODERS}
+    assert set(settings["tts_versions"]) == set(INSTALLED_TTS) and all(settings["tts_versions"].values())
 
 
 def test_same_settings_return_at_once_without_rewriting(corpus):
@@ -282,7 +285,7 @@ def test_missing_espeak_is_skipped_and_recorded(tmp_path, monkeypatch, caplog):
     assert "without the espeak generator" in caplog.text
     assert {r["generator"] for r in rows if r["label"] == "FAKE"} == {"phase_vocoder"}
     settings = json.loads((tmp_path / "manifest.json").read_text())["settings"]
-    assert settings["generators"] == ["phase_vocoder"] and settings["espeak_ng"] is None
+    assert settings["generators"] == ["phase_vocoder"] and settings["tts_versions"] == {}
 
 
 def test_a_second_build_of_the_same_folder_waits_for_the_first(tmp_path):

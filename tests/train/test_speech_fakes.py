@@ -15,12 +15,15 @@ from fakescope.train.speech_fakes import (
     _align,
     apply_condition,
     espeak_tts,
-    espeak_version,
+    FLITE_VOICES,
+    flite_tts,
+    tts_version,
     match_loudness,
 )
 
 F0 = 120.0
 NO_ESPEAK = shutil.which("espeak-ng") is None
+NO_FLITE = shutil.which("flite") is None
 
 
 def vowel(sr: int, seconds: float = 1.0, f0: float = F0) -> np.ndarray:
@@ -108,7 +111,7 @@ def test_match_loudness_never_clips():
 
 @pytest.mark.skipif(NO_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
 def test_espeak_speaks_digits_in_every_voice():
-    assert espeak_version() and "eSpeak NG" in espeak_version()
+    assert "eSpeak NG" in (tts_version("espeak") or "")
     y = espeak_tts("three seven one nine", 8000, np.random.default_rng(0))
     assert y.dtype == np.float32 and 0.8 < len(y) / 8000 < 4.0 and rms(y) > 0.01
     for voice in ESPEAK_VOICES:
@@ -124,9 +127,34 @@ def test_espeak_text_is_never_an_option():
 
 def test_missing_espeak_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(speech_fakes, "ESPEAK", "espeak-ng-not-installed")
-    assert espeak_version() is None
+    assert tts_version("espeak") is None
     with pytest.raises(FakescopeError, match="espeak-ng-not-installed: not installed"):
         espeak_tts("one", 8000, np.random.default_rng(0))
+
+
+@pytest.mark.skipif(NO_FLITE, reason="flite is not installed (apt-get install flite)")
+def test_flite_speaks_digits_in_every_voice():
+    assert "flite-2" in (tts_version("flite") or "")
+    for seed in range(8):
+        y = flite_tts("three seven one nine", 8000, np.random.default_rng(seed))
+        assert y.dtype == np.float32 and 0.8 < len(y) / 8000 < 4.0 and rms(y) > 0.01
+    for voice in FLITE_VOICES:
+        done = speech_fakes.subprocess.run(["flite", "-voice", voice, "-t", "one", "-o", "none"], capture_output=True,
+                                           timeout=30)
+        assert done.returncode == 0 and not done.stderr, voice
+
+
+@pytest.mark.skipif(NO_FLITE, reason="flite is not installed (apt-get install flite)")
+def test_flite_text_is_never_an_option():
+    y = flite_tts("-voice slt --help", 16000, np.random.default_rng(0))
+    assert len(y) > 16000
+
+
+def test_missing_flite_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(speech_fakes, "FLITE", "flite-not-installed")
+    assert tts_version("flite") is None
+    with pytest.raises(FakescopeError, match="flite-not-installed: not installed"):
+        flite_tts("one", 8000, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

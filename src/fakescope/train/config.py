@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fakescope.errors import FakescopeError
+from fakescope.train.speech_corpus import DEFAULT_GENERATORS
 
 
 class Strict(BaseModel):
@@ -26,8 +27,7 @@ class SpeechCorpusCfg(Strict):
 
     real: Path = Field(description="real speech folder with labels.csv (speech_real: spoken digits)")
     synth: Path | None = Field(None, description="real + generated speech folder with labels.csv (speech_synth)")
-    generators: list[str] = Field(["griffin_lim", "phase_vocoder", "lpc", "world", "espeak"],
-                                  description="fake generators run on the real speech")
+    generators: list[str] = Field(list(DEFAULT_GENERATORS), description="fake generators run on the real speech")
     val_speakers: int = Field(2, ge=1, description="speakers of `real` held out as val")
     val_fraction: float = Field(0.25, gt=0, lt=1, description="share of `synth` utterances held out as val")
     digit_passes: int = Field(2, ge=1, description="times each train speaker's digit recordings are joined into utterances")

@@ -7,7 +7,7 @@ once, or twice in other orders for train speakers), so a real and its fakes stay
 the trainer can carve its calib set from train groups that share no recording with training.
 `speech_synth` clips (published reals next to vocoder, TTS, codec and voice-conversion fakes of
 the same utterances) are grouped by utterance, so a real and its fakes never straddle the split.
-Each speech_synth real is also faked by the signal-processing generators (all but espeak, which
+Each speech_synth real is also faked by the resynthesis generators (not the TTS programs, which
 cannot say unknown words): the digits come from only six speakers, and with fakes made from them
 alone a detector learns the four training voices as "real" and calls every new voice fake; the
 speech_synth reals add about a hundred speakers, each with its own resyntheses next to it.
@@ -44,22 +44,23 @@ import soundfile as sf
 
 from fakescope.errors import FakescopeError
 from fakescope.media.audio import SAMPLE_RATE, decode_audio, resample
+from fakescope.train.data import stratified_split_groups
+from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
 from fakescope.train.speech_fakes import (
     CONDITIONS,
-    ESPEAK_FAMILY,
     GENERATORS,
+    TTS_GENERATORS,
     apply_condition,
-    espeak_tts,
-    espeak_version,
+    generator_family,
     match_loudness,
+    tts_version,
 )
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 5  # bump when a change here alters what gets written
+CORPUS_VERSION = 6  # bump when a change here alters what gets written
 COLUMNS = ("file", "label", "group", "speaker", "source", "generator", "family", "condition", "split")
-ESPEAK = "espeak"
-DEFAULT_GENERATORS = ("griffin_lim", "phase_vocoder", "lpc", "world", ESPEAK)
+DEFAULT_GENERATORS = ("griffin_lim", "phase_vocoder", "lpc", "world", "upsampling_vocoder", "istft_vocoder", "espeak", "flite")
 REAL_GENERATOR, REAL_FAMILY = "ground truth", "real"
 DIGIT_RATE = 8_000
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -261,15 +262,15 @@ def _exclusive(out: Path) -> Iterator[None]:
 
 
 def _resolve_generators(generators: Sequence[str]) -> tuple[str, ...]:
-    """Known generator names in the given order; espeak is dropped with a warning when not installed."""
-    known = (*GENERATORS, ESPEAK)
+    """Known generator names in the given order; a TTS program that is not installed is dropped with a warning."""
+    known = (*GENERATORS, *TTS_GENERATORS)
     for name in generators:
         if name not in known:
             raise FakescopeError(f"unknown speech generator {name!r}; use some of {', '.join(known)}")
     used = tuple(dict.fromkeys(generators))
-    if ESPEAK in used and espeak_version() is None:
-        log.warning("espeak-ng is not installed: building the corpus without the espeak generator")
-        used = tuple(g for g in used if g != ESPEAK)
+    for name in [g for g in used if g in TTS_GENERATORS and tts_version(g) is None]:
+        log.warning("%s is not installed: building the corpus without the %s generator", name, name)
+        used = tuple(g for g in used if g != name)
     if not used:
         raise FakescopeError("no speech generator to make fakes with; use some of " + ", ".join(known))
     return used
@@ -290,7 +291,8 @@ def _settings(
         "version": CORPUS_VERSION,
         "seed": seed,
         "generators": list(generators),
-        "espeak_ng": espeak_version() if ESPEAK in generators else None,
+        "tts_versions": {name: tts_version(name) for name in generators if name in TTS_GENERATORS},
+        "vocoders_sha256": {name: weights_sha256(name) for name in generators if name in VOCODERS},
         "conditions": list(CONDITIONS),
         "val_speakers": val_speakers,
         "val_fraction": val_fraction,
@@ -412,8 +414,6 @@ def read_synth_clips(root: Path, *, seed: int, val_fraction: float, limit: int |
 
     With `limit`, whole groups are taken in a seeded order while they fit.
     """
-    from fakescope.train.data import stratified_split_groups  # here, so pool workers need not import torch
-
     entries = []
     for where, row in _read_csv(root / "labels.csv", ("file", "label", "generator", "speaker_or_corpus")):
         label = row["label"].strip().upper()
@@ -506,7 +506,7 @@ def _run_jobs(jobs: list[_Job], workers: int) -> list[dict[str, str]]:
         for job in jobs:
             rows.extend(progress.add(_run_job(job)))
         return rows
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
     try:
         futures = [pool.submit(_run_job, job) for job in jobs]
         for future in as_completed(futures):
@@ -514,6 +514,11 @@ def _run_jobs(jobs: list[_Job], workers: int) -> list[dict[str, str]]:
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return rows
+
+
+def _one_thread() -> None:
+    """Workers are the parallelism: a vocoder's torch in each must not spread over every core too."""
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 class _Progress:
@@ -548,7 +553,7 @@ def _digit_clips(utt: DigitUtterance, out: Path, seed: int, generators: tuple[st
     ]
     for name in generators:
         condition = fake_condition(_rng(seed, utt.key, name, "condition"))
-        family = ESPEAK_FAMILY if name == ESPEAK else GENERATORS[name][0]
+        family = generator_family(name)
         fake = {**base, "label": "FAKE", "generator": name, "family": family, "condition": condition}
         targets.append(({**fake, "file": f"fake/{utt.key}_{name}_{condition}.wav"}, name))
     missing = [(row, name) for row, name in targets if not (out / row["file"]).is_file()]
@@ -577,16 +582,16 @@ def _join_words(utt: DigitUtterance, gaps: np.ndarray) -> np.ndarray:
 
 
 def _fake(name: str, real: np.ndarray, utt: DigitUtterance, seed: int) -> np.ndarray:
-    """`name`'s fake of the utterance at 8 kHz; espeak says the same digits at the real one's loudness."""
+    """`name`'s fake of the utterance at 8 kHz; a TTS program says the same digits at the real one's loudness."""
     rng = _rng(seed, utt.key, name)
-    if name == ESPEAK:
-        return match_loudness(espeak_tts(" ".join(utt.words), DIGIT_RATE, rng), real)
+    if name in TTS_GENERATORS:
+        return match_loudness(TTS_GENERATORS[name][1](" ".join(utt.words), DIGIT_RATE, rng), real)
     return GENERATORS[name][1](real, DIGIT_RATE, rng)
 
 
 def _synth_clips(clip: SynthClip, out: Path, seed: int, generators: tuple[str, ...]) -> list[dict[str, str]]:
     """A speech_synth clip at 16 kHz, written clean and under one random channel condition; a real one
-    is also faked by each signal-processing generator (at 16 kHz, under a random condition)."""
+    is also faked by each resynthesis generator (at 16 kHz, under a random condition)."""
     condition = str(_rng(seed, clip.stem, "condition").choice(NOISY_CONDITIONS))
     folder = "fake" if clip.label else "real"
     base = {"group": clip.group, "speaker": clip.speaker, "source": clip.source, "split": clip.split}

@@ -4,8 +4,10 @@ The audio detector must learn what synthesis leaves behind, not one generator's 
 fakes come from several unrelated families: a mel spectrogram inverted by Griffin-Lim (the
 phase is guessed), a phase-vocoder time stretch (phase incoherence across bins), an LPC
 source-filter vocoder (pulse/noise excitation through an all-pole filter), WORLD analysis and
-resynthesis (optionally with shifted pitch or a warped envelope, like voice conversion), and
-espeak-ng formant TTS. Every resynthesis returns float32 at the input rate and loudness.
+resynthesis (optionally with shifted pitch or a warped envelope, like voice conversion), two
+small neural vocoders trained here (transposed-convolution and inverse-STFT shapes), and two
+text-to-speech programs: espeak-ng (formant synthesis) and flite (diphone and statistical
+parametric voices). Every resynthesis returns float32 at the input rate and loudness.
 
 Codecs and band limits are channel effects, not evidence of synthesis: `apply_condition`
 is applied to reals and fakes alike so neither class owns a codec or a bandwidth.
@@ -37,7 +39,7 @@ ESPEAK_VOICES = (
     "en-us", "en-gb", "en", "en-gb-scotland", "en-gb-x-rp", "en-029",
     "en-us+m3", "en-us+f2", "en+f4", "en-us+m7", "en-gb+f3", "en+m5", "en-us+klatt",
 )
-ESPEAK_TIMEOUT_S = 30.0
+TTS_TIMEOUT_S = 30.0
 
 CONDITIONS = ("clean", "mp3_16k", "mp3_32k", "mp3_64k", "opus_12k", "opus_24k", "aac_32k", "aac_64k", "narrowband")
 _CODECS = {
@@ -72,7 +74,7 @@ def match_loudness(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _fit(y: np.ndarray, length: int) -> np.ndarray:
+def fit(y: np.ndarray, length: int) -> np.ndarray:
     """Cut or zero-pad to `length` samples."""
     return np.pad(y[:length], (0, max(0, length - len(y)))).astype(np.float32, copy=False)
 
@@ -210,7 +212,7 @@ def world_resynthesis(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.nd
     if rng.random() < 1 / 3:
         envelope = _warp(envelope, float(rng.uniform(0.9, 1.1)))
     y = pw.synthesize(np.ascontiguousarray(f0), envelope, aperiodicity, rate, frame_ms)
-    return match_loudness(_fit(resample(y, rate, sr), len(x)), x)
+    return match_loudness(fit(resample(y, rate, sr), len(x)), x)
 
 
 def _warp(envelope: np.ndarray, factor: float) -> np.ndarray:
@@ -220,45 +222,106 @@ def _warp(envelope: np.ndarray, factor: float) -> np.ndarray:
     return np.ascontiguousarray(np.maximum(warped, 1e-16))
 
 
+def neural_vocoder(name: str) -> Generator:
+    """Re-synthesis by the vocoder network `name` trained here (`train.neural_vocoder`; torch loads on first use)."""
+
+    def generate(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
+        from fakescope.train.neural_vocoder import vocode
+
+        return match_loudness(fit(vocode(name, x, sr, rng), len(x)), x)
+
+    generate.__name__ = name
+    return generate
+
+
 GENERATORS: dict[str, tuple[str, Generator]] = {
     "griffin_lim": ("griffin-lim", griffin_lim),
     "phase_vocoder": ("phase-vocoder", phase_vocoder),
     "lpc": ("lpc-vocoder", lpc_resynthesis),
     "world": ("world-vocoder", world_resynthesis),
+    "upsampling_vocoder": ("upsampling-vocoder", neural_vocoder("upsampling_vocoder")),
+    "istft_vocoder": ("istft-vocoder", neural_vocoder("istft_vocoder")),
 }
 ESPEAK_FAMILY = "espeak-tts"
+FLITE = "flite"
+# flite's built-in voices: kal/kal16 diphone concatenation, awb/rms/slt clustergen statistical parametric.
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FLITE_FAMILY = "flite-tts"
+TextToSpeech = Callable[[str, int, np.random.Generator], np.ndarray]
 
 
-def espeak_version() -> str | None:
-    """espeak-ng's version line, or None when it is not installed (the corpus then skips it)."""
-    if shutil.which(ESPEAK) is None:
+def program_version(program: str) -> str | None:
+    """`program --version`'s output, or None when it is not installed (the corpus then skips it).
+
+    The exit status is not read: flite prints its version and exits 1.
+    """
+    if shutil.which(program) is None:
         return None
     try:
-        done = subprocess.run([ESPEAK, "--version"], capture_output=True, text=True, timeout=ESPEAK_TIMEOUT_S, check=True)
+        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=TTS_TIMEOUT_S)
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    return " ".join(done.stdout.split()) or None
+
+
+def tts_version(name: str) -> str | None:
+    """The version of the program behind TTS generator `name` (looked up at each call)."""
+    return program_version({"espeak": ESPEAK, "flite": FLITE}[name])
+
+
+def _run_tts(command: list[str], text: str, *, program: str, package: str, what: str) -> subprocess.CompletedProcess[bytes]:
+    """Run a TTS program with `text` on stdin (nothing in it can be read as an option); one-line errors."""
+    if shutil.which(program) is None:
+        raise FakescopeError(f"{program}: not installed (Debian package {package}); the {what} generator needs it")
+    try:
+        done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True, timeout=TTS_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        raise FakescopeError(f"{program}: no answer within {TTS_TIMEOUT_S:.0f} s for {text!r}") from err
+    if done.returncode != 0:
+        reason = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+        raise FakescopeError(f"{program}: failed ({reason})")
+    return done
 
 
 def espeak_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """`text` spoken by espeak-ng (random English voice, speed 130-190 wpm, pitch 30-70) at rate `sr`.
-
-    The text goes in on stdin, so nothing in it can be read as an option.
-    """
-    if shutil.which(ESPEAK) is None:
-        raise FakescopeError(f"{ESPEAK}: not installed (Debian package espeak-ng); the espeak generator needs it")
+    """`text` spoken by espeak-ng (random English voice, speed 130-190 wpm, pitch 30-70) at rate `sr`."""
     voice = str(rng.choice(ESPEAK_VOICES))
     speed, pitch = int(rng.integers(130, 191)), int(rng.integers(30, 71))
     command = [ESPEAK, "--stdout", "--stdin", "-v", voice, "-s", str(speed), "-p", str(pitch)]
-    try:
-        done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True, timeout=ESPEAK_TIMEOUT_S)
-    except subprocess.TimeoutExpired as err:
-        raise FakescopeError(f"{ESPEAK}: no answer within {ESPEAK_TIMEOUT_S:.0f} s for {text!r}") from err
-    if done.returncode != 0 or not done.stdout:
-        reason = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-        raise FakescopeError(f"{ESPEAK}: failed for voice {voice} ({reason})")
+    done = _run_tts(command, text, program=ESPEAK, package="espeak-ng", what="espeak")
+    if not done.stdout:
+        raise FakescopeError(f"{ESPEAK}: no audio for voice {voice}")
     samples, rate = decode_audio(done.stdout, sample_rate=None, name=ESPEAK)
     return resample(samples, rate, sr)
+
+
+def flite_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """`text` spoken by flite (random built-in voice, 0.85-1.2x duration, mean pitch 90-180 Hz) at rate `sr`.
+
+    flite writes its WAV to a file; stdin carries the text ("-" as the text file).
+    """
+    import tempfile
+
+    voice = str(rng.choice(FLITE_VOICES))
+    stretch, f0 = float(rng.uniform(0.85, 1.2)), int(rng.integers(90, 181))
+    with tempfile.TemporaryDirectory(prefix="fakescope-flite-") as tmp:
+        wav = f"{tmp}/speech.wav"
+        command = [FLITE, "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}", "--setf",
+                   f"int_f0_target_mean={f0}", "-f", "/dev/stdin", "-o", wav]
+        _run_tts(command, text, program=FLITE, package="flite", what="flite")
+        samples, rate = decode_audio(wav, sample_rate=None, name=FLITE)
+    return resample(samples, rate, sr)
+
+
+TTS_GENERATORS: dict[str, tuple[str, TextToSpeech]] = {
+    "espeak": (ESPEAK_FAMILY, espeak_tts),
+    "flite": (FLITE_FAMILY, flite_tts),
+}
+
+
+def generator_family(name: str) -> str:
+    """The family of a resynthesis or TTS generator."""
+    return (GENERATORS.get(name) or TTS_GENERATORS[name])[0]
 
 
 def apply_condition(x: np.ndarray, sr: int, condition: str) -> np.ndarray:
@@ -267,7 +330,7 @@ def apply_condition(x: np.ndarray, sr: int, condition: str) -> np.ndarray:
     if condition == "clean":
         return x.copy()
     if condition == "narrowband":
-        return _fit(resample(resample(x, sr, _NARROWBAND_RATE), _NARROWBAND_RATE, sr), len(x))
+        return fit(resample(resample(x, sr, _NARROWBAND_RATE), _NARROWBAND_RATE, sr), len(x))
     if condition not in _CODECS:
         raise FakescopeError(f"unknown channel condition {condition!r}; use one of {', '.join(CONDITIONS)}")
     fmt, bitrate = _CODECS[condition]
@@ -282,10 +345,10 @@ def _align(y: np.ndarray, x: np.ndarray, max_lag: int) -> np.ndarray:
     finds whatever delay is left.
     """
     if len(y) == 0 or not np.any(x):
-        return _fit(y, len(x))
+        return fit(y, len(x))
     corr = signal.correlate(y, x, mode="full", method="fft")
     lags = signal.correlation_lags(len(y), len(x), mode="full")
     near = np.abs(lags) <= max_lag
     lag = int(lags[near][np.argmax(corr[near])])
     shifted = y[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag, dtype=y.dtype), y])
-    return _fit(shifted, len(x))
+    return fit(shifted, len(x))
