@@ -125,13 +125,6 @@ def test_espeak_text_is_never_an_option():
     assert len(y) > 1600
 
 
-def test_missing_espeak_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(speech_fakes, "ESPEAK", "espeak-ng-not-installed")
-    assert tts_version("espeak") is None
-    with pytest.raises(FakescopeError, match="espeak-ng-not-installed: not installed"):
-        espeak_tts("one", 8000, np.random.default_rng(0))
-
-
 @pytest.mark.skipif(NO_FLITE, reason="flite is not installed (apt-get install flite)")
 def test_flite_speaks_digits_in_every_voice():
     assert "flite-2" in (tts_version("flite") or "")
@@ -150,11 +143,12 @@ def test_flite_text_is_never_an_option():
     assert len(y) > 16000
 
 
-def test_missing_flite_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(speech_fakes, "FLITE", "flite-not-installed")
-    assert tts_version("flite") is None
-    with pytest.raises(FakescopeError, match="flite-not-installed: not installed"):
-        flite_tts("one", 8000, np.random.default_rng(0))
+@pytest.mark.parametrize("name, program", [("espeak", "ESPEAK"), ("flite", "FLITE")])
+def test_a_missing_tts_program_is_a_clear_error(monkeypatch, name, program):
+    monkeypatch.setattr(speech_fakes, program, f"{name}-not-installed")
+    assert tts_version(name) is None
+    with pytest.raises(FakescopeError, match=f"{name}-not-installed: not installed"):
+        speech_fakes.TTS_GENERATORS[name][1]("one", 8000, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

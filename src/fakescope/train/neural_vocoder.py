@@ -39,7 +39,7 @@ Architecture = Literal["upsampling", "istft"]
 
 
 class LogMel(nn.Module):
-    """(B, samples) at 16 kHz -> (B, 80, frames) natural-log mel energies, one frame per 256 samples."""
+    """(B, samples) at 16 kHz -> (B, 80, frames) natural-log mel magnitudes, one frame per 256 samples."""
 
     def __init__(self) -> None:
         super().__init__()
