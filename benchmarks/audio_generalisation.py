@@ -14,8 +14,9 @@ EER (threshold-free) and AUC are reported per held-out unit and saved as JSON.
     python benchmarks/audio_generalisation.py [--config configs/audio-spec-cnn.yaml] [--families ...]
         [--sources ...] [--epochs 8] [--out runs/audio_generalisation.json]
 
-Runs are resumable: each leave-one-out run keeps its checkpoint under runs/audio-lofo/<config>/<unit>/,
-and finished units are read back from the output JSON.
+Runs are resumable: each leave-one-out run keeps its checkpoint under
+runs/audio-lofo/<config>/<corpus settings hash>/<unit>/ (a rebuilt corpus starts afresh), and
+finished units are read back from the output JSON.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ def record(card_path: Path, results: dict[str, dict[str, float]], dataset: str) 
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
+def corpus_version(root: Path) -> str:
+    """The corpus build's settings hash: runs trained on another build of the corpus are not resumed as done."""
+    try:
+        return str(json.loads((root / "manifest.json").read_text())["settings_hash"])
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"{root}: no finished speech corpus ({err}); train the recipe once to build it") from err
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("configs/audio-spec-cnn.yaml"))
@@ -95,10 +104,11 @@ def main() -> None:
 
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     units = [("family", f) for f in args.families] + [("source", s) for s in args.sources]
+    runs = Path("runs/audio-lofo") / args.config.stem / corpus_version(load_config(args.config).data.root)
     clips: SpeechClipDataset | None = None
     for column, value in units:
         key = f"{column}={value}"
-        run_dir = Path("runs/audio-lofo") / args.config.stem / key.replace("=", "-")
+        run_dir = runs / key.replace("=", "-")
         if (key in results and not args.rescore) or (args.rescore and not (run_dir / "best.pt").is_file()):
             continue
         cfg = load_config(args.config, [f"data.exclude=[{key}]", f"name=lofo-{value}", f"run_dir={run_dir}", "tracker=none",
