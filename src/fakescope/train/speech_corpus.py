@@ -517,8 +517,11 @@ def _run_jobs(jobs: list[_Job], workers: int) -> list[dict[str, str]]:
 
 
 def _one_thread() -> None:
-    """Workers are the parallelism: a vocoder's torch in each must not spread over every core too."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+    """Workers are the parallelism: a vocoder's torch in each must not spread over every core too
+    (torch is already imported when this runs, so its thread count, not OMP_NUM_THREADS)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 class _Progress:

@@ -19,6 +19,7 @@ import importlib.metadata
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 import warnings
 from collections.abc import Callable
@@ -298,10 +299,8 @@ def espeak_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
 def flite_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
     """`text` spoken by flite (random built-in voice, 0.85-1.2x duration, mean pitch 90-180 Hz) at rate `sr`.
 
-    flite writes its WAV to a file; stdin carries the text ("-" as the text file).
+    flite writes its WAV to a file; the text comes from stdin (/dev/stdin as its text file).
     """
-    import tempfile
-
     voice = str(rng.choice(FLITE_VOICES))
     stretch, f0 = float(rng.uniform(0.85, 1.2)), int(rng.integers(90, 181))
     with tempfile.TemporaryDirectory(prefix="fakescope-flite-") as tmp:
