@@ -27,7 +27,6 @@ from fakescope.train.loop import predict_logits
 from fakescope.train.speech_corpus import DIGIT_SOURCE
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="audio-spec-cnn.speech")

@@ -4,7 +4,6 @@ deterministic, resumable and a no-op when already done."""
 import csv
 import json
 import logging
-import shutil
 import threading
 import time
 from collections import Counter, defaultdict
@@ -30,11 +29,12 @@ from fakescope.train.speech_corpus import (
     synth_groups,
 )
 from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
-from fakescope.train.speech_fakes import CONDITIONS, GENERATORS, TTS_GENERATORS
+from fakescope.train.speech_fakes import CONDITIONS, GENERATORS, TTS_GENERATORS, generator_family, tts_version
 from tests.conftest import shared
 
 FAMILIES = {"gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec"}
-INSTALLED_TTS = [name for name, program in (("espeak", "espeak-ng"), ("flite", "flite")) if shutil.which(program)]
+INSTALLED_TTS = [name for name in TTS_GENERATORS if tts_version(name)]
+OWN_GENERATORS = {*GENERATORS, *INSTALLED_TTS}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -170,7 +170,7 @@ def test_build_writes_a_valid_labels_csv(corpus):
     check_no_leakage([Sample(Path(r["file"]), LABELS[r["label"]], r["group"], r["split"]) for r in rows], labels)
     assert all(r["condition"] in CONDITIONS for r in rows)
     digits = [r for r in rows if r["source"] == "fsdd"]
-    synth = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in GENERATORS]
+    synth = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in OWN_GENERATORS]
     assert 0 < len(synth) <= 12 and len(digits) == 6 * (3 + len(GENERATORS) + len(INSTALLED_TTS))
     generators = {r["generator"]: r["family"] for r in digits if r["label"] == "FAKE"}
     expected = {name: family for name, (family, _) in GENERATORS.items()} | {name: TTS_GENERATORS[name][0] for name in INSTALLED_TTS}
@@ -181,19 +181,22 @@ def test_build_writes_a_valid_labels_csv(corpus):
     assert all(r["family"] == ("real" if r["label"] == "REAL" else synth_family(r["generator"])) for r in synth)
 
 
-def test_each_speech_synth_real_is_also_faked_by_every_resynthesis_generator(corpus):
-    _, rows, _ = corpus
+def test_each_speech_synth_real_is_also_faked_by_every_generator(corpus):
+    labels, rows, _ = corpus
     reals = [r for r in rows if r["source"] != "fsdd" and r["label"] == "REAL" and r["condition"] == "clean"]
-    made = [r for r in rows if r["source"] != "fsdd" and r["generator"] in GENERATORS]
-    assert reals and len(made) == len(reals) * len(GENERATORS)
+    made = [r for r in rows if r["source"] != "fsdd" and r["generator"] in OWN_GENERATORS]
+    assert reals and len(made) == len(reals) * len(OWN_GENERATORS)
     for real in reals:
         utterance = real["file"].split("/")[1].split("_", 2)[2].removesuffix("_clean.wav")
         fakes = [r for r in made if r["file"].split("/")[1].split("_", 2)[2].startswith(utterance + "_")
                  and r["file"].startswith(f"fake/{real['source']}_")]
-        assert {r["generator"] for r in fakes} == set(GENERATORS), real["file"]
+        assert {r["generator"] for r in fakes} == OWN_GENERATORS, real["file"]
+        real_length = sf.info(labels.parent / real["file"]).frames
         for r in fakes:
-            assert r["label"] == "FAKE" and r["family"] == GENERATORS[r["generator"]][0]
+            assert r["label"] == "FAKE" and r["family"] == generator_family(r["generator"])
             assert (r["group"], r["split"], r["speaker"]) == (real["group"], real["split"], real["speaker"])
+            if r["generator"] in TTS_GENERATORS:  # a sentence cut to the real's length, not a longer clip
+                assert sf.info(labels.parent / r["file"]).frames <= real_length, r["file"]
 
 
 def test_each_real_utterance_is_written_clean_and_under_two_conditions(corpus):
@@ -205,7 +208,7 @@ def test_each_real_utterance_is_written_clean_and_under_two_conditions(corpus):
     assert len(by_utterance) == 6
     for conditions in by_utterance.values():
         assert len(conditions) == len(set(conditions)) == 3 and "clean" in conditions
-    published = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in GENERATORS]
+    published = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in OWN_GENERATORS]
     synth = Counter(r["file"].split("/")[1].rsplit("_" + r["condition"], 1)[0] for r in published)
     assert set(synth.values()) == {2}
     assert all(r["condition"] != "clean" for r in published if not r["file"].endswith("_clean.wav"))

