@@ -25,6 +25,7 @@ from fakescope.train.audio_data import SpeechClipDataset, pad_batch
 from fakescope.train.data import load_samples
 from fakescope.train.loop import predict_logits
 from fakescope.train.speech_corpus import DIGIT_SOURCE
+from fakescope.train.speech_fakes import GENERATORS, TTS_GENERATORS
 
 
 def main() -> None:
@@ -42,11 +43,16 @@ def main() -> None:
     info = [s.info for s in clips.samples]
     digit = np.array([i["source"] == DIGIT_SOURCE for i in info])
     family = np.array([i["family"] for i in info])
+    generator = np.array([i["generator"] for i in info])
+    real = family == "real"
+    made_here = np.isin(generator, [*GENERATORS, *TTS_GENERATORS])
     condition = np.array([i["condition"] for i in info])
     rows = [("all", np.ones(len(info), bool)), ("digits (unseen speakers)", digit)]
-    rows += [(f"  digits: {f}", digit & np.isin(family, [f, "real"])) for f in sorted(set(family[digit]) - {"real"})]
+    rows += [(f"  digits: {g}", digit & (real | (generator == g))) for g in sorted(set(generator[digit & ~real]))]
     rows += [("speech_synth (unseen utterances)", ~digit)]
-    rows += [(f"  speech_synth: {f}", ~digit & np.isin(family, [f, "real"])) for f in sorted(set(family[~digit]) - {"real"})]
+    rows += [(f"  speech_synth published: {f}", ~digit & (real | ((family == f) & ~made_here)))
+             for f in sorted(set(family[~digit & ~made_here & ~real]))]
+    rows += [(f"  speech_synth made here: {g}", ~digit & (real | (generator == g))) for g in sorted(set(generator[~digit & made_here]))]
     rows += [(f"condition {c}", condition == c) for c in sorted(set(condition))]
     print(f"{args.model} on {args.data} val\n{'subset':44s} {'AUC':>6s} {'EER':>6s} {'fakes':>6s} {'reals':>6s}")
     for name, sel in rows:

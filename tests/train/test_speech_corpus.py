@@ -28,6 +28,7 @@ from fakescope.train.speech_corpus import (
     synth_family,
     synth_groups,
 )
+from fakescope.train.hifigan import hifigan_sha256
 from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
 from fakescope.train.speech_fakes import CONDITIONS, GENERATORS, TTS_GENERATORS, generator_family, tts_version
 from tests.conftest import shared
@@ -234,7 +235,7 @@ def test_manifest_records_settings_and_counts(corpus):
     settings = manifest["settings"]
     assert settings["seed"] == 20261123 and settings["limit"] == 6
     assert settings["generators"] == [g for g in DEFAULT_GENERATORS if g in GENERATORS or g in INSTALLED_TTS]
-    assert settings["vocoders_sha256"] == {name: weights_sha256(name) for name in VOCODERS}
+    assert settings["vocoders_sha256"] == {name: weights_sha256(name) for name in VOCODERS} | {"hifigan": hifigan_sha256()}
     assert set(settings["tts_versions"]) == set(INSTALLED_TTS) and all(settings["tts_versions"].values())
 
 

@@ -1,16 +1,17 @@
 """Neural vocoders trained here, so the speech corpus holds fakes with a neural network's artefacts.
 
-No published vocoder can be installed offline, and signal-processing fakes (Griffin-Lim, LPC,
-WORLD) leave other traces than a network does: the periodic patterns of learned transposed-
-convolution upsampling (MelGAN, HiFi-GAN, Parallel WaveGAN) or the frame-wise predicted
-magnitude and phase of an inverse-STFT head (Vocos, iSTFTNet). Two small mel-to-waveform
+Signal-processing fakes (Griffin-Lim, LPC, WORLD) leave other traces than a network does, and
+only one published vocoder installs offline (HiFi-GAN, `train.hifigan`). A network's traces are
+the periodic patterns of learned transposed-convolution upsampling (MelGAN, HiFi-GAN, Parallel
+WaveGAN) or the frame-wise predicted magnitude and phase of an inverse-STFT head (Vocos, iSTFTNet). Two small mel-to-waveform
 networks of those two shapes are trained on the corpus's training reals
 (`fakescope.train.vocoder_training`) and shipped in weights/vocoders/ with a card (sha256,
 recipe, held-out reconstruction error). They need not sound good, only be made the way the
 real ones are: a mel spectrogram in, a network's waveform out.
 
-`vocode` backs the corpus generators of the same names (`speech_fakes.GENERATORS`): like a TTS acoustic model's output, the mel it
-inverts is sometimes smoothed in time or perturbed, so the family covers copy-synthesis and
+`vocode` backs the corpus generators of the same names (`speech_fakes.GENERATORS`): like a TTS
+acoustic model's output, the mel it inverts is sometimes smoothed in time or perturbed
+(`perturb_mel`, which the HiFi-GAN generator shares), so the family covers copy-synthesis and
 TTS-like inputs.
 """
 
@@ -172,21 +173,24 @@ def load_vocoder(name: str) -> tuple[LogMel, nn.Module]:
 
 
 def vocode(name: str, x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """`x` re-synthesised by vocoder `name` (run at 16 kHz, returned at `sr`; a few samples longer or shorter).
-
-    One time in three the mel is smoothed over 3-5 frames, one time in three jittered by
-    Gaussian noise, as a TTS acoustic model's predicted mels are over-smoothed or off.
-    """
+    """`x` re-synthesised by vocoder `name` (run at 16 kHz, returned at `sr`; a few samples longer or
+    shorter) from its mel, perturbed by `perturb_mel`."""
     front, model = load_vocoder(name)
     wave = torch.from_numpy(resample(x, sr, VOCODER_RATE)).unsqueeze(0)
     with torch.inference_mode():
-        mel = front(wave)
-        variant = rng.random()
-        if variant < 1 / 3:
-            width = int(rng.choice([3, 5]))
-            mel = F.avg_pool1d(F.pad(mel, (width // 2, width // 2), mode="replicate"), width, stride=1)
-        elif variant < 2 / 3:
-            noise = rng.standard_normal(mel.shape).astype(np.float32) * float(rng.uniform(0.1, 0.3))
-            mel = mel + torch.from_numpy(noise)
-        y = model(mel).squeeze(0).numpy()
+        y = model(perturb_mel(front(wave), rng)).squeeze(0).numpy()
     return resample(y, VOCODER_RATE, sr)
+
+
+def perturb_mel(mel: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """(B, mels, frames) log mel as a vocoder's input: one time in three smoothed over 3-5 frames,
+    one time in three jittered by Gaussian noise (a TTS acoustic model's over-smoothed or off
+    predictions), else as analysed (copy-synthesis)."""
+    variant = rng.random()
+    if variant < 1 / 3:
+        width = int(rng.choice([3, 5]))
+        return F.avg_pool1d(F.pad(mel, (width // 2, width // 2), mode="replicate"), width, stride=1)
+    if variant < 2 / 3:
+        noise = rng.standard_normal(mel.shape).astype(np.float32) * float(rng.uniform(0.1, 0.3))
+        return mel + torch.from_numpy(noise)
+    return mel

@@ -46,7 +46,6 @@ import soundfile as sf
 from fakescope.errors import FakescopeError
 from fakescope.media.audio import SAMPLE_RATE, decode_audio, resample
 from fakescope.train.data import stratified_split_groups
-from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
 from fakescope.train.sentences import HARVARD_SENTENCES
 from fakescope.train.speech_fakes import (
     CONDITIONS,
@@ -55,15 +54,17 @@ from fakescope.train.speech_fakes import (
     apply_condition,
     generator_family,
     match_loudness,
+    network_sha256,
     tts_version,
 )
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 7  # bump when a change here alters what gets written
+CORPUS_VERSION = 8  # bump when a change here alters what gets written
 COLUMNS = ("file", "label", "group", "speaker", "source", "generator", "family", "condition", "split")
 DEFAULT_GENERATORS = (
-    "griffin_lim", "phase_vocoder", "lpc", "world", "upsampling_vocoder", "istft_vocoder", "espeak", "flite", "kokoro",
+    "griffin_lim", "phase_vocoder", "lpc", "world", "upsampling_vocoder", "istft_vocoder", "hifigan", "espeak", "flite",
+    "kokoro",
 )
 REAL_GENERATOR, REAL_FAMILY = "ground truth", "real"
 DIGIT_RATE = 8_000
@@ -296,7 +297,7 @@ def _settings(
         "seed": seed,
         "generators": list(generators),
         "tts_versions": {name: tts_version(name) for name in generators if name in TTS_GENERATORS},
-        "vocoders_sha256": {name: weights_sha256(name) for name in generators if name in VOCODERS},
+        "vocoders_sha256": {name: sha for name in generators if (sha := network_sha256(name))},
         "conditions": list(CONDITIONS),
         "val_speakers": val_speakers,
         "val_fraction": val_fraction,

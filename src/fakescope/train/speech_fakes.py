@@ -5,9 +5,9 @@ fakes come from several unrelated families: a mel spectrogram inverted by Griffi
 phase is guessed), a phase-vocoder time stretch (phase incoherence across bins), an LPC
 source-filter vocoder (pulse/noise excitation through an all-pole filter), WORLD analysis and
 resynthesis (optionally with shifted pitch or a warped envelope, like voice conversion), two
-small neural vocoders trained here (transposed-convolution and inverse-STFT shapes), and two
-text-to-speech programs: espeak-ng (formant synthesis) and flite (diphone and statistical
-parametric voices). Every resynthesis returns float32 at the input rate and loudness.
+small neural vocoders trained here (transposed-convolution and inverse-STFT shapes), a published
+GAN-trained HiFi-GAN, and three text-to-speech systems: espeak-ng (formant synthesis), flite
+(diphone and statistical parametric voices) and Kokoro-82M (neural, with a GAN vocoder). Every resynthesis returns float32 at the input rate and loudness.
 
 Codecs and band limits are channel effects, not evidence of synthesis: `apply_condition`
 is applied to reals and fakes alike so neither class owns a codec or a bandwidth.
@@ -237,6 +237,13 @@ def neural_vocoder(name: str) -> Generator:
     return generate
 
 
+def hifigan_resynthesis(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Re-synthesis by a published HiFi-GAN (`train.hifigan`; torch loads on first use)."""
+    from fakescope.train.hifigan import hifigan_vocode
+
+    return match_loudness(fit(hifigan_vocode(x, sr, rng), len(x)), x)
+
+
 GENERATORS: dict[str, tuple[str, Generator]] = {
     "griffin_lim": ("griffin-lim", griffin_lim),
     "phase_vocoder": ("phase-vocoder", phase_vocoder),
@@ -244,7 +251,19 @@ GENERATORS: dict[str, tuple[str, Generator]] = {
     "world": ("world-vocoder", world_resynthesis),
     "upsampling_vocoder": ("upsampling-vocoder", neural_vocoder("upsampling_vocoder")),
     "istft_vocoder": ("istft-vocoder", neural_vocoder("istft_vocoder")),
+    # speech_synth's family name: held out with the published GAN vocoders in leave-one-family-out runs
+    "hifigan": ("gan-vocoder", hifigan_resynthesis),
 }
+
+
+def network_sha256(name: str) -> str | None:
+    """sha256 of the network behind generator `name` (None: it has none), for the corpus settings hash."""
+    from fakescope.train.hifigan import hifigan_sha256
+    from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
+
+    if name == "hifigan":
+        return hifigan_sha256()
+    return weights_sha256(name) if name in VOCODERS else None
 ESPEAK_FAMILY = "espeak-tts"
 FLITE = "flite"
 # flite's built-in voices: kal/kal16 diphone concatenation, awb/rms/slt clustergen statistical parametric.
