@@ -6,7 +6,8 @@ clips) left out of train and calib (`data.exclude`), then score
 - a held-out family: all of its fakes (none was trained on) against the val reals of the
   sources its fakes come from (speech_synth reals for a speech_synth family; digit and
   speech_synth reals for a family generated here from both), so the score is about the
-  generator, not the recording domain;
+  generator, not the recording domain; a family with fakes from both (HiFi-GAN's are
+  `gan-vocoder`) is also scored on its published fakes alone (`<unit> published`);
 - a held-out source: all of its clips, both classes (its fakes against the val reals of the
   other speech_synth sources when it has no reals of its own).
 EER (threshold-free) and AUC are reported per held-out unit and saved as JSON.
@@ -57,6 +58,16 @@ def held_out_set(samples: list[Sample], column: str, value: str) -> list[Sample]
     val_reals = [s for s in samples if s.label == 0 and s.split == "val"
                  and (digits if s.info.get("source") == DIGIT_SOURCE else synth)]
     return fakes + val_reals
+
+
+def published_part(held: list[Sample]) -> list[Sample]:
+    """The speech_synth fakes of a held-out family that also has fakes made here (HiFi-GAN is a
+    `gan-vocoder`), against the speech_synth val reals: comparable with runs before it was added."""
+    own = {*GENERATORS, *TTS_GENERATORS}
+    fakes = [s for s in held if s.label == 1 and s.info.get("generator") not in own]
+    if not fakes or len(fakes) == sum(s.label for s in held):
+        return []
+    return fakes + [s for s in held if s.label == 0 and s.info.get("source") != DIGIT_SOURCE]
 
 
 def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
@@ -124,6 +135,9 @@ def main() -> None:
             clips = SpeechClipDataset(samples, create_model(cfg.model, pretrained=False).pretrained_cfg)
         results[key] = score(run_dir / "best.pt", cfg.model, clips, held, cfg.model_args)
         logging.info("%s: %s", key, results[key])
+        if published := published_part(held):
+            results[f"{key} published"] = score(run_dir / "best.pt", cfg.model, clips, published, cfg.model_args)
+            logging.info("%s published: %s", key, results[f"{key} published"])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
     if args.card is not None:

@@ -1,14 +1,17 @@
 """The published HiFi-GAN behind the corpus's `hifigan` fakes: found offline, fed the mel it was
 trained on, and a clear error when missing."""
 
+import csv
 import hashlib
+import json
 
 import numpy as np
 import pytest
 
 from fakescope.errors import FakescopeError
 from fakescope.train import hifigan, vocoder_training
-from fakescope.train.hifigan import HOP, N_MELS, hifigan_mel, hifigan_path, hifigan_vocode
+from fakescope.train.hifigan import HOP, N_MELS, hifigan_mel, hifigan_path, hifigan_sha256, hifigan_vocode
+from fakescope.train.speech_corpus import DEFAULT_GENERATORS, build_speech_corpus
 from fakescope.train.speech_fakes import GENERATORS, network_sha256
 from tests.conftest import shared
 
@@ -52,3 +55,14 @@ def test_without_its_package_is_a_clear_error(monkeypatch):
             hifigan_vocode(np.zeros(16000, np.float32), 16000, np.random.default_rng(0))
     finally:
         hifigan._generator.cache_clear()
+
+
+def test_it_is_an_opt_in_corpus_generator_recorded_by_its_network(tmp_path):
+    labels = build_speech_corpus(tmp_path / "corpus", real_root=shared("speech_real"), synth_root=None, limit=2, workers=1,
+                                 generators=("hifigan",))
+    with labels.open(newline="") as fh:
+        fakes = [r for r in csv.DictReader(fh) if r["label"] == "FAKE"]
+    assert len(fakes) == 2 and {(r["generator"], r["family"]) for r in fakes} == {("hifigan", "gan-vocoder")}
+    settings = json.loads((labels.parent / "manifest.json").read_text())["settings"]
+    assert settings["vocoders_sha256"] == {"hifigan": hifigan_sha256()}
+    assert "hifigan" not in DEFAULT_GENERATORS

@@ -28,14 +28,13 @@ from fakescope.train.speech_corpus import (
     synth_family,
     synth_groups,
 )
-from fakescope.train.hifigan import hifigan_sha256
 from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
 from fakescope.train.speech_fakes import CONDITIONS, GENERATORS, TTS_GENERATORS, generator_family, tts_version
 from tests.conftest import shared
 
 FAMILIES = {"gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec"}
 INSTALLED_TTS = [name for name in TTS_GENERATORS if tts_version(name)]
-OWN_GENERATORS = {*GENERATORS, *INSTALLED_TTS}
+OWN_GENERATORS = {g for g in DEFAULT_GENERATORS if g in GENERATORS or g in INSTALLED_TTS}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -172,9 +171,9 @@ def test_build_writes_a_valid_labels_csv(corpus):
     assert all(r["condition"] in CONDITIONS for r in rows)
     digits = [r for r in rows if r["source"] == "fsdd"]
     synth = [r for r in rows if r["source"] != "fsdd" and r["generator"] not in OWN_GENERATORS]
-    assert 0 < len(synth) <= 12 and len(digits) == 6 * (3 + len(GENERATORS) + len(INSTALLED_TTS))
+    assert 0 < len(synth) <= 12 and len(digits) == 6 * (3 + len(OWN_GENERATORS))
     generators = {r["generator"]: r["family"] for r in digits if r["label"] == "FAKE"}
-    expected = {name: family for name, (family, _) in GENERATORS.items()} | {name: TTS_GENERATORS[name][0] for name in INSTALLED_TTS}
+    expected = {name: generator_family(name) for name in OWN_GENERATORS}
     assert generators == expected
     # The utterance is the group (a real and its fakes together); a speaker is never on both sides.
     assert len({r["group"] for r in digits}) == 6 and all(r["group"].startswith(f"fsdd_{r['speaker']}_") for r in digits)
@@ -234,8 +233,8 @@ def test_manifest_records_settings_and_counts(corpus):
     assert sum(manifest["counts"].values()) == len(rows)
     settings = manifest["settings"]
     assert settings["seed"] == 20261123 and settings["limit"] == 6
-    assert settings["generators"] == [g for g in DEFAULT_GENERATORS if g in GENERATORS or g in INSTALLED_TTS]
-    assert settings["vocoders_sha256"] == {name: weights_sha256(name) for name in VOCODERS} | {"hifigan": hifigan_sha256()}
+    assert settings["generators"] == [g for g in DEFAULT_GENERATORS if g in OWN_GENERATORS]
+    assert settings["vocoders_sha256"] == {name: weights_sha256(name) for name in VOCODERS}
     assert set(settings["tts_versions"]) == set(INSTALLED_TTS) and all(settings["tts_versions"].values())
 
 

