@@ -3,11 +3,11 @@
 Signal-processing fakes (Griffin-Lim, LPC, WORLD) leave other traces than a network does, and
 only one published vocoder installs offline (HiFi-GAN, `train.hifigan`). A network's traces are
 the periodic patterns of learned transposed-convolution upsampling (MelGAN, HiFi-GAN, Parallel
-WaveGAN) or the frame-wise predicted magnitude and phase of an inverse-STFT head (Vocos, iSTFTNet). Two small mel-to-waveform
-networks of those two shapes are trained on the corpus's training reals
-(`fakescope.train.vocoder_training`) and shipped in weights/vocoders/ with a card (sha256,
-recipe, held-out reconstruction error). They need not sound good, only be made the way the
-real ones are: a mel spectrogram in, a network's waveform out.
+WaveGAN) or the frame-wise predicted magnitude and phase of an inverse-STFT head (Vocos,
+iSTFTNet). Two small mel-to-waveform networks of those two shapes are trained on the corpus's
+training reals (`fakescope.train.vocoder_training`) and shipped in weights/vocoders/ with a card
+(sha256, recipe, held-out reconstruction error). They need not sound good, only be made the way
+the real ones are: a mel spectrogram in, a network's waveform out.
 
 `vocode` backs the corpus generators of the same names (`speech_fakes.GENERATORS`): like a TTS
 acoustic model's output, the mel it inverts is sometimes smoothed in time or perturbed

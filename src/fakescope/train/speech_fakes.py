@@ -6,8 +6,9 @@ phase is guessed), a phase-vocoder time stretch (phase incoherence across bins),
 source-filter vocoder (pulse/noise excitation through an all-pole filter), WORLD analysis and
 resynthesis (optionally with shifted pitch or a warped envelope, like voice conversion), two
 small neural vocoders trained here (transposed-convolution and inverse-STFT shapes), a published
-GAN-trained HiFi-GAN, and three text-to-speech systems: espeak-ng (formant synthesis), flite
-(diphone and statistical parametric voices) and Kokoro-82M (neural, with a GAN vocoder). Every resynthesis returns float32 at the input rate and loudness.
+GAN-trained HiFi-GAN (opt-in), and three text-to-speech systems: espeak-ng (formant synthesis),
+flite (diphone and statistical parametric voices) and Kokoro-82M (neural, with a GAN vocoder).
+Every resynthesis returns float32 at the input rate and loudness.
 
 Codecs and band limits are channel effects, not evidence of synthesis: `apply_condition`
 is applied to reals and fakes alike so neither class owns a codec or a bandwidth.
@@ -264,6 +265,8 @@ def network_sha256(name: str) -> str | None:
     if name == "hifigan":
         return hifigan_sha256()
     return weights_sha256(name) if name in VOCODERS else None
+
+
 ESPEAK_FAMILY = "espeak-tts"
 FLITE = "flite"
 # flite's built-in voices: kal/kal16 diphone concatenation, awb/rms/slt clustergen statistical parametric.
