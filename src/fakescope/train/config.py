@@ -135,7 +135,8 @@ class TrainConfig(Strict):
     thresholds: ThresholdCfg = ThresholdCfg()
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(64, ge=1)
-    amp: bool = Field(True, description="bf16 autocast on CPU, fp16 on CUDA")
+    amp: bool = Field(True, description="fp16 autocast on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), "
+                                        "fp32 on other CPUs (emulated bf16 is far slower)")
     seed: int = 20261123
     threads: int = Field(2, ge=1)
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
