@@ -8,7 +8,7 @@ import scipy.fft
 import torch
 
 from fakescope.models import create_model, list_models
-from fakescope.models.audio import subtract_mean
+from fakescope.models.audio import OneClassHead, subtract_mean
 from fakescope.models.audio_features import LogSpectrogram, SpeechFeatures, dct_matrix, mel_filterbank
 
 SR = 16_000
@@ -112,3 +112,32 @@ def test_utterance_norm_removes_a_constant_per_clip_offset_over_real_frames_only
     wave = tone(1.5)
     with torch.inference_mode():
         assert torch.allclose(model(wave[None])["prob"], model((3.0 * wave)[None])["prob"], atol=1e-4)
+
+
+def test_one_class_head_wants_reals_in_a_tight_cone_and_fakes_merely_outside_a_wide_one():
+    head = OneClassHead(4)
+    centre = head.centre.detach()
+    at = lambda cos: cos * centre / centre.norm() + (1 - cos**2) ** 0.5 * other  # noqa: E731
+    other = torch.randn(4)
+    other = other - (other @ centre) * centre / centre.norm() ** 2
+    other = other / other.norm()
+    logits = head(torch.stack([at(0.95), at(0.5), at(0.1)]))[:, 0]
+    assert logits[0] < 0 < logits[2], "P(fake) < 0.5 near the centre, > 0.5 far from it"
+    real = head.loss(logits, torch.tensor([0, 0, 0]))
+    fake = head.loss(logits, torch.tensor([1, 1, 1]))
+    per_real = [head.loss(logits[i : i + 1], torch.tensor([0])).item() for i in range(3)]
+    per_fake = [head.loss(logits[i : i + 1], torch.tensor([1])).item() for i in range(3)]
+    assert per_real[0] < 0.6 < per_real[1], "a real at cosine 0.5 is still outside the 0.9 cone"
+    assert per_fake[2] < 0.6 < per_fake[1], "a fake at cosine 0.5 is still inside the 0.2 cone"
+    assert real.item() == pytest.approx(np.mean(per_real), rel=1e-5) and fake.item() == pytest.approx(np.mean(per_fake), rel=1e-5)
+
+
+def test_spec_cnn_one_class_option_trains_through_the_detector_contract():
+    torch.manual_seed(0)
+    model = create_model("audio-spec-cnn", pretrained=False, one_class=True)
+    out = model(torch.stack([tone(1.0, seed=1), tone(1.0, seed=2)]))
+    losses = model.losses(out, torch.tensor([0, 1]))
+    assert set(losses) == {"oc_softmax", "total"}
+    losses["total"].backward()
+    assert model.head.centre.grad is not None and model.head.centre.grad.abs().sum() > 0
+    assert "head.centre" in model.state_dict() and "head.weight" not in model.state_dict()

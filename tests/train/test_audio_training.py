@@ -13,10 +13,10 @@ import torch
 
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, sha256_file
-from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, pad_batch
+from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
 from fakescope.train.config import load_config
-from fakescope.train.data import Sample
-from fakescope.train.trainer import exclude_rows, run_training
+from fakescope.train.data import Sample, Splits
+from fakescope.train.trainer import exclude_rows, make_audio_loaders, run_training
 
 CONFIG = Path("configs/audio-bigru-attn.yaml")
 SR = 16_000
@@ -75,7 +75,7 @@ def test_audio_config_trains_exports_and_reports_per_family(corpus, tmp_path):
 
 def test_image_options_are_refused_for_audio_models(corpus, tmp_path):
     base = [f"data.root={corpus}", "data.speech_corpus=null", f"run_dir={tmp_path / 'run'}", "tracker=none"]
-    with pytest.raises(FakescopeError, match="only augment.noise, augment.speed and augment.crop_seconds apply to audio models"):
+    with pytest.raises(FakescopeError, match="audio models take only augment.noise, speed, rawboost and crop_seconds"):
         run_training(load_config(CONFIG, [*base, "augment.sbi.p=0.5"]))
     with pytest.raises(FakescopeError, match="init imagenet applies to image backbones"):
         run_training(load_config(CONFIG, [*base, "init=imagenet", f"run_dir={tmp_path / 'run2'}"]))
@@ -120,3 +120,32 @@ def test_speed_augment_moves_pitch_and_length_together_and_leaves_the_rest():
     assert np.argmax(spectrum) * SR / faster.size == pytest.approx(250, abs=3), "200 Hz played 1.25x fast is 250 Hz"
     drawn = [SpeedAugment(p=0.5)(x, rng, SR).size != x.size for _ in range(400)]
     assert np.mean(drawn) == pytest.approx(0.5, abs=0.08)
+
+
+def kinds(label: int, key: str, n: int) -> list[Sample]:
+    column = "family" if label else "source"
+    return [Sample(Path(f"{key}{i}.wav"), label, f"{key}{i}", "train", {column: key}) for i in range(n)]
+
+
+def test_balanced_weights_draw_rare_families_more_often_and_keep_class_shares():
+    samples = kinds(1, "common", 80) + kinds(1, "rare", 20) + kinds(0, "digits", 45) + kinds(0, "studio", 5)
+    share = lambda w, key: w[[i for i, s in enumerate(samples) if key in s.group]].sum()  # noqa: E731
+    uniform, root, equal = (balanced_weights(samples, p) for p in (0.0, 0.5, 1.0))
+    assert np.allclose(uniform, 1 / len(samples))
+    for w in (root, equal):
+        assert w.sum() == pytest.approx(1) and share(w, "common") + share(w, "rare") == pytest.approx(100 / 150)
+    assert share(equal, "rare") == pytest.approx(share(equal, "common")), "power 1: each family as often"
+    assert share(root, "rare") / share(root, "common") == pytest.approx(np.sqrt(20 / 80)), "power 0.5: by the square root"
+    assert share(root, "studio") / share(root, "digits") == pytest.approx(np.sqrt(5 / 45)), "reals balance by source"
+
+
+def test_balance_power_makes_the_train_loader_draw_by_family(corpus, tmp_path):
+    rows = [Sample(corpus / f"fake/{i}.wav", 1, f"g{i}", "train", {"family": "buzz" if i < 9 else "hum"}) for i in range(12)]
+    rows += [Sample(corpus / f"real/{i}.wav", 0, f"r{i}", "train", {"source": "synthetic"}) for i in range(12)]
+    model_cfg = create_model("audio-bigru-attn.speech", pretrained=False).pretrained_cfg
+    cfg = load_config(CONFIG, [f"data.root={corpus}", "data.speech_corpus=null", "data.balance_power=1", "batch_size=4"])
+    loader = make_audio_loaders(cfg, model_cfg, Splits(rows, rows[:2], rows[:2]))["train"]
+    drawn = [i for _ in range(200) for i in loader.sampler]
+    assert len(list(loader.sampler)) == len(rows), "an epoch is as long as before"
+    hum = np.mean([rows[i].info.get("family") == "hum" for i in drawn if rows[i].label == 1])
+    assert hum == pytest.approx(0.5, abs=0.05), "3 hum clips drawn as often as 9 buzz ones"

@@ -146,9 +146,10 @@ class SpectrogramCNN(DeepfakeDetector):
     """
 
     def __init__(self, pretrained_cfg: PretrainedCfg, *, channels: tuple[int, ...] = (8, 16, 32, 64), embed: int = 128,
-                 dropout: float = 0.3, phase: bool | None = None) -> None:
+                 dropout: float = 0.3, phase: bool | None = None, one_class: bool | None = None) -> None:
         super().__init__(pretrained_cfg)
         use_phase = pretrained_cfg.extra.get("phase", False) if phase is None else phase
+        self.one_class = pretrained_cfg.extra.get("one_class", False) if one_class is None else one_class
         self.frontend = LogSpectrogram(sample_rate=pretrained_cfg.sample_rate, phase=use_phase)
         self.norm = MaskedNorm(self.frontend.channels)
         blocks, c_in = [], self.frontend.channels
@@ -166,7 +167,7 @@ class SpectrogramCNN(DeepfakeDetector):
         self.embed = nn.Sequential(nn.Linear(c_in * bins, embed), nn.ReLU(inplace=True))
         self.pool = AttentionPool(embed)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(2 * embed, 1)
+        self.head = OneClassHead(2 * embed) if self.one_class else nn.Linear(2 * embed, 1)
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         image, mask = self.frontend(wave)
@@ -185,6 +186,35 @@ class SpectrogramCNN(DeepfakeDetector):
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(feat))
+
+    def losses(self, out: dict[str, torch.Tensor], labels: torch.Tensor, *, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+        if not self.one_class:
+            return super().losses(out, labels, label_smoothing=label_smoothing)
+        loss = self.head.loss(out["logits"].float(), labels)
+        return {"oc_softmax": loss, "total": loss}
+
+
+class OneClassHead(nn.Module):
+    """OC-softmax (Zhang et al., "One-class learning towards synthetic voice spoofing detection", 2021):
+    real clips must sit within a tight cone around a learnt direction (cosine ≥ 0.9), fakes merely
+    outside a wide one (cosine ≤ 0.2). The model describes real speech rather than the fakes it saw,
+    so a fake unlike them (an unseen vocoder) still falls outside the cone.
+
+    The logit is α·(midpoint − cosine), so P(fake) = sigmoid(logit) as for every detector, and the
+    loss is softplus(α·margin ∓ logit): binary cross-entropy with a margin on each side."""
+
+    def __init__(self, dim: int, real_margin: float = 0.9, fake_margin: float = 0.2, scale: float = 20.0) -> None:
+        super().__init__()
+        self.centre = nn.Parameter(torch.randn(dim) / dim**0.5)
+        self.mid, self.half_gap, self.scale = (real_margin + fake_margin) / 2, (real_margin - fake_margin) / 2, scale
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        cosine = F.normalize(feat, dim=1) @ F.normalize(self.centre, dim=0)
+        return self.scale * (self.mid - cosine)[:, None]
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        sign = 2 * labels.float() - 1  # +1 fake, -1 real
+        return F.softplus(self.scale * self.half_gap - sign * logits).mean()
 
 
 @register_model({"speech": speech_cfg("audio-bigru-attn", "audio-bigru-attn")})

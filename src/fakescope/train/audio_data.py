@@ -20,6 +20,7 @@ from fakescope.errors import FakescopeError
 from fakescope.media.audio import load_audio, prepare_speech, resample
 from fakescope.models.config import PretrainedCfg
 from fakescope.train.data import Sample
+from fakescope.train.rawboost import RawBoostAugment
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,14 @@ class SpeechClipDataset(Dataset):
         train: bool = False,
         noise: NoiseAugment = NoiseAugment(),
         speed: SpeedAugment = SpeedAugment(),
+        rawboost: RawBoostAugment = RawBoostAugment(),
         crop_seconds: tuple[float, float] | None = None,
         seed: int = 0,
     ) -> None:
         self.window = int(round(cfg.window_seconds * cfg.sample_rate))
         low, high = crop_seconds or (cfg.window_seconds, cfg.window_seconds)
         self.crop = (int(round(low * cfg.sample_rate)), int(round(min(high, cfg.window_seconds) * cfg.sample_rate)))
-        self.train, self.noise, self.speed, self.sample_rate = train, noise, speed, cfg.sample_rate
+        self.train, self.noise, self.speed, self.rawboost, self.sample_rate = train, noise, speed, rawboost, cfg.sample_rate
         self.rng = np.random.default_rng(seed)
         self.samples: list[Sample] = []
         self.clips: list[np.ndarray] = []
@@ -109,8 +111,29 @@ class SpeechClipDataset(Dataset):
             start = int(self.rng.integers(0, clip.size - size + 1)) if self.train else 0
             clip = clip[start : start + size]
         if self.train:
-            clip = self.noise(clip, self.rng)
+            clip = self.noise(self.rawboost(clip, self.rng, self.sample_rate), self.rng)
         return torch.from_numpy(np.ascontiguousarray(clip)), self.labels[idx]
+
+
+def balanced_weights(samples: Sequence[Sample], power: float) -> np.ndarray:
+    """Sampling weights that draw rare kinds of clip more often: n**-power for a clip whose family
+    (fakes) or source (reals) has n training clips, rescaled so each class keeps its share.
+
+    The corpus is mostly digits and the fakes made here (600-800 clips a family); the published
+    speech_synth families have 16-160 clips each and, drawn uniformly, are ~3% of what the model
+    sees. power 0.5 draws a 100-clip family about a third as often as an 800-clip one, not an eighth.
+    """
+    keys = [(s.label, s.info.get("family" if s.label else "source", "")) for s in samples]
+    counts: dict[tuple[int, str], int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    weights = np.array([counts[key] ** -power for key in keys])
+    labels = np.array([s.label for s in samples])
+    for label in (0, 1):
+        share = labels == label
+        if share.any():
+            weights[share] *= share.sum() / weights[share].sum()
+    return weights / weights.sum()
 
 
 def pad_batch(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:

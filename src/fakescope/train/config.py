@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fakescope.errors import FakescopeError
+from fakescope.train.rawboost import Stage
 from fakescope.train.speech_corpus import DEFAULT_GENERATORS
 
 
@@ -43,6 +44,9 @@ class DataCfg(Strict):
     frames_per_video: int = Field(8, ge=1, description="face crops extracted per video (DFDC-format folders)")
     crop_cache: Path | None = Field(None, description="where extracted video crops are cached (default runs/crop_cache/<name>)")
     limit: int | None = Field(None, ge=1, description="use at most this many train crops (smoke runs)")
+    balance_power: float = Field(0.0, ge=0, le=1, description=(
+        "audio: draw training clips with weight n**-power, n = training clips of the same family (fakes) or "
+        "source (reals), each class keeping its share; 0 = every clip once an epoch, 1 = every family equally often"))
 
 
 class SbiCfg(Strict):
@@ -64,15 +68,22 @@ class SpeedCfg(Strict):
     factor: tuple[float, float] = (0.9, 1.1)
 
 
+class RawBoostCfg(Strict):
+    p: float = Field(0.0, ge=0, le=1, description="share of training clips given RawBoost distortions (audio models)")
+    stages: tuple[Stage, ...] = Field(
+        ("convolutive", "impulsive"), min_length=1, description="RawBoost distortions, run in this order")
+
+
 class AugmentCfg(Strict):
     """Pixel augmentations go to `build_train_transform` as they are; SBI and CutMix are applied
-    around it. Audio models take `noise`, `speed` and `crop_seconds` only."""
+    around it. Audio models take `noise`, `speed`, `rawboost` and `crop_seconds` only."""
 
     model_config = ConfigDict(extra="allow")
     sbi: SbiCfg = SbiCfg()
     cutmix: CutMixCfg = CutMixCfg()
     noise: NoiseCfg = NoiseCfg()
     speed: SpeedCfg = SpeedCfg()
+    rawboost: RawBoostCfg = RawBoostCfg()
     crop_seconds: tuple[float, float] | None = Field(
         None, description="audio: train on random crops of a random length in this range (default: whole window)")
 

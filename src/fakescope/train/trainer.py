@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics, fit_temperature
@@ -36,7 +36,8 @@ from fakescope.models import create_model, sha256_file
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
-from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, pad_batch
+from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
+from fakescope.train.rawboost import RawBoostAugment
 from fakescope.train.augment import build_train_transform, cutmix, eval_transform
 from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.data import FaceCropDataset, Sample, Splits, load_samples, three_way_split
@@ -135,15 +136,20 @@ def make_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> 
 
 def make_audio_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
     if cfg.augment.pixel() or cfg.augment.sbi.p or cfg.augment.cutmix.p:
-        raise FakescopeError(f"{cfg.model}: only augment.noise, augment.speed and augment.crop_seconds apply to audio models")
+        raise FakescopeError(f"{cfg.model}: audio models take only augment.noise, speed, rawboost and crop_seconds")
     noise = NoiseAugment(cfg.augment.noise.p, cfg.augment.noise.snr_db)
     generator = torch.Generator().manual_seed(cfg.seed)
     speed = SpeedAugment(cfg.augment.speed.p, cfg.augment.speed.factor)
-    train = SpeechClipDataset(splits.train, model_cfg, train=True, noise=noise, speed=speed,
+    rawboost = RawBoostAugment(cfg.augment.rawboost.p, cfg.augment.rawboost.stages)
+    train = SpeechClipDataset(splits.train, model_cfg, train=True, noise=noise, speed=speed, rawboost=rawboost,
                               crop_seconds=cfg.augment.crop_seconds, seed=cfg.seed)
+    order: dict[str, object] = {"shuffle": True}
+    if cfg.data.balance_power:
+        weights = torch.from_numpy(balanced_weights(train.samples, cfg.data.balance_power))
+        order = {"sampler": WeightedRandomSampler(weights, len(train), replacement=True, generator=generator)}
     return {
-        "train": DataLoader(train, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator,
-                            collate_fn=pad_batch),
+        "train": DataLoader(train, batch_size=cfg.batch_size, drop_last=True, generator=generator,
+                            collate_fn=pad_batch, **order),
         **{name: DataLoader(SpeechClipDataset(part, model_cfg), batch_size=cfg.eval_batch_size, collate_fn=pad_batch)
            for name, part in (("calib", splits.calib), ("val", splits.val))},
     }
