@@ -10,10 +10,13 @@ clips) left out of train and calib (`data.exclude`), then score
   `gan-vocoder`) is also scored on its published fakes alone (`<unit> published`);
 - a held-out source: all of its clips, both classes (its fakes against the val reals of the
   other speech_synth sources when it has no reals of its own).
-EER (threshold-free) and AUC are reported per held-out unit and saved as JSON.
+EER (threshold-free) and AUC are reported per held-out unit and saved as JSON. With
+`--stack-with CONFIG`, a logistic-regression stack of this config's run and CONFIG's run of the
+same unit (fitted on the unit's calib split, as `fakescope train-ensemble` fits a shipped stack)
+is scored too (`<unit> stack`).
 
     python benchmarks/audio_generalisation.py [--config configs/audio-spec-cnn.yaml] [--families ...]
-        [--sources ...] [--epochs 8] [--out runs/audio_generalisation.json]
+        [--sources ...] [--epochs 8] [--out runs/audio_generalisation.json] [--stack-with CONFIG]
 
 Runs are resumable: each leave-one-out run keeps its checkpoint under
 runs/audio-lofo/<config>/<corpus settings hash>/<unit>/ (a rebuilt corpus starts afresh), and
@@ -29,17 +32,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from fakescope.evaluate import binary_metrics
 from fakescope.media.files import AUDIO_EXTENSIONS
-from fakescope.models import create_model
+from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.train.audio_data import SpeechClipDataset, pad_batch
-from fakescope.train.config import load_config
+from fakescope.train.config import TrainConfig, load_config
 from fakescope.train.data import Sample, load_samples
 from fakescope.train.loop import predict_logits
 from fakescope.train.speech_corpus import DIGIT_SOURCE
 from fakescope.train.speech_fakes import GENERATORS, TTS_GENERATORS
-from fakescope.train.trainer import run_training
+from fakescope.train.trainer import make_splits, run_training
 
 SYNTH_FAMILIES = ("gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec")
 GENERATED_FAMILIES = tuple(family for family, _ in (*GENERATORS.values(), *TTS_GENERATORS.values()))
@@ -70,18 +74,40 @@ def published_part(held: list[Sample]) -> list[Sample]:
     return fakes + [s for s in held if s.label == 0 and s.info.get("source") != DIGIT_SOURCE]
 
 
-def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
-          model_args: dict | None = None) -> dict[str, float]:
-    """EER / AUC of the fp16-rounded weights (as shipped) on `samples`, read from the prepared `clips`."""
+def logits_of(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
+              model_args: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the fp16-rounded weights (as shipped) on `samples`, read from the prepared `clips`."""
     model = create_model(model_name, pretrained=False, **(model_args or {}))
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.half().float() for k, v in state.items()})
     index = {s.path: i for i, s in enumerate(clips.samples)}
     subset = torch.utils.data.Subset(clips, [index[s.path] for s in samples if s.path in index])
     loader = torch.utils.data.DataLoader(subset, batch_size=64, collate_fn=pad_batch)
-    logits, labels = predict_logits(model, loader, device=torch.device("cpu"), amp=False)
+    return predict_logits(model, loader, device=torch.device("cpu"), amp=False)
+
+
+def metrics_of(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits)))
     return {"eer": metrics["eer"], "auc": metrics["auc"], "fakes": int(labels.sum()), "reals": int((labels == 0).sum())}
+
+
+def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
+          model_args: dict | None = None) -> dict[str, float]:
+    """EER / AUC of the fp16-rounded weights (as shipped) on `samples`."""
+    return metrics_of(*logits_of(weights, model_name, clips, samples, model_args))
+
+
+def score_stack(members: list[tuple[Path, TrainConfig]], clips: SpeechClipDataset, calib: list[Sample],
+                held: list[Sample]) -> dict[str, float]:
+    """A logistic-regression stack of leave-one-out runs (as `fakescope train-ensemble` fits one),
+    fitted on the unit's calib split, which none of the members trained on and which lacks the unit too."""
+    def features(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+        outputs = [logits_of(weights, cfg.model, clips, samples, cfg.model_args) for weights, cfg in members]
+        return np.stack([logits for logits, _ in outputs], axis=1), outputs[0][1]
+
+    meta = LogisticRegression(C=1.0).fit(*features(calib))
+    x_held, y_held = features(held)
+    return metrics_of(meta.decision_function(x_held), y_held)
 
 
 def record(card_path: Path, results: dict[str, dict[str, float]], dataset: str) -> None:
@@ -110,6 +136,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/audio_generalisation.json"))
     parser.add_argument("--rescore", action="store_true", help="score units whose run already finished again, train nothing new")
     parser.add_argument("--card", type=Path, help="also record the results in this model card (weights JSON) under metrics")
+    parser.add_argument("--stack-with", type=Path, metavar="CONFIG",
+                        help="also score a stack of this config's run and CONFIG's run of the same unit (run that first)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -138,6 +166,15 @@ def main() -> None:
         if published := published_part(held):
             results[f"{key} published"] = score(run_dir / "best.pt", cfg.model, clips, published, cfg.model_args)
             logging.info("%s published: %s", key, results[f"{key} published"])
+        if args.stack_with is not None:
+            other = load_config(args.stack_with, [f"data.exclude=[{key}]"])
+            other_run = Path("runs/audio-lofo") / args.stack_with.stem / corpus_version(other.data.root) / run_dir.name
+            if (other_run / "best.pt").is_file():
+                calib = make_splits(cfg, get_pretrained_cfg(cfg.model)).calib
+                results[f"{key} stack"] = score_stack([(run_dir / "best.pt", cfg), (other_run / "best.pt", other)], clips, calib, held)
+                logging.info("%s stack: %s", key, results[f"{key} stack"])
+            else:
+                logging.warning("%s: no %s run to stack with (%s)", key, args.stack_with.stem, other_run)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
     if args.card is not None:

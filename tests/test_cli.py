@@ -183,7 +183,7 @@ def test_detect_speech_and_a_video_with_sound(tmp_path):
     assert results[0]["modalities"] == [{"modality": "audio", "score": results[0]["score"], "weight": 1.0, "skipped": None}]
     clip = shared("videos", "brtujopkby.mp4")
     table = runner.invoke(app, ["detect", "--frames", "4", "--audio-weight", "0.3", str(clip)], env={"COLUMNS": "200"})
-    assert table.exit_code == 0 and "audio-spec-cnn.speech" in table.output and "weight" in table.output
+    assert table.exit_code == 0 and "stack-speech.speech" in table.output and "weight" in table.output
     faces_only = json.loads(runner.invoke(app, ["detect", "--json", "--frames", "4", "--audio-model", "none", str(clip)]).output)
     assert [m["modality"] for m in faces_only["modalities"]] == ["video"]
     bad = runner.invoke(app, ["detect", "--audio-weight", "2", str(real)])

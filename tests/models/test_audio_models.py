@@ -63,7 +63,7 @@ def test_mfcc_spec_appends_the_log_power_of_every_fft_bin_to_the_mfccs():
     assert spectrum[round(150 * 512 / SR)] > spectrum[round(300 * 512 / SR)] + 5, "the 150 Hz harmonic stands out of the gap above it"
 
 
-@pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru", "audio-spec-cnn"])
+@pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru", "audio-spec-cnn", "audio-whisper-probe"])
 def test_padding_in_a_batch_does_not_change_a_clip_score(name):
     torch.manual_seed(0)
     model = create_model(name, pretrained=False).eval()
@@ -94,7 +94,7 @@ def test_log_spectrogram_phase_channels_see_a_steady_partial_as_steady_and_noise
 
 
 def test_audio_models_are_registered_with_their_input_contract():
-    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech", "audio-spec-cnn.speech"} <= set(list_models("audio-*"))
+    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech", "audio-spec-cnn.speech", "audio-whisper-probe.speech"} <= set(list_models("audio-*"))
     cfg = create_model("audio-bigru-attn", pretrained=False).pretrained_cfg
     assert (cfg.input_kind, cfg.sample_rate, cfg.window_seconds, cfg.hop_seconds) == ("audio", SR, 4.0, 2.0)
 

@@ -25,3 +25,14 @@ def test_train_ensemble_fits_exports_and_reports_members(tmp_path):
 def test_members_must_share_the_split():
     with pytest.raises(FakescopeError, match="no training config|different splits"):
         shared_split_settings(["faceswap-effnet-lite0.dfdc", "aigen-effnet-lite0.ffhq"])
+
+
+def test_speech_stack_fits_on_audio_clips(tmp_path):
+    from tests.train.test_audio_training import write_corpus
+
+    corpus = write_corpus(tmp_path / "speech")
+    card = train_ensemble("stack-speech.speech", corpus, out=tmp_path / "out", threads=1)
+    written = json.loads((tmp_path / "out" / card["file"]).with_suffix(".json").read_text())
+    assert written["extra"]["members"] == ["audio-spec-cnn.speech", "audio-whisper-probe.speech"]
+    assert written["input_kind"] == "audio" and len(written["extra"]["coef"]) == 2
+    assert f"{corpus.name}/val" in written["metrics"]

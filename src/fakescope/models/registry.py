@@ -30,7 +30,7 @@ DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
 # Whole-image detector for fully AI-generated pictures, used next to DEFAULT_MODEL once its weights ship.
 DEFAULT_IMAGE_MODEL = "aigen-effnet-lite0.ffhq"
 # Speech detector for audio files and the audio track of videos, used once its weights ship.
-DEFAULT_AUDIO_MODEL = "audio-spec-cnn.speech"
+DEFAULT_AUDIO_MODEL = "stack-speech.speech"
 
 
 def register_model(cfgs: dict[str, PretrainedCfg]) -> Callable[[ModelFactory], ModelFactory]:

@@ -20,7 +20,8 @@ from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 
-INPUT_CONTRACT = ("input_size", "mean", "std", "face_margin", "face_shift", "input_kind")
+INPUT_CONTRACT = ("input_size", "mean", "std", "face_margin", "face_shift", "input_kind", "sample_rate", "window_seconds",
+                  "hop_seconds")
 
 
 class StackedDetector(DeepfakeDetector):
@@ -82,4 +83,22 @@ def build_stack(pretrained_cfg: PretrainedCfg, *, members: Sequence[str] | None 
 )
 def stack_faceswap(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | None = None, **kwargs: object) -> StackedDetector:
     """Logistic regression over the face-swap detectors trained with different recipes."""
+    return build_stack(pretrained_cfg, members=members, **kwargs)
+
+
+@register_model(
+    {
+        "speech": PretrainedCfg(
+            file="stack_speech.speech.pt",
+            input_kind="audio",
+            dataset="speech corpus calib split (members' held-out train groups)",
+            recipe="fakescope train-ensemble stack-speech.speech --data runs/speech_corpus --out src/fakescope/weights",
+            license="weights: research only (speech_synth demo audio has no stated licence); code: Apache-2.0",
+            extra={"members": ["audio-spec-cnn.speech", "audio-whisper-probe.speech"]},
+        )
+    }
+)
+def stack_speech(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | None = None, **kwargs: object) -> StackedDetector:
+    """Logistic regression over the spectrogram CNN (the fakes it was trained on) and the Whisper
+    probe (generators it never saw)."""
     return build_stack(pretrained_cfg, members=members, **kwargs)

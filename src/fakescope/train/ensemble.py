@@ -22,9 +22,11 @@ from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedDetector
+from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from fakescope.train.audio_data import SpeechClipDataset, pad_batch
 from fakescope.train.augment import eval_transform
 from fakescope.train.data import FaceCropDataset, load_samples, three_way_split
-from fakescope.train.trainer import export_weights, git_sha
+from fakescope.train.trainer import export_weights, git_sha, input_contract
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,12 @@ def shared_split_settings(members: list[str]) -> tuple[float, float, int]:
 
 
 def member_logits(stack: StackedDetector, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every member's raw logit on each sample: face crops, or a speech clip's first window."""
     cfg = stack.pretrained_cfg
-    loader = DataLoader(FaceCropDataset(samples, cfg.image_size, eval_transform(cfg)), batch_size=batch_size)
+    if cfg.input_kind == "audio":
+        loader = DataLoader(SpeechClipDataset(samples, cfg), batch_size=batch_size, collate_fn=pad_batch)
+    else:
+        loader = DataLoader(FaceCropDataset(samples, cfg.image_size, eval_transform(cfg)), batch_size=batch_size)
     feats, labels = [], []
     with torch.inference_mode():
         for images, y in loader:
@@ -65,7 +71,9 @@ def train_ensemble(
     if not isinstance(stack, StackedDetector):
         raise FakescopeError(f"{name} is not a stacked ensemble (see `fakescope models 'stack-*'`)")
     val_fraction, calib_fraction, seed = shared_split_settings(stack.member_names)
-    splits = three_way_split(load_samples(data, val_fraction=val_fraction, seed=seed), calib_fraction, seed=seed)
+    extensions = AUDIO_EXTENSIONS if stack.pretrained_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
+    samples = load_samples(data, val_fraction=val_fraction, seed=seed, extensions=extensions)
+    splits = three_way_split(samples, calib_fraction, seed=seed)
     calib, val = splits.calib, splits.val
     if limit:
         calib, val = calib[:: max(1, len(calib) // limit)], val[:: max(1, len(val) // limit)]
@@ -83,6 +91,7 @@ def train_ensemble(
     log.info("stack %s val: %s", name, metrics)
     card = {
         "model": name,
+        **input_contract(stack.pretrained_cfg),
         "temperature": 1.0,
         "thresholds": thresholds,
         "metrics": metrics,

@@ -17,7 +17,6 @@ samples, reflect-padded, magnitude through Slaney mel filters 0-8 kHz, natural l
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import warnings
 from functools import cache
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from fakescope.errors import FakescopeError
+from fakescope.models.packaged import installed_file
 from fakescope.media.audio import resample
 from fakescope.train.neural_vocoder import perturb_mel
 
@@ -38,15 +38,8 @@ LOG_FLOOR = 1e-5
 
 
 def hifigan_path() -> Path:
-    """The TorchScript generator the wheel installs (under the environment's prefix, not the package)."""
-    try:
-        dist = importlib.metadata.distribution(HIFIGAN)
-    except importlib.metadata.PackageNotFoundError as err:
-        raise FakescopeError(f"{HIFIGAN}: not installed (pip install {HIFIGAN}); the hifigan generator needs it") from err
-    found = [Path(str(dist.locate_file(f))).resolve() for f in dist.files or [] if str(f).endswith(".ts")]
-    if not found or not found[0].is_file():
-        raise FakescopeError(f"{HIFIGAN}: its network file is missing; reinstall it (pip install --force-reinstall {HIFIGAN})")
-    return found[0]
+    """The TorchScript generator the wheel installs."""
+    return installed_file(HIFIGAN, ".ts", needed_by="the hifigan generator")
 
 
 @cache
