@@ -37,7 +37,6 @@ from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
 from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
-from fakescope.train.rawboost import RawBoostAugment
 from fakescope.train.augment import build_train_transform, cutmix, eval_transform
 from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.data import FaceCropDataset, Sample, Splits, load_samples, three_way_split
@@ -45,6 +44,7 @@ from fakescope.train.distill import Distiller, load_teacher
 from fakescope.train.landmarks import face_landmarks
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 from fakescope.train.qat import export_int8, folded_norms, prepare_qat, strip_fake_quant
+from fakescope.train.rawboost import RawBoostAugment
 from fakescope.train.sbi import SelfBlendedDataset
 from fakescope.train.tracking import Tracker, create_tracker
 
