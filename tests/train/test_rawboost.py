@@ -9,7 +9,7 @@ import pytest
 
 from fakescope.errors import FakescopeError
 from fakescope.train.config import load_config
-from fakescope.train.rawboost import RawBoostAugment, apply_fir, coloured, convolutive, impulsive, random_band_filter
+from fakescope.train.rawboost import RawBoostAugment, apply_fir, coloured, convolutive, impulsive, random_notch_filter
 
 SR = 16_000
 
@@ -22,7 +22,7 @@ def speech_like(seconds: float = 1.0) -> np.ndarray:
 
 def test_notch_filter_stops_its_band_and_peaks_at_the_asked_gain():
     rng = np.random.default_rng(0)
-    b = random_band_filter(rng, SR, gain_db=(-6.0, -6.0), bands=1, centre_hz=(2000, 2000), width_hz=(400, 400), taps=(99, 99))
+    b = random_notch_filter(rng, SR, gain_db=(-6.0, -6.0), bands=1, centre_hz=(2000, 2000), width_hz=(400, 400), taps=(99, 99))
     response = np.abs(np.fft.rfft(b, 8192))
     freqs = np.fft.rfftfreq(8192, 1 / SR)
     assert response.max() == pytest.approx(10 ** (-6 / 20), rel=0.01)
@@ -33,7 +33,7 @@ def test_notch_filter_stops_its_band_and_peaks_at_the_asked_gain():
 def test_fir_output_is_aligned_with_its_input():
     x = np.zeros(1000)
     x[500] = 1.0
-    b = random_band_filter(np.random.default_rng(1), SR)
+    b = random_notch_filter(np.random.default_rng(1), SR)
     y = apply_fir(x, b)
     assert y.size == x.size and np.argmax(np.abs(y)) == 500, "linear-phase filter, delay removed"
 

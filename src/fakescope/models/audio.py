@@ -27,7 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from fakescope.models.audio_features import AttentionPool, FeatureKind, LogSpectrogram, MaskedNorm, SpeechFeatures
+from fakescope.models.audio_features import (
+    AttentionPool,
+    FeatureKind,
+    LogSpectrogram,
+    MaskedNorm,
+    SpeechFeatures,
+    weighted_spread,
+)
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
@@ -188,8 +195,7 @@ class SpectrogramCNN(DeepfakeDetector):
             x = block(x) * mask[:, None, None, :]
         x = self.embed(x.permute(0, 3, 1, 2).flatten(2))  # (B, frames / 16, embed)
         mean, weights = self.pool(x, mask)
-        spread = (weights.unsqueeze(-1) * (x - mean.unsqueeze(1)) ** 2).sum(1).clamp(min=1e-6).sqrt()
-        return torch.cat([mean, spread], dim=1)
+        return torch.cat([mean, weighted_spread(x, mean, weights)], dim=1)
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(feat))
@@ -253,12 +259,11 @@ class WhisperProbe(DeepfakeDetector):
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             hidden, mask = self.encoder(*self.frontend(wave))
-            weights = (mask / mask.sum(dim=1, keepdim=True)).unsqueeze(-1)
+            weights = mask / mask.sum(dim=1, keepdim=True)
             stats = []
             for h in hidden:
-                mean = (weights * h).sum(1)
-                spread = (weights * (h - mean.unsqueeze(1)) ** 2).sum(1).clamp(min=1e-6).sqrt()
-                stats += [mean, spread]
+                mean = (weights.unsqueeze(-1) * h).sum(1)
+                stats += [mean, weighted_spread(h, mean, weights)]
         return self.norm(torch.cat(stats, dim=1))
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:

@@ -168,6 +168,12 @@ class AttentionPool(nn.Module):
         return (weights.unsqueeze(-1) * h).sum(dim=1), weights
 
 
+def weighted_spread(x: torch.Tensor, mean: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, frames, D) frames, their (B, D) weighted mean and (B, frames) weights summing to 1 → the
+    weighted standard deviation (B, D), floored so its gradient stays finite on constant frames."""
+    return (weights.unsqueeze(-1) * (x - mean.unsqueeze(1)) ** 2).sum(1).clamp(min=1e-6).sqrt()
+
+
 class LogSpectrogram(nn.Module):
     """(B, samples) waveform → spectrogram image (B, channels, 257, frames) and mask (B, frames).
 

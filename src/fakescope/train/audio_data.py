@@ -9,6 +9,7 @@ clip; the models mask those frames out.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,13 +121,11 @@ def balanced_weights(samples: Sequence[Sample], power: float) -> np.ndarray:
     (fakes) or source (reals) has n training clips, rescaled so each class keeps its share.
 
     The corpus is mostly digits and the fakes made here (600-800 clips a family); the published
-    speech_synth families have 16-160 clips each and, drawn uniformly, are ~3% of what the model
+    speech_synth families have 16-160 clips each and, drawn uniformly, are ~4% of what the model
     sees. power 0.5 draws a 100-clip family about a third as often as an 800-clip one, not an eighth.
     """
     keys = [(s.label, s.info.get("family" if s.label else "source", "")) for s in samples]
-    counts: dict[tuple[int, str], int] = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
+    counts = Counter(keys)
     weights = np.array([counts[key] ** -power for key in keys])
     labels = np.array([s.label for s in samples])
     for label in (0, 1):

@@ -23,7 +23,7 @@ Stage = Literal["convolutive", "impulsive", "coloured"]
 STAGES: tuple[Stage, ...] = ("convolutive", "impulsive", "coloured")
 
 
-def random_band_filter(rng: np.random.Generator, sample_rate: int, *, gain_db: tuple[float, float] = (0.0, 0.0),
+def random_notch_filter(rng: np.random.Generator, sample_rate: int, *, gain_db: tuple[float, float] = (0.0, 0.0),
                        bands: int = 5, centre_hz: tuple[float, float] = (20.0, 8000.0),
                        width_hz: tuple[float, float] = (100.0, 1000.0), taps: tuple[int, int] = (10, 100)) -> np.ndarray:
     """A cascade of `bands` random band-stop (notch) FIR filters of odd lengths, as RawBoost's
@@ -57,7 +57,7 @@ def convolutive(x: np.ndarray, rng: np.random.Generator, sample_rate: int, order
     y = np.zeros_like(x)
     for k in range(1, orders + 1):
         gain = (0.0, 0.0) if k == 1 else (-20.0, -5.0)
-        y += apply_fir(x**k, random_band_filter(rng, sample_rate, gain_db=gain))
+        y += apply_fir(x**k, random_notch_filter(rng, sample_rate, gain_db=gain))
     return peak_limit(y - y.mean())
 
 
@@ -72,7 +72,7 @@ def impulsive(x: np.ndarray, rng: np.random.Generator, share_percent: float = 10
 
 def coloured(x: np.ndarray, rng: np.random.Generator, sample_rate: int, snr_db: tuple[float, float] = (10.0, 40.0)) -> np.ndarray:
     """Noise through a random notch filter, added at a random SNR (algorithm 3)."""
-    noise = apply_fir(rng.standard_normal(x.size), random_band_filter(rng, sample_rate))
+    noise = apply_fir(rng.standard_normal(x.size), random_notch_filter(rng, sample_rate))
     scale = np.linalg.norm(x) / max(float(np.linalg.norm(noise)), 1e-12) / 10 ** (rng.uniform(*snr_db) / 20)
     return x + scale * noise
 
