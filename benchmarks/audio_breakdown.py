@@ -4,8 +4,9 @@ The model card scores each family's fakes against all val reals, which mixes rec
 (the digit reals score low, flattering speech_synth families). Here each family is scored
 against the val reals of its own domain: digit fakes against the two unseen digit speakers'
 reals, speech_synth fakes (and the fakes made here from speech_synth reals) against the
-speech_synth val reals; plus every channel condition. Each clip is scored on its first window,
-as training reports it.
+speech_synth val reals; each speech_synth source's published fakes against that source's own
+val reals (one recording set, so what differs is the generator); plus every channel condition.
+Each clip is scored on its first window, as training reports it.
 
     python benchmarks/audio_breakdown.py [--model audio-spec-cnn.speech] [--data runs/speech_corpus]
 """
@@ -47,12 +48,14 @@ def main() -> None:
     real = family == "real"
     made_here = np.isin(generator, [*GENERATORS, *TTS_GENERATORS])
     condition = np.array([i["condition"] for i in info])
+    source = np.array([i["source"] for i in info])
     rows = [("all", np.ones(len(info), bool)), ("digits (unseen speakers)", digit)]
     rows += [(f"  digits: {g}", digit & (real | (generator == g))) for g in sorted(set(generator[digit & ~real]))]
     rows += [("speech_synth (unseen utterances)", ~digit)]
     rows += [(f"  speech_synth published: {f}", ~digit & (real | ((family == f) & ~made_here)))
              for f in sorted(set(family[~digit & ~made_here & ~real]))]
     rows += [(f"  speech_synth made here: {g}", ~digit & (real | (generator == g))) for g in sorted(set(generator[~digit & made_here]))]
+    rows += [(f"  {src}: published fakes vs its reals", (source == src) & (real | ~made_here)) for src in sorted(set(source[~digit]))]
     rows += [(f"condition {c}", condition == c) for c in sorted(set(condition))]
     print(f"{args.model} on {args.data} val\n{'subset':44s} {'AUC':>6s} {'EER':>6s} {'fakes':>6s} {'reals':>6s}")
     for name, sel in rows:
