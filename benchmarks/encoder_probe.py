@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -72,7 +71,7 @@ def encoder_statistics(clips: SpeechClipDataset, batch_size: int = 32) -> dict[s
     loader = torch.utils.data.DataLoader(clips, batch_size=batch_size, collate_fn=pad_batch)
     for step, (waves, _) in enumerate(loader):
         mel, mel_mask = frontend(waves)
-        stem = F.gelu(encoder.conv2(F.gelu(encoder.conv1(mel)) * mel_mask[:, None])).transpose(1, 2)
+        stem = encoder.stem(mel, mel_mask)
         blocks, mask = encoder(mel, mel_mask)
         stages = [(mel.transpose(1, 2), mel_mask), (stem, mask), *((h, mask) for h in blocks)]
         for stage, (frames, frame_mask) in zip(STAGES, stages):

@@ -152,9 +152,13 @@ class WhisperEncoder(nn.Module):
         self.register_buffer("positions", torch.zeros(positions, dim))
         self.blocks = nn.ModuleList(_Block(dim, heads) for _ in range(layers))
 
-    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def stem(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The two convolutions: (B, 80, frames) log-mel → (B, frames / 2, dim) at 50 Hz, before positions."""
         x = F.gelu(self.conv1(mel)) * mask[:, None]
-        x = F.gelu(self.conv2(x)).transpose(1, 2)
+        return F.gelu(self.conv2(x)).transpose(1, 2)
+
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        x = self.stem(mel, mask)
         mask = F.max_pool1d(mask[:, None].float(), 2, ceil_mode=True)[:, 0] > 0
         mask = mask | ~mask.any(dim=1, keepdim=True)  # a window of padding only attends to everything
         if x.shape[1] > self.positions.shape[0]:
