@@ -37,7 +37,7 @@ from audio_generalisation import SYNTH_FAMILIES, corpus_version, held_out_set, m
 
 from fakescope.media.files import AUDIO_EXTENSIONS  # noqa: E402
 from fakescope.models import get_pretrained_cfg  # noqa: E402
-from fakescope.models.audio_features import weighted_spread  # noqa: E402
+from fakescope.models.audio_features import masked_mean_spread  # noqa: E402
 from fakescope.models.whisper import WhisperLogMel, pretrained_whisper_encoder  # noqa: E402
 from fakescope.train.audio_data import SpeechClipDataset, pad_batch  # noqa: E402
 from fakescope.train.data import Sample, load_samples  # noqa: E402
@@ -55,12 +55,11 @@ FEATURE_SETS = {  # name → (stages, statistics)
 
 
 def masked_statistics(frames: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-    """(B, T, D) frames with a (B, T) mask → their mean, spread and mean |frame-to-frame change|, each (B, D)."""
-    weights = mask.float() / mask.float().sum(dim=1, keepdim=True)
-    mean = (weights.unsqueeze(-1) * frames).sum(1)
+    """(B, T, D) frames with a (B, T) mask → their mean, spread (as the shipped probe reads them) and mean
+    |frame-to-frame change|, each (B, D)."""
     pairs = (mask[:, 1:] & mask[:, :-1]).float()
     change = (pairs.unsqueeze(-1) * (frames[:, 1:] - frames[:, :-1]).abs()).sum(1) / pairs.sum(1, keepdim=True).clamp(min=1)
-    return [mean, weighted_spread(frames, mean, weights), change]
+    return [*masked_mean_spread(frames, mask), change]
 
 
 @torch.inference_mode()

@@ -33,6 +33,7 @@ from fakescope.models.audio_features import (
     LogSpectrogram,
     MaskedNorm,
     SpeechFeatures,
+    masked_mean_spread,
     weighted_spread,
 )
 from fakescope.models.base import DeepfakeDetector
@@ -259,11 +260,7 @@ class WhisperProbe(DeepfakeDetector):
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             hidden, mask = self.encoder(*self.frontend(wave))
-            weights = mask / mask.sum(dim=1, keepdim=True)
-            stats = []
-            for h in hidden:
-                mean = (weights.unsqueeze(-1) * h).sum(1)
-                stats += [mean, weighted_spread(h, mean, weights)]
+            stats = [stat for h in hidden for stat in masked_mean_spread(h, mask)]
         return self.norm(torch.cat(stats, dim=1))
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:

@@ -174,6 +174,14 @@ def weighted_spread(x: torch.Tensor, mean: torch.Tensor, weights: torch.Tensor) 
     return (weights.unsqueeze(-1) * (x - mean.unsqueeze(1)) ** 2).sum(1).clamp(min=1e-6).sqrt()
 
 
+def masked_mean_spread(frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, frames, D) and a (B, frames) mask of real frames → the mean and spread (B, D) of the
+    real frames alone, so batch padding never changes a clip's statistics."""
+    weights = mask.float() / mask.float().sum(dim=1, keepdim=True)
+    mean = (weights.unsqueeze(-1) * frames).sum(1)
+    return mean, weighted_spread(frames, mean, weights)
+
+
 class LogSpectrogram(nn.Module):
     """(B, samples) waveform → spectrogram image (B, channels, 257, frames) and mask (B, frames).
 
