@@ -22,11 +22,12 @@ import torch
 from fakescope.evaluate import binary_metrics
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import create_model
-from fakescope.train.audio_data import SpeechClipDataset, pad_batch
-from fakescope.train.data import load_samples
+from fakescope.data.audio import SpeechClipDataset, pad_batch
+from fakescope.data import load_samples
 from fakescope.train.loop import predict_logits
-from fakescope.train.speech_corpus import DIGIT_SOURCE
-from fakescope.train.speech_fakes import GENERATORS, TTS_GENERATORS
+from fakescope.data.speech_sources import DIGIT_SOURCE
+from fakescope.train.speech.fakes import GENERATORS
+from fakescope.train.speech.tts import TTS_GENERATORS
 
 
 def main() -> None:

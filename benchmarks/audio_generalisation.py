@@ -37,12 +37,13 @@ from sklearn.linear_model import LogisticRegression
 from fakescope.evaluate import binary_metrics
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.train.audio_data import SpeechClipDataset, pad_batch
+from fakescope.data.audio import SpeechClipDataset, pad_batch
 from fakescope.train.config import TrainConfig, load_config
-from fakescope.train.data import Sample, load_samples
+from fakescope.data import Sample, load_samples
 from fakescope.train.loop import predict_logits
-from fakescope.train.speech_corpus import DIGIT_SOURCE
-from fakescope.train.speech_fakes import GENERATORS, TTS_GENERATORS
+from fakescope.data.speech_sources import DIGIT_SOURCE
+from fakescope.train.speech.fakes import GENERATORS
+from fakescope.train.speech.tts import TTS_GENERATORS
 from fakescope.train.trainer import make_splits, run_training
 
 SYNTH_FAMILIES = ("gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec")

@@ -39,7 +39,7 @@ from fakescope.faces import (
     YuFaceDetector,
     create_face_detector,
 )
-from fakescope.faces.bench import detector_rows, labelled_clips, run_detectors, sparse_rows
+from fakescope.faces.bench import face_detector_rows, labelled_clips, run_face_detectors, sparse_rows
 from fakescope.media import probe, sample_frames
 from fakescope.models import DEFAULT_MODEL, create_model
 
@@ -157,11 +157,11 @@ def main() -> None:
     frames, repeat, seconds = args.frames, args.repeat, 10.0
     if args.quick:
         clips, frames, repeat, seconds = clips[:1], 4, 1, 1.0
-    detectors = {"mtcnn": MTCNNFaceDetector(), "yuface": YuFaceDetector(), "yuface-omp": YuFaceDetector(threads=None),
-                 "haar": HaarFaceDetector()}
-    runs = run_detectors([path for path, _ in clips], detectors, num_frames=frames)
+    face_detectors = {"mtcnn": MTCNNFaceDetector(), "yuface": YuFaceDetector(), "yuface-omp": YuFaceDetector(threads=None),
+                      "haar": HaarFaceDetector()}
+    runs = run_face_detectors([path for path, _ in clips], face_detectors, num_frames=frames)
     report: dict[str, object] = {
-        "detectors": detector_rows(runs, frames, reference="mtcnn"),
+        "detectors": face_detector_rows(runs, frames, reference="mtcnn"),
         "sparse": sparse_rows(runs[DEFAULT_FACE_DETECTOR], EVERIES, MIN_IOUS),
     }
     clip = args.clip

@@ -30,7 +30,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from fakescope.media.video import copy_clip
+from fakescope.media.clips import copy_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT.parent / "shared" / "data" / "dfdc_faces" / "fake" / "aabmgfhcgg.jpg"

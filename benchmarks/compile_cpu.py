@@ -50,7 +50,7 @@ def inference_row(model: torch.nn.Module, batch: int, *, channels_last: bool, co
 
 
 def onnx_row(path: Path, batch: int, *, threads: int, reps: int) -> dict:
-    from fakescope.optimize.runtime import OnnxDetector
+    from fakescope.models.onnx import OnnxDetector
 
     model = OnnxDetector(path, threads=threads)
     x = torch.randn(batch, 3, 224, 224)

@@ -39,9 +39,9 @@ from fakescope.media.files import AUDIO_EXTENSIONS  # noqa: E402
 from fakescope.models import get_pretrained_cfg  # noqa: E402
 from fakescope.models.audio_features import masked_mean_spread  # noqa: E402
 from fakescope.models.whisper import WhisperLogMel, pretrained_whisper_encoder  # noqa: E402
-from fakescope.train.audio_data import SpeechClipDataset, pad_batch  # noqa: E402
-from fakescope.train.data import Sample, load_samples  # noqa: E402
-from fakescope.train.speech_corpus import DIGIT_SOURCE  # noqa: E402
+from fakescope.data.audio import SpeechClipDataset, pad_batch  # noqa: E402
+from fakescope.data import Sample, load_samples  # noqa: E402
+from fakescope.data.speech_sources import DIGIT_SOURCE  # noqa: E402
 
 STAGES = ("log-mel", "stem", "block 1", "block 2", "block 3", "block 4")
 STATISTICS = ("mean", "spread", "change")

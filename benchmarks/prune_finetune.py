@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.optimize.artifact import artifact_stem, read_metadata
+from fakescope.models.onnx_artifact import artifact_stem, read_metadata
 from fakescope.optimize.export import export_variants
-from fakescope.optimize.prune import fine_tune, prune_model, sparsity
+from fakescope.optimize.prune import prune_model, sparsity
+from fakescope.train.prune_finetune import fine_tune
 from fakescope.train.config import load_config
 from fakescope.train.trainer import make_loaders, make_splits, seed_everything
 

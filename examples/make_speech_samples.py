@@ -5,7 +5,7 @@
 speech_real_fsdd_theo.wav: eight digits spoken by "theo" (a val speaker, never trained on),
 joined with 0.15 s pauses, resampled 8 -> 16 kHz. speech_fake_world_theo.wav: the same
 recording re-synthesised by the WORLD vocoder with a higher pitch (a voice-conversion-like
-fake, made by fakescope.train.speech_fakes). Both are deterministic.
+fake, made by fakescope.train.speech.fakes). Both are deterministic.
 """
 
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fakescope.media.audio import encode_audio, load_audio, resample
-from fakescope.train.speech_fakes import world_resynthesis
+from fakescope.train.speech.fakes import world_resynthesis
 
 HERE = Path(__file__).resolve().parent
 DIGITS = HERE.parent.parent / "shared" / "data" / "speech_real"

@@ -24,3 +24,12 @@ def test_from_pretrained_detect_matches_cli_json(pretrained_detector):
 def test_errors_come_back_as_results_not_exceptions(pretrained_detector, tmp_path):
     r = pretrained_detector.detect(tmp_path / "missing.mp4")
     assert r.status == "error" and "no such file" in r.reason and r.score is None
+
+
+def test_an_unexpected_failure_comes_back_as_an_internal_error_result(random_detector, monkeypatch, tmp_path):
+    def broken(path):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("fakescope.detect.detector.probe", broken)
+    r = random_detector.detect(tmp_path / "any.mp4")
+    assert r.status == "error" and r.reason == "internal error: RuntimeError: boom" and r.file == str(tmp_path / "any.mp4")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -93,6 +94,18 @@ def test_detect_huge_image_is_refused(tmp_path):
 def test_unknown_model_is_a_clear_error(face_jpg):
     res = runner.invoke(app, ["detect", "--model", "nope", str(face_jpg)])
     assert res.exit_code == 2 and "unknown model" in res.output
+
+
+def test_detect_and_scan_offer_every_detector_option():
+    """Their options are read into DetectorOptions by name (cli.options.detector_options): none may be missing."""
+    import typer.main
+
+    from fakescope.detect.options import DetectorOptions
+
+    wanted = {f.name for f in fields(DetectorOptions)} - {"device"}
+    group = typer.main.get_command(app)
+    for name in ("detect", "scan"):
+        assert wanted <= {p.name for p in group.commands[name].params}, name
 
 
 def test_models_lists_sha_and_metrics():

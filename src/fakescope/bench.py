@@ -21,7 +21,7 @@ import numpy as np
 from rich.table import Table
 
 from fakescope.errors import FakescopeError
-from fakescope.media.video import copy_clip
+from fakescope.media.clips import copy_clip
 
 if TYPE_CHECKING:
     from fakescope.detect import Detector

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from fakescope.detect import Detector, Result
-
-log = logging.getLogger(__name__)
-
-# DFDC convention: a file we cannot score gets the uninformative prediction.
-UNSCORED_LABEL = 0.5
+from fakescope.detect import Detector, DetectorOptions, Result
 
 
 def read_done(output: Path) -> dict[str, Result]:
@@ -44,29 +36,20 @@ def close_torn_line(output: Path) -> None:
             fh.write(b"\n")
 
 
-def safe_detect(detector: Detector, path: Path) -> Result:
-    """One bad file never stops a scan: even an unexpected failure becomes an error Result."""
-    try:
-        return detector.detect(path)
-    except Exception as err:  # noqa: BLE001 - the scan must go on; the reason is recorded
-        log.exception("unexpected failure on %s", path)
-        return Result(file=str(path), status="error", reason=f"internal error: {type(err).__name__}: {err}")
-
-
 _worker_detector: Detector | None = None
 
 
-def _init_worker(options: dict[str, Any], threads: int) -> None:
+def _init_worker(options: DetectorOptions, threads: int) -> None:
     import torch
 
     global _worker_detector
     torch.set_num_threads(threads)
-    _worker_detector = Detector.from_pretrained(**options)
+    _worker_detector = Detector.from_options(options)
 
 
 def _work(path: str) -> str:
     assert _worker_detector is not None
-    return safe_detect(_worker_detector, Path(path)).model_dump_json()
+    return _worker_detector.detect(Path(path)).model_dump_json()
 
 
 def scan_files(
@@ -74,14 +57,14 @@ def scan_files(
     output: Path,
     *,
     detector_factory: Callable[[], Detector],
-    options: dict[str, Any],
+    options: DetectorOptions,
     workers: int = 1,
     on_result: Callable[[Result], None] = lambda r: None,
 ) -> list[Result]:
     """Score `todo`, appending each Result to `output` as soon as it is ready (callers skip
     files already there with `read_done`, which is what makes a scan resumable).
 
-    One worker uses `detector_factory()`; several each build `Detector.from_pretrained(**options)`."""
+    One worker uses `detector_factory()`; several each build `Detector.from_options(options)`."""
     output.parent.mkdir(parents=True, exist_ok=True)
     new: list[Result] = []
     close_torn_line(output)
@@ -95,32 +78,19 @@ def scan_files(
 
 
 def _results(
-    todo: Sequence[Path], detector_factory: Callable[[], Detector], options: dict[str, Any], workers: int
+    todo: Sequence[Path], detector_factory: Callable[[], Detector], options: DetectorOptions, workers: int
 ) -> Iterable[Result]:
     if not todo:
         return
     if workers <= 1:
         detector = detector_factory()
         for path in todo:
-            yield safe_detect(detector, path)
+            yield detector.detect(path)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(options, threads)) as pool:
         for line in pool.map(_work, [str(p) for p in todo]):
             yield Result.model_validate_json(line)
-
-
-def write_submission(results: Iterable[Result], path: Path) -> int:
-    """DFDC-style `filename,label` with label = P(fake); unscored files get 0.5. Returns the row count."""
-    rows = sorted(
-        (Path(r.file).name, r.score if r.status == "ok" and r.score is not None else UNSCORED_LABEL) for r in results
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["filename", "label"])
-        writer.writerows((name, f"{label:.6f}") for name, label in rows)
-    return len(rows)
 
 
 def summarize(results: Iterable[Result]) -> dict[str, int]:

@@ -16,7 +16,8 @@ from fakescope.detect.fusion import NO_FACE_TEMPERATURE, soften
 from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
 from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, PretrainedCfg, create_model
-from fakescope.models.registry import DEFAULT_IMAGE_MODEL, _pretrained_cfgs
+from fakescope.constants import DEFAULT_IMAGE_MODEL
+from fakescope.models.registry import _pretrained_cfgs
 from tests.detect.test_pipeline import two_people, write_video
 
 BANDS = {"real_below": 0.0, "fake_at_or_above": 0.0}  # every score is "manipulated"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from fakescope.faces import Face, HaarFaceDetector, YuFaceDetector
-from fakescope.faces.bench import DetectorRun, detector_rows, labelled_clips, run_detectors, sparse_rows
+from fakescope.faces.bench import FaceDetectorRun, face_detector_rows, labelled_clips, run_face_detectors, sparse_rows
 from tests.conftest import ROOT, SHARED_DATA, shared
 
 
@@ -19,12 +19,12 @@ def test_labelled_clips_are_the_34_with_labels() -> None:
     assert sum(label for _, label in clips) == 23  # 7 + 16 FAKE
 
 
-def test_detectors_run_on_the_same_frames() -> None:
+def test_face_detectors_run_on_the_same_frames() -> None:
     clip = shared("videos", "519.mp4")
-    runs = run_detectors([clip], {"yuface": YuFaceDetector(), "haar": HaarFaceDetector()}, num_frames=4)
+    runs = run_face_detectors([clip], {"yuface": YuFaceDetector(), "haar": HaarFaceDetector()}, num_frames=4)
     assert runs["yuface"].frames == runs["haar"].frames == 4
     assert runs["yuface"].recall == 1.0 and len(runs["yuface"].seconds) == 1
-    rows = {row["detector"]: row for row in detector_rows(runs, 32, reference="yuface")}
+    rows = {row["detector"]: row for row in face_detector_rows(runs, 32, reference="yuface")}
     assert rows["yuface"]["recall"] == 1.0 and rows["yuface"]["mean_s_per_frames"] > 0
     assert "median_iou_vs_yuface" not in rows["yuface"]
     assert 0.5 < rows["haar"]["median_iou_vs_yuface"] <= 1.0
@@ -36,7 +36,7 @@ def test_sparse_rows_replay_the_detections() -> None:
 
     steady = [[face(2.0 * i)] for i in range(9)]  # drifts slowly: interpolated exactly
     gone = [[face(0.0)], [], [face(0.0)]]  # a miss between two detections is not filled in
-    run = DetectorRun("scripted", faces={"steady": steady, "gone": gone})
+    run = FaceDetectorRun("scripted", faces={"steady": steady, "gone": gone})
     rows = {row["every"]: row for row in sparse_rows(run, (1, 2), (0.5,))}
     assert rows[1] == {"every": 1, "min_iou": 0.5, "detected_share": 1.0, "recall": 11 / 12, "filled": 0,
                        "mean_iou": None, "p5_iou": None}

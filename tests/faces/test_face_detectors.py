@@ -108,14 +108,14 @@ def test_haar_finds_the_same_face(mtcnn: MTCNNFaceDetector, face_frame: np.ndarr
     assert HaarFaceDetector().detect([grey(360, 640)]) == [[]]
 
 
-def test_detectors_reject_non_rgb_input(mtcnn: MTCNNFaceDetector) -> None:
+def test_face_detectors_reject_non_rgb_input(mtcnn: MTCNNFaceDetector) -> None:
     with pytest.raises(ValueError):
         mtcnn.detect([np.zeros((64, 64), np.uint8)])
     with pytest.raises(ValueError):
         HaarFaceDetector().detect([np.zeros((64, 64, 3), np.float32)])
 
 
-class StubDetector:
+class StubFaceDetector:
     name = "stub"
 
     def __init__(self) -> None:
@@ -129,47 +129,47 @@ class StubDetector:
 def test_fallback_when_primary_factory_raises_import_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def missing() -> StubDetector:
+    def missing() -> StubFaceDetector:
         raise ImportError("No module named 'facenet_pytorch'")
 
-    fallback = StubDetector()
-    detector = FallbackFaceDetector(missing, fallback)
+    fallback = StubFaceDetector()
+    face_detector = FallbackFaceDetector(missing, fallback)
     with caplog.at_level(logging.WARNING, logger="fakescope.faces"):
-        assert detector.name == "stub"
-        assert len(detector.detect([grey(8, 8), grey(8, 8)])) == 2
-        detector.detect([grey(8, 8)])
+        assert face_detector.name == "stub"
+        assert len(face_detector.detect([grey(8, 8), grey(8, 8)])) == 2
+        face_detector.detect([grey(8, 8)])
     assert fallback.calls == 2
-    assert detector.active is fallback
+    assert face_detector.active is fallback
     assert len([r for r in caplog.records if "facenet_pytorch" in r.getMessage()]) == 1
 
 
 def test_fallback_when_primary_load_fails() -> None:
-    class Broken(StubDetector):
+    class Broken(StubFaceDetector):
         name = "broken"
 
         def load(self) -> None:
             raise OSError("weights missing")
 
-    detector = FallbackFaceDetector(Broken(), StubDetector)
-    assert detector.name == "stub"
+    face_detector = FallbackFaceDetector(Broken(), StubFaceDetector)
+    assert face_detector.name == "stub"
 
 
 def test_primary_is_used_when_it_builds() -> None:
-    primary = StubDetector()
-    detector = FallbackFaceDetector(primary, HaarFaceDetector())
-    detector.detect([grey(8, 8)])
+    primary = StubFaceDetector()
+    face_detector = FallbackFaceDetector(primary, HaarFaceDetector())
+    face_detector.detect([grey(8, 8)])
     assert primary.calls == 1
-    assert detector.name == "stub"
+    assert face_detector.name == "stub"
 
 
 def test_errors_while_detecting_are_not_hidden() -> None:
-    class Failing(StubDetector):
+    class Failing(StubFaceDetector):
         def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
             raise RuntimeError("boom")
 
-    detector = FallbackFaceDetector(Failing(), StubDetector())
+    face_detector = FallbackFaceDetector(Failing(), StubFaceDetector())
     with pytest.raises(RuntimeError, match="boom"):
-        detector.detect([grey(8, 8)])
+        face_detector.detect([grey(8, 8)])
 
 
 def test_create_face_detector_by_name() -> None:
@@ -190,10 +190,10 @@ def test_yuface_falls_back_to_mtcnn_without_the_wheel(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "yuface", None)  # import yuface now raises ImportError
-    detector = create_face_detector("yuface", max_side=320, min_score=0.99)
+    face_detector = create_face_detector("yuface", max_side=320, min_score=0.99)
     with caplog.at_level(logging.WARNING, logger="fakescope.faces"):
-        assert detector.name == "mtcnn"
-    mtcnn = detector.active
+        assert face_detector.name == "mtcnn"
+    mtcnn = face_detector.active
     assert isinstance(mtcnn, FallbackFaceDetector) and isinstance(mtcnn.active, MTCNNFaceDetector)
     assert mtcnn.active.max_side == 320 and mtcnn.active.min_score == 0.9  # scores do not carry over
     assert "yuface" in caplog.text and "'mtcnn'" in caplog.text
@@ -268,7 +268,7 @@ def test_yuface_thresholds_and_threads(face_frame: np.ndarray) -> None:
 def test_yuface_threads_reach_the_openmp_runtime_it_uses_and_torchs_are_given_back(face_frame: np.ndarray) -> None:
     import yuface as package
 
-    from fakescope.faces.detectors import openmp_runtimes, openmp_threads
+    from fakescope.faces.detectors.openmp import openmp_runtimes, openmp_threads
 
     runtimes = openmp_runtimes(package)
     assert len(runtimes) >= 2, "torch is imported: its libgomp and the wheel's are both loaded"

@@ -12,7 +12,7 @@ from tests.conftest import shared
 
 
 def numbered(count: int) -> list[np.ndarray]:
-    """Tiny frames whose first pixel holds their number, so a scripted detector knows which it got."""
+    """Tiny frames whose first pixel holds their number, so a scripted face detector knows which it got."""
     frames = [np.zeros((4, 4, 3), np.uint8) for _ in range(count)]
     for i, frame in enumerate(frames):
         frame[0, 0, 0] = i
@@ -41,9 +41,9 @@ def moving(i: int) -> list[Face]:
 
 
 def test_every_second_frame_is_detected_and_the_rest_interpolated() -> None:
-    detector = Scripted(moving)
-    faces = detect_sparse(detector, numbered(9), every=2)
-    assert detector.calls == [[0, 2, 4, 6, 8]]
+    face_detector = Scripted(moving)
+    faces = detect_sparse(face_detector, numbered(9), every=2)
+    assert face_detector.calls == [[0, 2, 4, 6, 8]]
     assert len(faces) == 9 and all(len(f) == 1 for f in faces)
     for i, (face,) in enumerate(faces):
         (truth,) = moving(i)
@@ -53,17 +53,17 @@ def test_every_second_frame_is_detected_and_the_rest_interpolated() -> None:
 
 
 def test_the_last_frame_is_always_detected() -> None:
-    detector = Scripted(moving)
-    faces = detect_sparse(detector, numbered(8), every=3)
-    assert detector.calls == [[0, 3, 6, 7]]
+    face_detector = Scripted(moving)
+    faces = detect_sparse(face_detector, numbered(8), every=3)
+    assert face_detector.calls == [[0, 3, 6, 7]]
     assert faces[5][0].box == pytest.approx(moving(5)[0].box)
 
 
 def test_a_face_that_appears_gets_the_frames_between_detected() -> None:
-    detector = Scripted(lambda i: moving(i) if i >= 3 else [])
-    faces = detect_sparse(detector, numbered(9), every=2)
+    face_detector = Scripted(lambda i: moving(i) if i >= 3 else [])
+    faces = detect_sparse(face_detector, numbered(9), every=2)
     # 0 and 2 agree (no face): 1 stays empty undetected; 2 and 4 disagree: 3 is detected.
-    assert detector.calls == [[0, 2, 4, 6, 8], [3]]
+    assert face_detector.calls == [[0, 2, 4, 6, 8], [3]]
     assert [len(f) for f in faces] == [0, 0, 0, 1, 1, 1, 1, 1, 1]
     assert faces[3] == moving(3)
 
@@ -73,9 +73,9 @@ def test_a_jump_is_detected_not_interpolated() -> None:
         x = 0.0 if i < 4 else 500.0
         return [Face(box=(x, 0.0, x + 50, 50.0), score=0.9)]
 
-    detector = Scripted(jumping)
-    faces = detect_sparse(detector, numbered(9), every=4)
-    assert detector.calls == [[0, 4, 8], [1, 2, 3]]
+    face_detector = Scripted(jumping)
+    faces = detect_sparse(face_detector, numbered(9), every=4)
+    assert face_detector.calls == [[0, 4, 8], [1, 2, 3]]
     assert [f[0].box[0] for f in faces] == [0.0] * 4 + [500.0] * 5
 
 
@@ -85,20 +85,20 @@ def test_two_faces_pair_up_whatever_their_order() -> None:
         b = Face(box=(300.0 - i, 10.0, 400.0 - i, 110.0), score=0.8)
         return [a, b] if i % 4 == 0 else [b, a]
 
-    detector = Scripted(two)
-    faces = detect_sparse(detector, numbered(5), every=4)
-    assert detector.calls == [[0, 4]]
+    face_detector = Scripted(two)
+    faces = detect_sparse(face_detector, numbered(5), every=4)
+    assert face_detector.calls == [[0, 4]]
     for i in (1, 2, 3):
-        big, small = faces[i]  # largest first, as detectors return them
+        big, small = faces[i]  # largest first, as face detectors return them
         assert big.box == pytest.approx((300.0 - i, 10.0, 400.0 - i, 110.0))
         assert small.box == pytest.approx((10.0 + i, 10.0, 60.0 + i, 60.0))
 
 
 def test_every_one_and_short_clips_detect_everything() -> None:
     for every, count in ((1, 5), (3, 2), (4, 1)):
-        detector = Scripted(moving)
-        faces = detect_sparse(detector, numbered(count), every=every)
-        assert detector.calls == [list(range(count))]
+        face_detector = Scripted(moving)
+        faces = detect_sparse(face_detector, numbered(count), every=every)
+        assert face_detector.calls == [list(range(count))]
         assert faces == [moving(i) for i in range(count)]
     assert detect_sparse(Scripted(moving), [], every=2) == []
 
@@ -127,7 +127,7 @@ def test_real_clip_gets_boxes_on_every_sampled_frame() -> None:
     full = YuFaceDetector().detect(frames)
     assert all(full)
     for i, frame in enumerate(frames):
-        frame[0, 0, 0] = i  # the scripted detector replays the real detections by frame number
+        frame[0, 0, 0] = i  # the scripted face detector replays the real detections by frame number
     counting = Scripted(lambda i: full[i])
     sparse = detect_sparse(counting, frames, every=2)
     detected = {i for call in counting.calls for i in call}

@@ -4,8 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fakescope.faces import Face, Track, filter_tracks, track_faces
-from fakescope.faces import tracking
+from fakescope.faces import Face, Track, filter_tracks, track_faces, tracking
 
 
 def face_at(cx: float, cy: float, size: float = 100.0, score: float = 0.99) -> Face:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -212,6 +213,31 @@ def test_video_audio_track_is_loaded(tmp_path: Path) -> None:
     assert audio.source_rate == 44100 and audio.sample_rate == SAMPLE_RATE
     assert audio.duration == pytest.approx(1.0, abs=0.05)
     assert dominant_hz(audio.samples, SAMPLE_RATE) == pytest.approx(TONE_HZ, abs=2)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "m4a", "video"])
+def test_probed_file_is_decoded_without_sniffing_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    # The Detector probes first and hands the MediaInfo on: loading must pick the decoder from it,
+    # never check or sniff the file again, and give exactly the samples a fresh load gives.
+    if fmt == "video":
+        path = write_video(tmp_path / "talk.mp4", with_audio=True)
+    else:
+        path = write(tmp_path / f"tone.{fmt}", encode_audio(signal(22050, 1.0), 22050, fmt))
+    info = probe(path)
+    fresh, decoded = load_audio(path), decode_audio(path)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a probed file was checked or sniffed again")
+
+    for name in ("fakescope.media.audio", "fakescope.media.probe"):  # by module: `fakescope.media.probe` is also the function
+        monkeypatch.setattr(sys.modules[name], "sniff_kind", refuse)
+        monkeypatch.setattr(sys.modules[name], "check_file", refuse)
+    audio = load_audio(path, info=info)
+    np.testing.assert_array_equal(audio.samples, fresh.samples)
+    np.testing.assert_array_equal(audio.samples, decoded[0])
+    assert (audio.sample_rate, audio.source_rate) == (fresh.sample_rate, fresh.source_rate)
 
 
 def test_video_without_audio_is_refused(tmp_path: Path) -> None:

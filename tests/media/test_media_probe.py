@@ -17,7 +17,8 @@ from fakescope.errors import (
     UnsupportedMediaError,
 )
 from fakescope.media import MediaLimits, probe, sniff_kind
-from fakescope.media.probe import display_rotation
+from fakescope.media.container import display_rotation
+
 
 @pytest.mark.parametrize(
     ("name", "expected"),

@@ -11,7 +11,8 @@ import pytest
 
 from fakescope.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from fakescope.media import MediaLimits, probe, sample_frames, sample_timestamps, video_duration
-from fakescope.media.video import choose_strategy, rotate_upright
+from fakescope.media.video import choose_strategy
+from fakescope.media.video_decoding import rotate_upright
 
 FrameNumber = Callable[[np.ndarray], int]
 
@@ -229,7 +230,7 @@ def test_sequential_skips_unneeded_frames_and_still_takes_the_nearest(
     times = _frame_times(path)
     targets = sample_timestamps(video_duration(path), num_frames)
     expected = sorted({min(range(len(times)), key=lambda k: (abs(times[k] - t), k)) for t in targets})
-    with caplog.at_level(logging.DEBUG, logger="fakescope.media.video"):
+    with caplog.at_level(logging.DEBUG, logger="fakescope.media.video_decoding"):
         frames = sample_frames(path, num_frames, strategy="sequential")
     assert [frame_number(f.image) for f in frames] == expected
     assert [f.index for f in frames] == expected
@@ -244,7 +245,7 @@ def test_sequential_skips_unneeded_frames_and_still_takes_the_nearest(
 
 @pytest.mark.parametrize("seconds", [1.0, 40.0])
 def test_copy_clip_cuts_or_loops_real_footage_to_a_length(tmp_path: Path, seconds: float) -> None:
-    from fakescope.media.video import copy_clip
+    from fakescope.media.clips import copy_clip
     from tests.conftest import EXAMPLES
 
     source = EXAMPLES / "real_ffpp_866.mp4"  # 17 s: cut at 1 s, looped past its end for 40 s
@@ -257,7 +258,7 @@ def test_copy_clip_cuts_or_loops_real_footage_to_a_length(tmp_path: Path, second
 
 
 def test_copy_clip_of_a_file_without_video_is_a_clear_error(tmp_path: Path) -> None:
-    from fakescope.media.video import copy_clip
+    from fakescope.media.clips import copy_clip
     from tests.conftest import EXAMPLES
 
     with pytest.raises(UnsupportedMediaError, match="no video stream to copy"):

@@ -16,12 +16,6 @@ def test_default_model_is_registered_and_listed():
     assert list_models("nothing-*") == []
 
 
-def test_cli_default_matches_the_registry_default():
-    from fakescope import cli
-
-    assert cli.DEFAULT_MODEL == DEFAULT_MODEL
-
-
 def test_unknown_names_are_clear_errors():
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         create_model("nope")

@@ -33,7 +33,8 @@ def default_model():
 def val_crops(dfdc_faces) -> list[np.ndarray]:
     """8 real val crops (4 real, 4 fake), uint8 RGB at the model's input size."""
     from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
-    from fakescope.optimize.evaluation import labelled_samples, load_crops
+    from fakescope.data.model_data import labelled_samples
+    from fakescope.optimize.evaluation import load_crops
 
     samples = labelled_samples(DEFAULT_MODEL, "val", root=dfdc_faces, limit=8)
     return load_crops(samples, get_pretrained_cfg(DEFAULT_MODEL))

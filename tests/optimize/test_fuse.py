@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fakescope.detect.scoring import crops_to_tensor
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.optimize.fuse import conv_bn_pairs, fuse_conv_bn
 
 

@@ -10,8 +10,8 @@ import torch
 from fakescope.detect import Detector
 from fakescope.errors import ModelError
 from fakescope.models import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, get_pretrained_cfg
-from fakescope.optimize.artifact import read_metadata, read_verified
-from fakescope.optimize.runtime import OnnxDetector, choose_backend, default_onnx_dir, find_onnx
+from fakescope.models.onnx_artifact import read_metadata, read_verified
+from fakescope.models.onnx import OnnxDetector, choose_backend, default_onnx_dir, find_onnx
 from tests.conftest import EXAMPLES
 
 # The drop in val AUC the issue allows an INT8 model against its fp32 source.

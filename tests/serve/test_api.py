@@ -22,7 +22,7 @@ from PIL import Image
 from fakescope.serve import ServeSettings, create_app
 from fakescope.serve.auth import SESSION_COOKIE, create_key
 from fakescope.serve.db import Job, new_id, utcnow
-from fakescope.serve.jobs import MAX_ATTEMPTS
+from fakescope.serve.job_queue import MAX_ATTEMPTS
 from fakescope.serve.uploads import clean_filename
 from fakescope.serve.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.conftest import EXAMPLES

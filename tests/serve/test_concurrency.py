@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from fakescope.media.video import copy_clip
+from fakescope.media.clips import copy_clip
 from fakescope.serve import ServeSettings, create_app
 from tests.serve.service_helpers import (
     REAL_CLIP,

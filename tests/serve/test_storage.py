@@ -11,7 +11,7 @@ import pytest
 from starlette.datastructures import UploadFile
 
 from fakescope.errors import FakescopeError, MissingFileError
-from fakescope.media.probe import HEAD_BYTES, sniff_kind
+from fakescope.media.sniff import HEAD_BYTES, sniff_kind
 from fakescope.serve.storage import SNIFF_BYTES, BlobStore, EmptyUploadError, UploadTooLargeError, format_bytes
 from tests.conftest import EXAMPLES
 

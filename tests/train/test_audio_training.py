@@ -13,9 +13,9 @@ import torch
 
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, sha256_file
-from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
+from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
 from fakescope.train.config import load_config
-from fakescope.train.data import Sample, Splits
+from fakescope.data import Sample, Splits
 from fakescope.train.trainer import exclude_rows, make_audio_loaders, run_training
 
 CONFIG = Path("configs/audio-bigru-attn.yaml")

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from fakescope.errors import FakescopeError
-from fakescope.train import hifigan, vocoder_training
-from fakescope.train.hifigan import HOP, N_MELS, hifigan_mel, hifigan_path, hifigan_sha256, hifigan_vocode
-from fakescope.train.speech_corpus import DEFAULT_GENERATORS, build_speech_corpus
-from fakescope.train.speech_fakes import GENERATORS, network_sha256
+from fakescope.train.speech import hifigan, vocoder_training
+from fakescope.train.speech.catalogue import DEFAULT_GENERATORS
+from fakescope.train.speech.corpus import build_speech_corpus
+from fakescope.train.speech.fakes import GENERATORS, network_sha256
+from fakescope.train.speech.hifigan import HOP, N_MELS, hifigan_mel, hifigan_path, hifigan_sha256, hifigan_vocode
 from tests.conftest import shared
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from fakescope.errors import FakescopeError
-from fakescope.train import vocoder_training
-from fakescope.train.neural_vocoder import HOP, N_MELS, VOCODERS, LogMel, build_vocoder, vocode, weights_sha256
-from fakescope.train.speech_fakes import GENERATORS
+from fakescope.train.speech import vocoder_training
+from fakescope.train.speech.fakes import GENERATORS
+from fakescope.train.speech.vocoders import HOP, N_MELS, VOCODERS, LogMel, build_vocoder, vocode, weights_sha256
 from tests.conftest import shared
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from fakescope.errors import FakescopeError
 from fakescope.train.config import load_config
-from fakescope.train.rawboost import RawBoostAugment, apply_fir, coloured, convolutive, impulsive, random_notch_filter
+from fakescope.train.speech.rawboost import RawBoostAugment, apply_fir, coloured, convolutive, impulsive, random_notch_filter
 
 SR = 16_000
 

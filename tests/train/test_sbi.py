@@ -130,7 +130,8 @@ def test_changed_files_are_recomputed_and_misses_kept(crops, tmp_path, suffix):
 
 
 def test_from_face_crops_rescales_landmarks(crops, tmp_path):
-    from fakescope.train.data import FaceCropDataset, Sample
+    from fakescope.data import Sample
+    from fakescope.data.images import FaceCropDataset
 
     samples = [Sample(path=p, label=0, group=p.name, split="train") for p in crops[0][:2]]
     dataset = FaceCropDataset(samples, 112, transform=lambda t: t)

@@ -13,23 +13,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fakescope.errors import FakescopeError
-from fakescope.train import speech_fakes
-from fakescope.train.data import LABELS, Sample, check_no_leakage
-from fakescope.train.speech_corpus import (
-    COLUMNS,
-    DEFAULT_GENERATORS,
+from fakescope.data import LABELS, Sample, check_no_leakage
+from fakescope.data.speech_sources import (
     DIGIT_WORDS,
     SYNTH_FAMILIES,
-    build_speech_corpus,
-    fake_condition,
     read_digit_utterances,
     read_synth_clips,
     synth_family,
     synth_groups,
 )
-from fakescope.train.neural_vocoder import VOCODERS, weights_sha256
-from fakescope.train.speech_fakes import CONDITIONS, GENERATORS, TTS_GENERATORS, generator_family, tts_version
+from fakescope.errors import FakescopeError
+from fakescope.media.channels import CONDITIONS
+from fakescope.train.speech import tts
+from fakescope.train.speech.catalogue import COLUMNS, DEFAULT_GENERATORS, generator_family
+from fakescope.train.speech.corpus import build_speech_corpus
+from fakescope.train.speech.fakes import GENERATORS
+from fakescope.train.speech.generation import fake_condition
+from fakescope.train.speech.tts import TTS_GENERATORS, tts_version
+from fakescope.train.speech.vocoders import VOCODERS, weights_sha256
 from tests.conftest import shared
 
 FAMILIES = {"gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec"}
@@ -282,7 +283,7 @@ def test_workers_write_the_same_bytes_as_inline(tmp_path):
 
 
 def test_missing_espeak_is_skipped_and_recorded(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(speech_fakes, "ESPEAK", "espeak-ng-not-installed")
+    monkeypatch.setattr(tts, "ESPEAK", "espeak-ng-not-installed")
     with caplog.at_level(logging.WARNING):
         rows = read_rows(small_build(tmp_path))
     assert "without the espeak generator" in caplog.text

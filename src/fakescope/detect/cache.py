@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from fakescope.detect.options import DEFAULT_OPTIONS
 from fakescope.detect.result import Result
 from fakescope.models.registry import sha256_file
 
-DEFAULT_CACHE_SIZE = 100
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -62,7 +62,7 @@ class CacheStats:
 class ResultCache:
     """Results by (content sha256, detector fingerprint), least recently used dropped past `maxsize`."""
 
-    def __init__(self, maxsize: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, maxsize: int = DEFAULT_OPTIONS.cache_size) -> None:
         if maxsize < 1:
             raise ValueError("cache size must be at least 1")
         self._lock = threading.Lock()

@@ -11,27 +11,29 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from fakescope import __version__
+from fakescope.constants import __version__
 from fakescope.detect.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DynamicBatcher, analysis_of
-from fakescope.detect.cache import DEFAULT_CACHE_SIZE, ResultCache
+from fakescope.detect.cache import ResultCache
+from fakescope.detect.failures import failed_result, failure_reason
 from fakescope.detect.fusion import ModalityWeights
-from fakescope.detect.pipeline import MAX_CROPS_PER_FORWARD, PIPELINES, PipelineContext
+from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions
+from fakescope.detect.pipeline import PIPELINES, Analysis, PipelineContext
 from fakescope.detect.result import Result
 from fakescope.detect.scoring import model_device
 from fakescope.detect.timing import StageTimer
 from fakescope.detect.verdict import Thresholds, agreed_thresholds
 from fakescope.errors import FakescopeError, ModelError
-from fakescope.faces import DEFAULT_DETECT_EVERY, DEFAULT_FACE_DETECTOR, FaceDetector, create_face_detector
+from fakescope.faces import FaceDetector, create_face_detector
 from fakescope.media import probe
-from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, list_models, sha256_file
+from fakescope.models import DeepfakeDetector, list_models, sha256_file
 from fakescope.models.config import InputKind
-from fakescope.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL
+from fakescope.models.info import weights_version
+from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL
 
 log = logging.getLogger(__name__)
-
-AUTO = "auto"
 
 
 class Detector:
@@ -59,9 +61,9 @@ class Detector:
         audio_model: DeepfakeDetector | None = None,
         audio_model_name: str | None = None,
         face_detector: FaceDetector | None = None,
-        num_frames: int = 32,
-        detect_every: int = DEFAULT_DETECT_EVERY,
-        batch_size: int = MAX_CROPS_PER_FORWARD,
+        num_frames: int = DEFAULT_OPTIONS.frames,
+        detect_every: int = DEFAULT_OPTIONS.face_every,
+        batch_size: int = DEFAULT_OPTIONS.batch,
         thresholds: Thresholds | None = None,
         weights: ModalityWeights | None = None,
         cache: ResultCache | None = None,
@@ -97,21 +99,10 @@ class Detector:
         self.cache = cache
 
     @classmethod
-    def from_pretrained(
-        cls,
-        name: str = DEFAULT_MODEL,
-        *,
-        image_model: str | None = AUTO,
-        audio_model: str | None = AUTO,
-        device: str = "cpu",
-        face_detector: str = DEFAULT_FACE_DETECTOR,
-        cache_size: int = DEFAULT_CACHE_SIZE,
-        backend: str = AUTO,
-        threads: int | None = None,
-        onnx_dir: str | Path | None = None,
-        **kwargs: object,
+    def from_options(
+        cls, options: DetectorOptions, *, weights: ModalityWeights | None = None, thresholds: Thresholds | None = None
     ) -> Detector:
-        """Load registered models with their shipped, checksum-verified weights.
+        """Load the registered models `options` names, with their shipped, checksum-verified weights.
 
         `image_model` / `audio_model`: "auto" adds DEFAULT_IMAGE_MODEL / DEFAULT_AUDIO_MODEL
         when its weights ship and skips it otherwise; None leaves that detector out; a name
@@ -123,12 +114,16 @@ class Detector:
         (default) ONNX on CPU wherever an export ships and torch otherwise. The image and audio
         models follow the face model's backend where they have an export and use torch where
         not (audio models cannot be exported). `threads`: CPU threads for torch and ONNX Runtime.
-        """
-        from fakescope.optimize.runtime import choose_backend, load_model
 
+        `weights`: fusion weights other than those of `options.audio_weight` (another `confident`);
+        `thresholds`: verdict bands instead of those the models' cards agree on.
+        """
+        from fakescope.models.onnx import choose_backend, load_model
+
+        device, onnx_dir, threads = options.device, options.onnx_dir, options.threads
         if threads is not None:
             torch.set_num_threads(max(1, threads))
-        face_backend = choose_backend(name, backend, device=device, onnx_dir=onnx_dir)
+        face_backend = choose_backend(options.model, options.backend, device=device, onnx_dir=onnx_dir)
         # The image and audio models follow: torch with torch, else ONNX wherever they have an export.
         extra_backend = "torch" if face_backend == "torch" else AUTO
 
@@ -136,19 +131,51 @@ class Detector:
             chosen = choose_backend(model_name, chosen, device=device, onnx_dir=onnx_dir)
             return load_model(model_name, backend=chosen, onnx_dir=onnx_dir, threads=threads, device=device)
 
-        image_name = resolve_optional_model(image_model, DEFAULT_IMAGE_MODEL)
-        audio_name = resolve_optional_model(audio_model, DEFAULT_AUDIO_MODEL)
+        image_name = resolve_optional_model(options.image_model, DEFAULT_IMAGE_MODEL)
+        audio_name = resolve_optional_model(options.audio_model, DEFAULT_AUDIO_MODEL)
         return cls(
-            load(name, face_backend),
-            model_name=name,
+            load(options.model, face_backend),
+            model_name=options.model,
             image_model=None if image_name is None else load(image_name, extra_backend),
             image_model_name=image_name,
             audio_model=None if audio_name is None else load(audio_name, extra_backend),
             audio_model_name=audio_name,
-            face_detector=create_face_detector(face_detector),
-            cache=ResultCache(cache_size) if cache_size > 0 else None,
-            **kwargs,
+            face_detector=create_face_detector(options.face_detector),
+            num_frames=options.frames,
+            detect_every=options.face_every,
+            batch_size=options.batch,
+            thresholds=thresholds,
+            weights=weights or ModalityWeights(video=1.0 - options.audio_weight, audio=options.audio_weight),
+            cache=ResultCache(options.cache_size) if options.cache_size > 0 else None,
         )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = DEFAULT_OPTIONS.model,
+        *,
+        image_model: str | None = AUTO,
+        audio_model: str | None = AUTO,
+        device: str = DEFAULT_OPTIONS.device,
+        face_detector: str = DEFAULT_OPTIONS.face_detector,
+        cache_size: int = DEFAULT_OPTIONS.cache_size,
+        backend: str = AUTO,
+        threads: int | None = None,
+        onnx_dir: str | Path | None = None,
+        num_frames: int = DEFAULT_OPTIONS.frames,
+        detect_every: int = DEFAULT_OPTIONS.face_every,
+        batch_size: int = DEFAULT_OPTIONS.batch,
+        weights: ModalityWeights | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> Detector:
+        """`from_options` by keywords, the library's way in: `Detector.from_pretrained()` loads the
+        default models. Settings are named as in the constructor; DetectorOptions says what each does."""
+        options = DetectorOptions(
+            model=name, frames=num_frames, face_detector=face_detector, image_model=image_model, audio_model=audio_model,
+            backend=backend, threads=threads, batch=batch_size, face_every=detect_every, cache_size=cache_size,
+            onnx_dir=None if onnx_dir is None else Path(onnx_dir), device=device,
+        )
+        return cls.from_options(options, weights=weights, thresholds=thresholds)
 
     def model_versions(self) -> dict[str, str]:
         versions = {"fakescope": __version__, self.model_name: _short_sha(self.model)}
@@ -194,19 +221,29 @@ class Detector:
             return list(pool.map(self.detect, paths))
 
     def detect(self, path: str | Path) -> Result:
-        """Score one file. Bad input gives status "error" with a one-line reason, never an exception."""
-        with analysis_of(self.model, self.image_model):
-            return self._detect(path)
+        """Score one file. Any failure gives status "error" with a one-line reason, never an exception
+        (detect.failures: the one never-raise net, which scans and the service rely on)."""
+        return self.analyse(path).result
 
-    def _detect(self, path: str | Path) -> Result:
+    def analyse(self, path: str | Path) -> Analysis:
+        """`detect`, plus the decoded pictures the Result's face boxes refer to (none when it came
+        from the cache or failed), so face thumbnails need not decode the file again."""
+        try:
+            with analysis_of(self.model, self.image_model):
+                return self._analyse(path)
+        except Exception as err:  # noqa: BLE001 - the never-raise net: a bug in one file's analysis becomes its Result
+            return Analysis(failed_result(path, err))
+
+    def _analyse(self, path: str | Path) -> Analysis:
         start = time.perf_counter()
         path = Path(path)
         digest = self._digest(path)
         if digest is not None and self.cache is not None and (hit := self.cache.get(digest, self.fingerprint)):
             hit.file, hit.cached = str(path), True
             hit.processing_time = round(time.perf_counter() - start, 4)
-            return hit
+            return Analysis(hit)
         result = Result(file=str(path), device=self.device, model_versions=self.model_versions())
+        pictures: dict[int, np.ndarray] = {}
         timer = StageTimer()
         try:
             with timer.stage("decode"):
@@ -217,16 +254,17 @@ class Detector:
                 self.model, self.model_name, self.face_detector, self.num_frames, self.image_model, self.image_model_name or "",
                 self.audio_model, self.audio_model_name or "", self.weights, self.detect_every, self.batch_size,
             )
-            result = PIPELINES[info.kind](ctx, info, result, timer)
-        except FakescopeError as err:
-            result.status, result.reason = "error", str(err)
+            analysis = PIPELINES[info.kind](ctx, info, result, timer)
+            result, pictures = analysis.result, analysis.pictures
+        except FakescopeError as err:  # bad input is an answer, with what was learnt before it showed
+            result.status, result.reason = "error", failure_reason(err)
         if result.status == "ok" and result.score is not None:
             result.verdict = self.thresholds_for(result).verdict(result.score)
         result.timings = {k: round(v, 4) for k, v in timer.seconds.items()}
         result.processing_time = round(time.perf_counter() - start, 4)
         if self.cache is not None and result.sha256:
             self.cache.put(result.sha256, self.fingerprint, result)
-        return result
+        return Analysis(result, pictures)
 
     def _digest(self, path: Path) -> str | None:
         """The content hash the cache is keyed by; None leaves a missing or unreadable file to `probe`'s errors."""
@@ -258,4 +296,4 @@ def _check_input_kind(model: DeepfakeDetector, name: str, kind: InputKind) -> No
 
 
 def _short_sha(model: DeepfakeDetector) -> str:
-    return (model.pretrained_cfg.sha256 or "untrained")[:12]
+    return weights_version(model.pretrained_cfg)

@@ -31,7 +31,8 @@ from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
 from fakescope.faces.crop import center_square
 from fakescope.faces.sparse import DEFAULT_DETECT_EVERY, detect_sparse
-from fakescope.media import MediaInfo, load_image, sample_frames
+from fakescope.faces.tracking import Track
+from fakescope.media import Frame, MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
 
 
@@ -55,6 +56,16 @@ class PipelineContext:
     batch_size: int = MAX_CROPS_PER_FORWARD
 
 
+@dataclass
+class Analysis:
+    """A file's Result and the decoded pictures behind it, handed forward so nothing decodes the file again.
+
+    `pictures`: each face track's most suspicious frame, by track id (the whole picture for an
+    image), in the pixels its boxes are given in; the service cuts its face thumbnails from them.
+    """
+
+    result: Result
+    pictures: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -62,7 +73,7 @@ def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, floa
     return crop_face(image, box, margin=cfg.face_margin, shift=cfg.face_shift, size=cfg.image_size)
 
 
-def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
+def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Analysis:
     """Score every face, and the whole picture with the image model if there is one; fuse the detectors.
 
     With no detectable face the face model scores the centre square (right for tight face
@@ -98,17 +109,18 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
             result.reason += f" (softened, T={NO_FACE_TEMPERATURE:g}) and with {ctx.image_model_name}"
     score, weights = fuse_detectors([s for _, s in detectors])
     result.modalities = [ModalityScore(modality="image", score=round(score, 6), weight=1.0)]
-    return _finish(result, score, [(n, s, w) for (n, s), w in zip(detectors, weights, strict=True)])
+    _finish(result, score, [(n, s, w) for (n, s), w in zip(detectors, weights, strict=True)])
+    return Analysis(result, {track.track_id: image for track in result.faces})
 
 
 def _score_whole(model: DeepfakeDetector, image: np.ndarray) -> float:
     return float(score_crops(model, [whole_image_input(image, model.pretrained_cfg)])[0])
 
 
-def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
+def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Analysis:
     """Faces (and the sound, when there is an audio model) scored apart, then fused (fusion.fuse_modalities)."""
     result.duration = info.duration
-    face_score, face_skipped = _score_faces(ctx, info, result, timer)
+    face_score, face_skipped, pictures = _score_faces(ctx, info, result, timer)
     audio = _video_audio(ctx, info, timer)
     scores = {"video": face_score} if face_score is not None else {}
     if audio is not None and audio.score is not None:
@@ -126,19 +138,21 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     if not scores:
         result.status = "not_applicable"
         result.reason = face_skipped if audio is None else f"{face_skipped}; audio: {audio.skipped}"
-        return result
+        return Analysis(result)
     if face_skipped:
         result.reason = f"{face_skipped}: scored on the audio track only"
     detectors = [(ctx.model_name, face_score, shares.get("video", 0.0))] if face_score is not None else []
     if "audio" in scores:
         detectors.append((ctx.audio_model_name, scores["audio"], shares["audio"]))
-    return _finish(result, score, detectors)
+    return Analysis(_finish(result, score, detectors), pictures)
 
 
-def _score_faces(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> tuple[float | None, str | None]:
+def _score_faces(
+    ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer
+) -> tuple[float | None, str | None, dict[int, np.ndarray]]:
     """Sample frames, find faces on every `detect_every`-th (faces.sparse), track identities, score
     all crops in one batch, fuse per identity then per video; fills faces and the per-second
-    timeline. Returns (score, None) or (None, why not)."""
+    timeline. Returns (score, None, each track's most suspicious frame) or (None, why not, {})."""
     with timer.stage("decode"):
         frames = sample_frames(info, ctx.num_frames)
     result.frames_sampled = len(frames)
@@ -146,7 +160,7 @@ def _score_faces(ctx: PipelineContext, info: MediaInfo, result: Result, timer: S
         per_frame = detect_sparse(ctx.face_detector, [f.image for f in frames], ctx.detect_every)
         tracks = filter_tracks(track_faces(per_frame, [f.timestamp for f in frames]))
     if not tracks:
-        return None, f"no face found in {len(frames)} sampled frames"
+        return None, f"no face found in {len(frames)} sampled frames", {}
     with timer.stage("faces"):
         crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
@@ -165,7 +179,17 @@ def _score_faces(ctx: PipelineContext, info: MediaInfo, result: Result, timer: S
         result.faces = face_tracks
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]
-    return media_score([t.score for t in face_tracks]), None
+    return media_score([t.score for t in face_tracks]), None, _most_suspicious_frames(frames, tracks, face_tracks)
+
+
+def _most_suspicious_frames(frames: list[Frame], tracks: list[Track], scored: list[FaceTrack]) -> dict[int, np.ndarray]:
+    """Each track's frame of its highest-scoring detection (the first of equals), by track id."""
+    pictures: dict[int, np.ndarray] = {}
+    for track, face in zip(tracks, scored, strict=True):
+        if face.frames:
+            best = max(range(len(face.frames)), key=lambda k: face.frames[k][1])
+            pictures[face.track_id] = frames[track.detections[best].frame_index].image
+    return pictures
 
 
 def _video_audio(ctx: PipelineContext, info: MediaInfo, timer: StageTimer) -> AudioEvidence | None:
@@ -177,7 +201,7 @@ def _video_audio(ctx: PipelineContext, info: MediaInfo, timer: StageTimer) -> Au
     return analyse_audio(ctx.audio_model, info, timer, min_seconds=MIN_AUDIO_SECONDS)
 
 
-def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Result:
+def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Analysis:
     """Score the recording's windows with the audio model; segments are the scored windows."""
     if ctx.audio_model is None:
         raise UnsupportedMediaError(f"{info.path.name}: audio files need an audio model (none is loaded)")
@@ -187,9 +211,9 @@ def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
                                        skipped=audio.skipped)]
     if audio.score is None:
         result.status, result.reason = "not_applicable", audio.skipped
-        return result
+        return Analysis(result)
     result.segments = audio.segments()
-    return _finish(result, audio.score, [(ctx.audio_model_name, audio.score, 1.0)])
+    return Analysis(_finish(result, audio.score, [(ctx.audio_model_name, audio.score, 1.0)]))
 
 
 def _round(score: float | None) -> float | None:
@@ -205,7 +229,7 @@ def _finish(result: Result, score: float, detectors: list[tuple[str, float, floa
     return result
 
 
-PIPELINES: dict[str, Callable[[PipelineContext, MediaInfo, Result, StageTimer], Result]] = {
+PIPELINES: dict[str, Callable[[PipelineContext, MediaInfo, Result, StageTimer], Analysis]] = {
     "image": run_image,
     "video": run_video,
     "audio": run_audio,

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from fakescope.constants import MediaKind, Modality, Verdict
+
 Status = Literal["ok", "not_applicable", "error"]
-Verdict = Literal["authentic", "suspicious", "manipulated"]
-MediaType = Literal["image", "video", "audio"]
 
 
 class DetectorScore(BaseModel):
@@ -23,7 +23,7 @@ class DetectorScore(BaseModel):
 class ModalityScore(BaseModel):
     """What one kind of evidence (faces/pictures, or the sound) said, and how much it counted."""
 
-    modality: Literal["video", "image", "audio"]
+    modality: Modality
     score: float | None = Field(None, description="P(fake) from this modality; null when it was skipped")
     weight: float = Field(0.0, description="weight of this modality in the fused score")
     skipped: str | None = Field(None, description="why this modality was not scored, e.g. 'no audio track'")
@@ -54,7 +54,7 @@ class Result(BaseModel):
 
     file: str
     sha256: str | None = None
-    media_type: MediaType | None = None
+    media_type: MediaKind | None = None
     status: Status = "ok"
     reason: str | None = Field(None, description="why the status is not ok, in words a person understands")
     verdict: Verdict | None = None

@@ -11,6 +11,7 @@ from fakescope.faces import center_crop
 from fakescope.media.image import resize_whole
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
+from fakescope.models.transforms import crops_to_tensor
 
 
 def whole_image_input(image: np.ndarray, cfg: PretrainedCfg) -> np.ndarray:
@@ -20,16 +21,8 @@ def whole_image_input(image: np.ndarray, cfg: PretrainedCfg) -> np.ndarray:
     return center_crop(image, cfg.image_size)
 
 
-def crops_to_tensor(crops: Sequence[np.ndarray], cfg: PretrainedCfg) -> torch.Tensor:
-    """uint8 RGB crops (N, H, W, 3) -> normalised float tensor (N, 3, H, W), channels_last."""
-    batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.std).view(1, 3, 1, 1)
-    return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
 def model_device(model: DeepfakeDetector) -> torch.device:
-    """Where a model's inputs go: an ONNX Runtime model (optimize.runtime) names its device, a torch model's weights say it."""
+    """Where a model's inputs go: an ONNX Runtime model (models.onnx) names its device, a torch model's weights say it."""
     device = getattr(model, "device", None)
     return device if isinstance(device, torch.device) else next(model.parameters()).device
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fakescope.detect.result import Verdict
+from fakescope.constants import Verdict
 
 
 @dataclass(frozen=True)

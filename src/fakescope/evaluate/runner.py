@@ -10,7 +10,7 @@ Three kinds of data, one report:
 - speech (labels.csv or real/ + fake/ audio files, for audio models) goes through the same
   windowing and window fusion as `fakescope detect` (clip level), with sections per
   generator family and source when labels.csv names them; `--perturb mp3_32k` etc. re-encode
-  every clip first (the channel conditions of train.speech_fakes).
+  every clip first (the channel conditions of media.channels).
 """
 
 from __future__ import annotations
@@ -25,15 +25,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from fakescope.data import assign_splits, load_samples, read_dfdc_metadata, recorded_split
+from fakescope.data.images import FaceCropDataset
+from fakescope.detect import Detector
+from fakescope.detect.audio import score_speech
 from fakescope.detect.result import Result
 from fakescope.errors import FakescopeError
+from fakescope.evaluate.breakdown import subgroups
 from fakescope.evaluate.perturb import parse_perturbation
 from fakescope.evaluate.report import write_report
+from fakescope.evaluate.submission import UNSCORED, write_submission
 from fakescope.faces import DEFAULT_FACE_DETECTOR
+from fakescope.media.audio import Audio, load_audio
+from fakescope.media.channels import CONDITIONS, apply_condition
+from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
+from fakescope.models.transforms import eval_transform
 
 log = logging.getLogger(__name__)
-UNSCORED = 0.5
 
 
 @dataclass
@@ -45,25 +54,12 @@ class Scores:
     unscored: list[str] = field(default_factory=list)
 
 
-def training_split(model_name: str) -> tuple[float, int]:
-    """(val_fraction, seed) the model was trained with (the platform's defaults when its card
-    does not say), so eval rebuilds the same val split."""
-    from fakescope.train.config import DataCfg, TrainConfig
-
-    recorded = get_pretrained_cfg(model_name).training_split()
-    if recorded is None:
-        return DataCfg.model_fields["val_fraction"].default, TrainConfig.model_fields["seed"].default
-    return recorded[0], recorded[2]
-
-
 def score_videos(root: Path, model_name: str, *, split: str, frames: int, face_detector: str) -> Scores:
-    from fakescope.detect import Detector
-    from fakescope.train.data import assign_splits, read_dfdc_metadata
-
-    val_fraction, seed = training_split(model_name)
+    settings = recorded_split(get_pretrained_cfg(model_name))
     videos = read_dfdc_metadata(root)
     if split != "all":
-        videos = [v for v in assign_splits(videos, val_fraction, seed=seed, source=root / "metadata.json") if v.split == split]
+        videos = assign_splits(videos, settings.val_fraction, seed=settings.seed, source=root / "metadata.json")
+        videos = [v for v in videos if v.split == split]
     if not videos:
         raise FakescopeError(f"{root}: no videos in split {split!r}")
     detector = Detector.from_pretrained(model_name, num_frames=frames, face_detector=face_detector, image_model=None)
@@ -91,12 +87,9 @@ def score_videos(root: Path, model_name: str, *, split: str, frames: int, face_d
 @torch.inference_mode()
 def score_images(root: Path, model_name: str, *, split: str, perturbations: Sequence[str] = (), batch_size: int = 64) -> Scores:
     """Frame-level scores of the clean images, then once more per perturbation (`jpeg70`, ...)."""
-    from fakescope.train.augment import eval_transform
-    from fakescope.train.data import FaceCropDataset, load_samples
-
     checks = {spec: parse_perturbation(spec) for spec in perturbations}
-    val_fraction, seed = training_split(model_name)
-    samples = load_samples(root, val_fraction=val_fraction, seed=seed)
+    settings = recorded_split(get_pretrained_cfg(model_name))
+    samples = load_samples(root, val_fraction=settings.val_fraction, seed=settings.seed)
     if split != "all":
         samples = [s for s in samples if s.split == split]
     if not samples:
@@ -114,18 +107,11 @@ def score_images(root: Path, model_name: str, *, split: str, perturbations: Sequ
 
 def score_audio(root: Path, model_name: str, *, split: str, perturbations: Sequence[str] = ()) -> Scores:
     """Clip-level P(fake) exactly as `fakescope detect` gives it, clean and per channel condition."""
-    from fakescope.detect.audio import score_speech
-    from fakescope.evaluate.breakdown import subgroups
-    from fakescope.media.audio import Audio, load_audio
-    from fakescope.media.files import AUDIO_EXTENSIONS
-    from fakescope.train.data import load_samples
-    from fakescope.train.speech_fakes import CONDITIONS, apply_condition
-
     for spec in perturbations:
         if spec not in CONDITIONS:
             raise FakescopeError(f"unknown audio perturbation {spec!r}: use one of {', '.join(CONDITIONS)}")
-    val_fraction, seed = training_split(model_name)
-    samples = load_samples(root, val_fraction=val_fraction, seed=seed, extensions=AUDIO_EXTENSIONS)
+    settings = recorded_split(get_pretrained_cfg(model_name))
+    samples = load_samples(root, val_fraction=settings.val_fraction, seed=settings.seed, extensions=AUDIO_EXTENSIONS)
     if split != "all":
         samples = [s for s in samples if s.split == split]
     if not samples:
@@ -184,7 +170,5 @@ def evaluate_dataset(
             "unscored (counted as 0.5)": "; ".join(scores.unscored) or "none"}
     html = write_report(out_dir, scores.sections, title=f"{model_name} on {root.name} ({split})", meta=meta)
     if submission is not None:
-        from fakescope.scan import write_submission
-
         write_submission(scores.results, submission)
     return json.loads((out_dir / "metrics.json").read_text()), html

@@ -3,7 +3,7 @@ and what detecting on every k-th frame (faces.sparse) keeps of it. Figures are r
 
 Recall is the share of sampled frames with at least one face: every labelled clip shows one
 person's face throughout, so a frame without one is a miss. Frames are sampled as the video
-pipeline samples them, at full resolution; each detector shrinks them itself, so its time is
+pipeline samples them, at full resolution; each face detector shrinks them itself, so its time is
 at its own detection resolution (`max_side`, 640 px by default).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fakescope.faces.detectors import FaceDetector
+from fakescope.faces.detectors.base import FaceDetector
 from fakescope.faces.sparse import detect_sparse
 from fakescope.faces.tracking import box_iou
 from fakescope.faces.types import Face
@@ -37,8 +37,8 @@ def labelled_clips(root: Path, folders: Sequence[str] = LABELLED_FOLDERS) -> lis
 
 
 @dataclass
-class DetectorRun:
-    """One detector over the clips: per clip its seconds and its faces per sampled frame."""
+class FaceDetectorRun:
+    """One face detector over the clips: per clip its seconds and its faces per sampled frame."""
 
     name: str
     seconds: list[float] = field(default_factory=list)
@@ -54,29 +54,29 @@ class DetectorRun:
         return found / self.frames if self.frames else 0.0
 
 
-def run_detectors(
-    clips: Sequence[Path], detectors: Mapping[str, FaceDetector], *, num_frames: int = 32
-) -> dict[str, DetectorRun]:
-    """Every detector on the same sampled frames of each clip; the order rotates per clip so
-    that a busy spell of a shared machine does not always fall on the same detector."""
-    runs = {name: DetectorRun(name) for name in detectors}
-    for detector in detectors.values():
-        load = getattr(detector, "load", None)
+def run_face_detectors(
+    clips: Sequence[Path], face_detectors: Mapping[str, FaceDetector], *, num_frames: int = 32
+) -> dict[str, FaceDetectorRun]:
+    """Every face detector on the same sampled frames of each clip; the order rotates per clip so
+    that a busy spell of a shared machine does not always fall on the same face detector."""
+    runs = {name: FaceDetectorRun(name) for name in face_detectors}
+    for face_detector in face_detectors.values():
+        load = getattr(face_detector, "load", None)
         if callable(load):
             load()
-    names = list(detectors)
+    names = list(face_detectors)
     for position, clip in enumerate(clips):
         images = [frame.image for frame in sample_frames(probe(clip), num_frames)]
         shift = position % len(names)
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            faces = detectors[name].detect(images)
+            faces = face_detectors[name].detect(images)
             runs[name].seconds.append(time.perf_counter() - start)
             runs[name].faces[clip.name] = faces
     return runs
 
 
-def agreement(run: DetectorRun, reference: DetectorRun) -> list[float]:
+def agreement(run: FaceDetectorRun, reference: FaceDetectorRun) -> list[float]:
     """IoU of each frame's largest face with the reference's best-matching face (frames where both found one)."""
     ious = []
     for clip, per_frame in run.faces.items():
@@ -86,9 +86,9 @@ def agreement(run: DetectorRun, reference: DetectorRun) -> list[float]:
     return ious
 
 
-def detector_rows(runs: Mapping[str, DetectorRun], num_frames: int, reference: str | None = None) -> list[dict]:
-    """One row per detector: recall, seconds per `num_frames` frames (mean and median over clips),
-    and the median IoU of its boxes with the `reference` detector's."""
+def face_detector_rows(runs: Mapping[str, FaceDetectorRun], num_frames: int, reference: str | None = None) -> list[dict]:
+    """One row per face detector: recall, seconds per `num_frames` frames (mean and median over clips),
+    and the median IoU of its boxes with the `reference` face detector's."""
     rows = []
     for run in runs.values():
         per_set = [s * num_frames / len(f) for s, f in zip(run.seconds, run.faces.values(), strict=True) if f]
@@ -118,9 +118,9 @@ class _Replay:
         return [self.faces[int(image[0, 0, 0])] for image in images]
 
 
-def sparse_rows(run: DetectorRun, everies: Sequence[int], min_ious: Sequence[float]) -> list[dict]:
+def sparse_rows(run: FaceDetectorRun, everies: Sequence[int], min_ious: Sequence[float]) -> list[dict]:
     """Per (every, min_iou): share of frames detected, recall, and how the filled-in boxes overlap
-    the boxes the detector found on those frames (mean and 5th percentile IoU)."""
+    the boxes the face detector found on those frames (mean and 5th percentile IoU)."""
     rows = []
     for every in everies:
         for min_iou in min_ious:

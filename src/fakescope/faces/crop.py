@@ -1,7 +1,7 @@
 """Face crops for the classifiers: the same geometry at training and at inference time.
 
 A crop is square and centred on the face box so the face keeps its aspect ratio and
-position whatever the detector's box shape; where the square leaves the image the edge
+position whatever the face detector's box shape; where the square leaves the image the edge
 pixels are repeated (black borders would be a cue a model could learn).
 """
 
@@ -52,7 +52,7 @@ def crop_face(image: np.ndarray, box: Sequence[float], *, margin: float, size: i
     """Square crop of `max(w, h) * (1 + margin)` around the box centre, resized to `size`.
 
     `margin=0.3` adds 15% of the box's long side on each side; `shift` moves the centre down
-    by that fraction of the long side (to match crops cut lower than the detector's box).
+    by that fraction of the long side (to match crops cut lower than the face detector's box).
     Pixels outside the image are edge-replicated. Returns a contiguous `(size, size, 3)` uint8 array.
     """
     _check_image(image)

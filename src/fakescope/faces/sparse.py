@@ -2,34 +2,33 @@
 
 Sampled frames of one clip are close in time (32 over 10 s: 0.31 s apart) and a face moves
 little between two of them, so detecting on every `every`-th frame and interpolating the
-boxes of faces seen at both ends costs 1/`every` of the detector time. Where the two ends
+boxes of faces seen at both ends costs 1/`every` of the face detector's time. Where the two ends
 disagree (a face appears, leaves, or moves more than `min_iou` allows), the frames between
 are detected too, so a face is never invented or dropped by the interpolation.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
-from fakescope.faces.detectors import FaceDetector
+from fakescope.faces.detectors.base import FaceDetector
 from fakescope.faces.tracking import box_iou
 from fakescope.faces.types import Face, Point
 
-# On the 34 labelled clips, 32 frames each (benchmarks/bench_faces.py, yuface): every 2nd frame
-# detected 55% of the frames, kept a face in all of them, and its filled-in boxes overlapped the
-# boxes detected on those frames by IoU 0.88 on average (5th percentile 0.75; yuface and MTCNN
-# boxes agree by 0.9); the shipped model's video AUC was the same as with every frame. Every
-# 3rd and 4th saved little more (42%, 38% detected) for worse boxes (mean IoU 0.86, 0.85), and
-# the face model's score moves with the crop. A min_iou of 0.5 lets a face move a third of its
-# width between two detected frames before the frames between are detected too.
+# Every 2nd frame keeps a face in every frame, with filled-in boxes close to detected ones and
+# the same video AUC as detecting all; every 3rd or 4th saves little more for worse boxes, and
+# the face model's score moves with the crop (see docs/RESULTS.md, face detectors). A min_iou
+# of 0.5 lets a face move a third of its width between two detected frames before the frames
+# between are detected too.
 DEFAULT_DETECT_EVERY = 2
 DEFAULT_MIN_IOU = 0.5
 
 
 def detect_sparse(
-    detector: FaceDetector,
+    face_detector: FaceDetector,
     frames: Sequence[np.ndarray],
     every: int = DEFAULT_DETECT_EVERY,
     *,
@@ -48,13 +47,13 @@ def detect_sparse(
         raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
     count = len(frames)
     if every == 1 or count <= 2:
-        return detector.detect(frames)
+        return face_detector.detect(frames)
     keys = list(range(0, count, every))
     if keys[-1] != count - 1:
         keys.append(count - 1)
-    found: dict[int, list[Face]] = dict(zip(keys, detector.detect([frames[i] for i in keys]), strict=True))
+    found: dict[int, list[Face]] = dict(zip(keys, face_detector.detect([frames[i] for i in keys]), strict=True))
     undetected: list[int] = []
-    for start, stop in zip(keys, keys[1:]):
+    for start, stop in itertools.pairwise(keys):
         if stop - start < 2:
             continue
         pairs = pair_faces(found[start], found[stop], min_iou)
@@ -66,7 +65,7 @@ def detect_sparse(
             faces = [interpolate_face(a, b, weight) for a, b in pairs]
             found[index] = sorted(faces, key=lambda f: f.area, reverse=True)
     if undetected:
-        found.update(zip(undetected, detector.detect([frames[i] for i in undetected]), strict=True))
+        found.update(zip(undetected, face_detector.detect([frames[i] for i in undetected]), strict=True))
     return [found[i] for i in range(count)]
 
 

@@ -1,7 +1,7 @@
 """Group the faces of sampled frames into identities (tracks).
 
 Frames are sampled sparsely (e.g. 32 over 10 s), so a face may move far between samples
-and the detector may miss it in a few: a detection joins a track by box overlap (IoU),
+and the face detector may miss it in a few: a detection joins a track by box overlap (IoU),
 else by centre distance, and a track survives `max_missed` frames without a match.
 Scores are later aggregated per track, so one fake face among real ones stays visible.
 """

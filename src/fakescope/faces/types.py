@@ -1,4 +1,4 @@
-"""The one face record every detector returns, so tracking and cropping need no detector."""
+"""The one face record every face detector returns, so tracking and cropping need no face detector."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ Point = tuple[float, float]
 class Face:
     """A face found in one image.
 
-    `box` is `(x1, y1, x2, y2)` in pixels of the image given to the detector (not of a
-    downscaled copy). `landmarks` are the detector's key points (MTCNN: eyes, nose, mouth
-    corners) in the same pixels, or None when the detector has none.
+    `box` is `(x1, y1, x2, y2)` in pixels of the image given to the face detector (not of a
+    downscaled copy). `landmarks` are the face detector's key points (MTCNN: eyes, nose, mouth
+    corners) in the same pixels, or None when the face detector has none.
     """
 
     box: Box

@@ -1,5 +1,6 @@
 """Media input: identify files, load images, sample video frames, decode audio. No ML here."""
 
+from fakescope.constants import MediaKind
 from fakescope.media.audio import (
     SAMPLE_RATE,
     Audio,
@@ -22,22 +23,24 @@ from fakescope.media.files import (
 )
 from fakescope.media.image import load_image
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
-from fakescope.media.probe import MediaInfo, MediaKind, probe, sniff_kind
-from fakescope.media.video import Frame, Strategy, sample_frames, sample_timestamps, video_duration
+from fakescope.media.probe import MediaInfo, probe
+from fakescope.media.sniff import sniff_kind
+from fakescope.media.video import Strategy, sample_frames, sample_timestamps, video_duration
+from fakescope.media.video_decoding import Frame
 
 __all__ = [
     "AUDIO_EXTENSIONS",
-    "Audio",
     "DEFAULT_LIMITS",
-    "Frame",
     "IMAGE_EXTENSIONS",
     "MEDIA_EXTENSIONS",
+    "SAMPLE_RATE",
+    "VIDEO_EXTENSIONS",
+    "Audio",
+    "Frame",
     "MediaInfo",
     "MediaKind",
     "MediaLimits",
-    "SAMPLE_RATE",
     "Strategy",
-    "VIDEO_EXTENSIONS",
     "collect_media_files",
     "decode_audio",
     "encode_audio",

@@ -21,9 +21,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from fakescope.constants import MediaKind
 from fakescope.errors import CorruptMediaError, EmptyFileError, MediaTooLargeError, NoAudioError, UnsupportedMediaError
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
-from fakescope.media.probe import HEAD_BYTES, MediaInfo, check_file, error_reason, fmt_seconds, probe, sniff_kind
+from fakescope.media.messages import error_reason, fmt_seconds
+from fakescope.media.probe import MediaInfo, check_file, probe
+from fakescope.media.sniff import HEAD_BYTES, sniff_kind
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +107,14 @@ def load_audio(
     """The checked entry for files: an audio file or a video's sound track, within `limits`.
 
     `probe` refuses missing, empty, oversized, unknown and over-long files first (pass `info`
-    when the file was probed already, as the Detector does, so it is not opened twice); a
-    stream that states no duration is stopped while decoding once it passes `max_video_seconds`.
+    when the file was probed already, as the Detector does, so it is not checked and sniffed
+    twice); its kind and format pick the decoder. A stream that states no duration is stopped
+    while decoding once it passes `max_video_seconds`.
     """
     info = info or probe(path, limits)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio track" + (" (image file)" if info.kind == "image" else ""))
-    samples, rate = _read(path, None, max_seconds=limits.max_video_seconds)
+    samples, rate = _decode(path, str(path), info.kind, info.format, max_seconds=limits.max_video_seconds)
     return Audio(resample(samples, rate, sample_rate), sample_rate, rate)
 
 
@@ -203,7 +207,7 @@ def speech_windows(
 
 
 def _read(source: str | Path | bytes | BinaryIO, name: str | None, max_seconds: float | None) -> tuple[np.ndarray, int]:
-    """Mono samples at the file's own rate, from whichever decoder the content calls for."""
+    """Mono samples at the file's own rate, from whichever decoder the sniffed content calls for."""
     if isinstance(source, (str, Path)):
         name = name or str(source)
         head, src = check_file(source).head, source
@@ -219,6 +223,13 @@ def _read(source: str | Path | bytes | BinaryIO, name: str | None, max_seconds: 
     kind, fmt = sniffed
     if kind == "image":
         raise NoAudioError(f"{name}: no audio track (image file)")
+    return _decode(src, name, kind, fmt, max_seconds)
+
+
+def _decode(
+    src: str | Path | BinaryIO, name: str, kind: MediaKind, fmt: str, max_seconds: float | None
+) -> tuple[np.ndarray, int]:
+    """Mono samples at the file's own rate: libsndfile for the formats it reads, else (or if it fails) FFmpeg."""
     if fmt in _SOUNDFILE_FORMATS:
         decoded = _read_soundfile(src, name, max_seconds)
         if decoded is not None:
@@ -237,7 +248,7 @@ def _read_soundfile(src: str | Path | BinaryIO, name: str, max_seconds: float | 
             data = f.read(dtype="float32", always_2d=True)
     except MediaTooLargeError:
         raise
-    except Exception as err:  # libsndfile refuses many valid files (odd codecs, Opus on old builds)
+    except Exception as err:  # noqa: BLE001 - libsndfile refuses many valid files (odd codecs, Opus on old builds)
         log.debug("%s: soundfile could not read it (%s), trying FFmpeg", name, error_reason(err))
         return None
     if len(data) == 0:

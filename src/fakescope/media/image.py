@@ -9,7 +9,9 @@ from PIL import Image, ImageOps
 
 from fakescope.errors import CorruptMediaError, UnsupportedMediaError
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
-from fakescope.media.probe import check_file, error_reason, open_image, sniff_kind
+from fakescope.media.messages import error_reason
+from fakescope.media.probe import check_file, open_image
+from fakescope.media.sniff import sniff_kind
 
 _WHITE = (255, 255, 255, 255)
 

@@ -1,8 +1,8 @@
-"""Identify a media file and read its basic facts without decoding all of it.
+"""Check a media file and read its basic facts without decoding all of it.
 
-The content decides the kind (magic bytes), never the extension, so a renamed file is
-still handled and a text file called `.mp4` is refused with a clear message. Every
-failure becomes one of the `fakescope.errors` media errors, naming the file.
+`sniff_kind` decides the kind from the content; this module refuses what is missing, empty,
+too large, too long or undecodable before any pipeline starts. Every failure becomes one of
+the `fakescope.errors` media errors, naming the file.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import av
 from av.container import InputContainer
-from av.stream import Disposition
 from av.video.stream import VideoStream
 from PIL import Image
 
+from fakescope.constants import MediaKind
 from fakescope.errors import (
     CorruptMediaError,
     EmptyFileError,
@@ -31,31 +30,17 @@ from fakescope.errors import (
     MissingFileError,
     UnsupportedMediaError,
 )
+from fakescope.media.container import display_rotation, first_decoded, main_video_stream, open_container, stream_duration
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
+from fakescope.media.messages import error_reason, fmt_bytes, fmt_mpx, fmt_seconds
+from fakescope.media.sniff import HEAD_BYTES, sniff_kind
 
 log = logging.getLogger(__name__)
 
-MediaKind = Literal["image", "video", "audio"]
-
-HEAD_BYTES = 4096
 EXIF_ORIENTATION = 0x0112
 # Clockwise degrees that make the stored pixels upright, per EXIF orientation (mirroring ignored).
 _EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
-_BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
-_FTYP_AUDIO = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
-_FTYP_IMAGE = {
-    b"avif": "avif", b"avis": "avif", b"heic": "heic", b"heix": "heic", b"mif1": "heif", b"msf1": "heif",
-}
-# kbit/s by (MPEG-1?, layer bits): layer bits 3 = Layer I, 2 = Layer II, 1 = Layer III.
-_MP3_BITRATES = {
-    (True, 3): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
-    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
-    (True, 1): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    (False, 3): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
-    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
 _PIL_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
-_QUOTED_PATH = re.compile(r":?\s*'[^']*[/\\][^']*'")
 # Packets read at most when a stream states no duration and we have to find its end ourselves.
 _MAX_SCAN_PACKETS = 2_000_000
 
@@ -83,100 +68,6 @@ class MediaInfo:
     has_video: bool = False
     codec: str | None = None
     sample_rate: int | None = None
-
-
-def sniff_kind(head: bytes) -> tuple[MediaKind, str] | None:
-    """Kind and format name from the first bytes of a file, or None if not recognised.
-
-    `HEAD_BYTES` are enough for every signature here (a bare MP3 needs its second frame).
-    """
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image", "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image", "png"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image", "gif"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "image", "tiff"
-    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in _BMP_DIB_SIZES:
-        return "image", "bmp"
-    if head[:4] == b"RIFF" and len(head) >= 12:
-        return _sniff_riff(head[8:12])
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "audio", "aiff"
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        return _sniff_ftyp(head[8:12])
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video", "webm" if b"webm" in head[:64] else "matroska"
-    if head.startswith(b"FLV\x01"):
-        return "video", "flv"
-    if head.startswith(b"\x00\x00\x01\xba"):
-        return "video", "mpeg"
-    if len(head) >= 377 and head[0] == head[188] == head[376] == 0x47:
-        return "video", "mpegts"
-    if head.startswith(b"fLaC"):
-        return "audio", "flac"
-    if head.startswith(b"OggS"):
-        return "audio", "ogg"
-    if head.startswith(b"ID3"):
-        return "audio", "mp3"
-    return _sniff_mpeg_audio(head)
-
-
-def _sniff_riff(form: bytes) -> tuple[MediaKind, str] | None:
-    return {b"WEBP": ("image", "webp"), b"AVI ": ("video", "avi"), b"WAVE": ("audio", "wav")}.get(form)
-
-
-def _sniff_ftyp(brand: bytes) -> tuple[MediaKind, str]:
-    """ISO base media files: the major brand tells audio-only and still-image files apart."""
-    if brand in _FTYP_AUDIO:
-        return "audio", "m4a"
-    if brand in _FTYP_IMAGE:
-        return "image", _FTYP_IMAGE[brand]
-    if brand == b"qt  ":
-        return "video", "mov"
-    if brand == b"M4V ":
-        return "video", "m4v"
-    if brand.startswith((b"3gp", b"3g2")):
-        return "video", "3gp"
-    return "video", "mp4"
-
-
-def _sniff_mpeg_audio(head: bytes) -> tuple[MediaKind, str] | None:
-    """A bare MP3 or ADTS AAC stream: a frame header whose length leads to a second header.
-
-    One 11-bit sync word alone matches 1 in ~3000 random files, so the next frame is checked.
-    """
-    if len(head) < 6 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
-        return None
-    if head[1] & 0x06 == 0:
-        if head[1] & 0xF6 != 0xF0:
-            return None
-        length = ((head[3] & 0x03) << 11) | (head[4] << 3) | (head[5] >> 5)
-        name = "aac"
-    else:
-        length = _mp3_frame_length(head)
-        name = "mp3"
-    if length < 7:
-        return None
-    if length + 2 <= len(head) and not (head[length] == 0xFF and head[length + 1] & 0xE0 == 0xE0):
-        return None
-    return "audio", name
-
-
-def _mp3_frame_length(head: bytes) -> int:
-    """Bytes in the MPEG audio frame starting at head[0], 0 for an invalid or free-format header."""
-    version, layer = (head[1] >> 3) & 0x3, (head[1] >> 1) & 0x3
-    bitrate_index, rate_index, padding = head[2] >> 4, (head[2] >> 2) & 0x3, (head[2] >> 1) & 0x1
-    if version == 1 or bitrate_index in (0, 0xF) or rate_index == 3:
-        return 0
-    mpeg1 = version == 3
-    table = _MP3_BITRATES[(mpeg1, layer)] if (mpeg1 or layer == 3) else _MP3_BITRATES[(False, 2)]
-    bitrate = table[bitrate_index] * 1000
-    rate = (44100, 48000, 32000)[rate_index] >> {3: 0, 2: 1, 0: 2}[version]
-    if layer == 3:
-        return (12 * bitrate // rate + padding) * 4
-    return (144 if (mpeg1 or layer == 2) else 72) * bitrate // rate + padding
 
 
 @dataclass(frozen=True)
@@ -209,7 +100,7 @@ def check_file(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> Checke
         raise EmptyFileError(f"{name}: file is empty")
     if st.st_size > limits.max_file_bytes:
         raise MediaTooLargeError(
-            f"{name}: file is too large ({_fmt_bytes(st.st_size)}, limit {_fmt_bytes(limits.max_file_bytes)})"
+            f"{name}: file is too large ({fmt_bytes(st.st_size)}, limit {fmt_bytes(limits.max_file_bytes)})"
         )
     try:
         with p.open("rb") as fh:
@@ -245,7 +136,7 @@ def open_image(file: CheckedFile, fmt: str, limits: MediaLimits) -> Iterator[Ima
     except Image.DecompressionBombError as err:
         raise MediaTooLargeError(
             f"{file.name}: image is too large ({_bomb_size(fmt, file.head, err)}, "
-            f"limit {_mpx(limits.max_image_pixels)} Mpx)"
+            f"limit {fmt_mpx(limits.max_image_pixels)} Mpx)"
         ) from err
     except Exception as err:  # Pillow raises many types (OSError, SyntaxError, ValueError...) on bad input
         if fmt in ("avif", "heic", "heif"):
@@ -255,8 +146,8 @@ def open_image(file: CheckedFile, fmt: str, limits: MediaLimits) -> Iterator[Ima
         width, height = image.size
         if width * height > limits.max_image_pixels:
             raise MediaTooLargeError(
-                f"{file.name}: image is too large ({width}x{height} = {_mpx(width * height)} Mpx, "
-                f"limit {_mpx(limits.max_image_pixels)} Mpx)"
+                f"{file.name}: image is too large ({width}x{height} = {fmt_mpx(width * height)} Mpx, "
+                f"limit {fmt_mpx(limits.max_image_pixels)} Mpx)"
             )
         yield image
 
@@ -296,31 +187,6 @@ def _probe_image(file: CheckedFile, fmt: str, limits: MediaLimits) -> MediaInfo:
     )
 
 
-def open_container(name: str, path: Path, kind: str) -> InputContainer:
-    """PyAV input container; a file FFmpeg cannot parse is reported as corrupt."""
-    try:
-        return av.open(str(path), metadata_errors="ignore")
-    except Exception as err:  # PyAV raises FFmpegError subclasses, but also UnicodeError or ValueError
-        raise CorruptMediaError(f"{name}: corrupt or truncated {kind} ({error_reason(err)})") from err
-
-
-def main_video_stream(container: InputContainer) -> VideoStream | None:
-    """The first real video stream; cover art in audio files is not one."""
-    for stream in container.streams.video:
-        if not stream.disposition & Disposition.attached_pic:
-            return stream
-    return None
-
-
-def stream_duration(container: InputContainer, stream: av.stream.Stream) -> float | None:
-    """Duration in seconds from the stream, else from the container, else None."""
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration and container.duration > 0:
-        return container.duration / av.time_base
-    return None
-
-
 def _probe_av(file: CheckedFile, kind: MediaKind, fmt: str, limits: MediaLimits) -> MediaInfo:
     """Video or audio, decided by the streams found (an mp4 holding only AAC is audio)."""
     with open_container(file.name, file.path, kind) as container:
@@ -338,7 +204,7 @@ def _video_info(
     limits: MediaLimits,
 ) -> MediaInfo:
     _check_frame_size(file, stream.codec_context.width, stream.codec_context.height, limits)
-    first = _first_frame(file, container, stream)
+    first: av.VideoFrame = first_decoded(file.name, container, stream, "video", "frames")
     width, height = first.width, first.height
     _check_frame_size(file, width, height, limits)
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -365,7 +231,7 @@ def _video_info(
 def _audio_info(
     file: CheckedFile, fmt: str, container: InputContainer, stream: av.audio.AudioStream, limits: MediaLimits
 ) -> MediaInfo:
-    _first_decoded(file, container, stream, "audio", "samples")
+    first_decoded(file.name, container, stream, "audio", "samples")
     duration = stream_duration(container, stream)
     _check_duration(file, "audio", duration, limits)
     return MediaInfo(
@@ -373,21 +239,6 @@ def _audio_info(
         duration=duration, has_audio=True, codec=stream.codec_context.name,
         sample_rate=stream.codec_context.sample_rate or None,
     )
-
-
-def _first_frame(file: CheckedFile, container: InputContainer, stream: VideoStream) -> av.VideoFrame:
-    return _first_decoded(file, container, stream, "video", "frames")
-
-
-def _first_decoded(file: CheckedFile, container: InputContainer, stream: av.stream.Stream, kind: str, unit: str):
-    """The stream's first decoded frame; any decoder failure there means the media is unusable."""
-    try:
-        decoded = next(container.decode(stream), None)
-    except Exception as err:  # noqa: BLE001 - PyAV raises many types; all mean "corrupt" here
-        raise CorruptMediaError(f"{file.name}: corrupt or truncated {kind} ({error_reason(err)})") from err
-    if decoded is None:
-        raise CorruptMediaError(f"{file.name}: corrupt or truncated {kind} (no decodable {unit})")
-    return decoded
 
 
 def _scan_packets(
@@ -417,21 +268,9 @@ def _scan_packets(
 def _check_frame_size(file: CheckedFile, width: int, height: int, limits: MediaLimits) -> None:
     if width * height > limits.max_video_pixels_per_frame:
         raise MediaTooLargeError(
-            f"{file.name}: video frame is too large ({width}x{height} = {_mpx(width * height)} Mpx, "
-            f"limit {_mpx(limits.max_video_pixels_per_frame)} Mpx)"
+            f"{file.name}: video frame is too large ({width}x{height} = {fmt_mpx(width * height)} Mpx, "
+            f"limit {fmt_mpx(limits.max_video_pixels_per_frame)} Mpx)"
         )
-
-
-def display_rotation(ccw_degrees: float) -> int:
-    """Clockwise degrees (0/90/180/270) that make a frame upright, from a display-matrix angle.
-
-    FFmpeg (and `av.VideoFrame.rotation`) give the matrix's counter-clockwise angle; a
-    portrait phone clip stores -90 there, i.e. it must be turned 90 degrees clockwise,
-    the value its legacy `rotate` tag held.
-    """
-    if ccw_degrees != ccw_degrees:  # NaN from a degenerate matrix
-        return 0
-    return (round(-ccw_degrees / 90) % 4) * 90
 
 
 def _check_duration(file: CheckedFile, kind: str, duration: float | None, limits: MediaLimits) -> None:
@@ -450,32 +289,6 @@ def _bomb_size(fmt: str, head: bytes, err: Exception) -> str:
     elif fmt == "gif" and len(head) >= 10:
         dims = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
     if dims is not None:
-        return f"{dims[0]}x{dims[1]} = {_mpx(dims[0] * dims[1])} Mpx"
+        return f"{dims[0]}x{dims[1]} = {fmt_mpx(dims[0] * dims[1])} Mpx"
     match = _PIL_BOMB_PIXELS.search(str(err))
-    return f"{_mpx(int(match.group(1)))} Mpx" if match else "decompression bomb"
-
-
-def error_reason(err: BaseException) -> str:
-    """A short lower-case cause from an exception, without file paths repeated."""
-    text = getattr(err, "strerror", None) or _QUOTED_PATH.sub("", str(err)) or type(err).__name__
-    text = str(text).strip().rstrip(".")
-    return text[:1].lower() + text[1:]
-
-
-def _mpx(pixels: int) -> str:
-    return f"{pixels / 1e6:.3g}"
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
-def fmt_seconds(seconds: float) -> str:
-    hours, rest = divmod(int(round(seconds)), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+    return f"{fmt_mpx(int(match.group(1)))} Mpx" if match else "decompression bomb"

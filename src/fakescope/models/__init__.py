@@ -5,10 +5,8 @@ from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (regis
 from fakescope.models import stack as _stack  # noqa: F401  (registers the stacked ensembles)
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
+from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL
 from fakescope.models.registry import (
-    DEFAULT_AUDIO_MODEL,
-    DEFAULT_IMAGE_MODEL,
-    DEFAULT_MODEL,
     create_model,
     get_pretrained_cfg,
     list_models,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from fakescope.constants import DEFAULT_MODEL
 from fakescope.errors import ModelError
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
@@ -26,11 +27,6 @@ ModelFactory = Callable[..., DeepfakeDetector]
 _factories: dict[str, ModelFactory] = {}
 _pretrained_cfgs: dict[str, dict[str, PretrainedCfg]] = {}
 
-DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
-# Whole-image detector for fully AI-generated pictures, used next to DEFAULT_MODEL once its weights ship.
-DEFAULT_IMAGE_MODEL = "aigen-effnet-lite0.ffhq"
-# Speech detector for audio files and the audio track of videos, used once its weights ship.
-DEFAULT_AUDIO_MODEL = "stack-speech.speech"
 
 
 def register_model(cfgs: dict[str, PretrainedCfg]) -> Callable[[ModelFactory], ModelFactory]:

@@ -18,14 +18,15 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from fakescope.detect.scoring import crops_to_tensor
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.models import DEFAULT_MODEL, create_model, get_pretrained_cfg
 from fakescope.models.registry import resolve_name
-from fakescope.optimize.artifact import artifact_stem, read_metadata
-from fakescope.optimize.evaluation import data_root, evaluate_model, labelled_samples, load_crops
+from fakescope.models.onnx_artifact import artifact_stem, read_metadata
+from fakescope.data.model_data import data_root, labelled_samples
+from fakescope.optimize.evaluation import evaluate_model, load_crops
 from fakescope.optimize.export import DEFAULT_CALIBRATION_CROPS, export_variants
 from fakescope.optimize.fuse import fuse_conv_bn
-from fakescope.optimize.runtime import OnnxDetector
+from fakescope.models.onnx import OnnxDetector
 
 BATCHES = (1, 8, 32)
 ONNX_VARIANTS = ("fp32", "int8-dynamic", "int8-static")

@@ -22,13 +22,14 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from fakescope import __version__
+from fakescope.constants import __version__
+from fakescope.data.model_data import data_root
 from fakescope.errors import ModelError
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import resolve_name
-from fakescope.optimize.artifact import (
+from fakescope.models.onnx_artifact import (
     INPUT_NAME,
     OUTPUT_NAMES,
     artifact_stem,
@@ -36,8 +37,10 @@ from fakescope.optimize.artifact import (
     sha256_bytes,
     write_metadata,
 )
+from fakescope.optimize.evaluation import calibration_inputs, evaluate_variant
 from fakescope.optimize.fuse import fuse_conv_bn
 from fakescope.optimize.prune import prune_model, sparsity
+from fakescope.optimize.quantize import make_variant
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +165,7 @@ def export_variants(
     """Trace `name` once and write each of `variants` ("fp32", "int8-dynamic", "int8-static", "fp16").
 
     `prune`: share of weights zeroed before export (`prune_method` "l1" or "channels"), with
-    no fine-tuning. To fine-tune, prune a model, run `optimize.prune.fine_tune` on it and pass
+    no fine-tuning. To fine-tune, prune a model, run `train.prune_finetune.fine_tune` on it and pass
     it as `model` (exported instead of the shipped weights, with its re-fitted temperature)
     with the same `prune` and `fine_tuned=True`: pruning again is a no-op, the zeros being the
     smallest weights, and the export is named and recorded as fine-tuned. int8-static
@@ -170,9 +173,6 @@ def export_variants(
     the card's training data). `evaluate`: score each export on the val split (`eval_limit`
     class-balanced crops, default all of it) and write the metrics into its metadata.
     """
-    from fakescope.optimize.evaluation import calibration_inputs, data_root, evaluate_variant
-    from fakescope.optimize.quantize import make_variant
-
     name = resolve_name(name)
     variants = [check_variant(v) for v in variants]
     check_exportable(name, get_pretrained_cfg(name))

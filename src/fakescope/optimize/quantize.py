@@ -24,7 +24,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
 from fakescope.errors import ModelError
-from fakescope.optimize.artifact import INPUT_NAME, check_variant
+from fakescope.models.onnx_artifact import INPUT_NAME, check_variant
 
 log = logging.getLogger(__name__)
 CALIBRATION_BATCH = 32

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
@@ -14,11 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fakescope import __version__
+from fakescope.constants import __version__
 from fakescope.errors import FakescopeError, MissingFileError
 from fakescope.serve.auth import (
     SESSION_COOKIE,
@@ -29,12 +26,14 @@ from fakescope.serve.auth import (
     verify_session,
 )
 from fakescope.serve.db import make_engine, session_factory, upgrade_database
-from fakescope.serve.jobs import DetectTimeoutError, JobRunner
+from fakescope.serve.jobs import JobRunner
 from fakescope.serve.metrics import Metrics, MetricsMiddleware
 from fakescope.serve.ratelimit import RateLimiter
 from fakescope.serve.routes import detect, health, jobs, models, stats
+from fakescope.serve.service import Service
 from fakescope.serve.settings import ServeSettings
 from fakescope.serve.storage import BlobStore, EmptyUploadError, UploadTooLargeError
+from fakescope.serve.sync_detect import DetectTimeoutError
 from fakescope.serve.uploads import BodyLimitMiddleware
 
 log = logging.getLogger(__name__)
@@ -57,21 +56,6 @@ Every error is JSON `{"detail": "<one line>"}`."""
 ERROR_STATUS: dict[type[FakescopeError], int] = {
     UploadTooLargeError: 413, EmptyUploadError: 422, DetectTimeoutError: 504, MissingFileError: 404,
 }
-
-
-@dataclass
-class Service:
-    """Everything a request handler may need, on `app.state.service`."""
-
-    settings: ServeSettings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    blobs: BlobStore
-    runner: JobRunner
-    limiter: RateLimiter
-    metrics: Metrics
-    require_owner: Callable[[Request], str]
-    session_secret: str
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:

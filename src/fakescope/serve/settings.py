@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions, model_choice
+
 MIB = 1024 * 1024
-# Same as fakescope.models.DEFAULT_MODEL (tests keep them equal), spelled out so settings never import torch.
-DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
 
 
 class ServeSettings(BaseSettings):
@@ -41,13 +40,13 @@ class ServeSettings(BaseSettings):
     webhook_secret: str | None = Field(None, description="HMAC key of webhook signatures; default one kept in data_dir")
     session_secret: str | None = Field(None, description="HMAC key of web-page sessions; default one kept in data_dir")
     web_page: bool = True
-    model: str = DEFAULT_MODEL
-    frames: int = Field(32, ge=1, le=512)
-    face_detector: str = "yuface"
-    backend: str = Field("auto", description="auto (ONNX Runtime where a model ships an export), onnx or torch")
-    image_model: str = "auto"
-    audio_model: str = "auto"
-    audio_weight: float = Field(0.5, ge=0.0, le=1.0)
+    model: str = DEFAULT_OPTIONS.model
+    frames: int = Field(DEFAULT_OPTIONS.frames, ge=1, le=512)
+    face_detector: str = DEFAULT_OPTIONS.face_detector
+    backend: str = Field(DEFAULT_OPTIONS.backend, description="auto (ONNX Runtime where a model ships an export), onnx or torch")
+    image_model: str = AUTO
+    audio_model: str = AUTO
+    audio_weight: float = Field(DEFAULT_OPTIONS.audio_weight, ge=0.0, le=1.0)
 
     @field_validator("allowed_roots")
     @classmethod
@@ -65,13 +64,8 @@ class ServeSettings(BaseSettings):
     def thumb_dir(self) -> Path:
         return self.data_dir / "thumbs"
 
-    def detector_options(self) -> dict[str, Any]:
-        """Keyword arguments of `Detector.from_pretrained`, as the CLI builds them."""
-        from fakescope.detect.fusion import ModalityWeights
-
-        def optional(name: str) -> str | None:
-            return None if name.lower() == "none" else name
-
-        return {"name": self.model, "num_frames": self.frames, "face_detector": self.face_detector, "backend": self.backend,
-                "image_model": optional(self.image_model), "audio_model": optional(self.audio_model),
-                "weights": ModalityWeights(video=1.0 - self.audio_weight, audio=self.audio_weight)}
+    def detector_options(self) -> DetectorOptions:
+        """The Detector the service's workers analyse with; how it runs (threads, batching) is up to them."""
+        return DetectorOptions(model=self.model, frames=self.frames, face_detector=self.face_detector, backend=self.backend,
+                               image_model=model_choice(self.image_model), audio_model=model_choice(self.audio_model),
+                               audio_weight=self.audio_weight)

@@ -25,7 +25,7 @@ from fakescope.errors import FakescopeError, MissingFileError
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-# Same as fakescope.media.probe.HEAD_BYTES (a test keeps them equal): enough bytes for sniff_kind.
+# Same as fakescope.media.sniff.HEAD_BYTES (a test keeps them equal): enough bytes for sniff_kind.
 SNIFF_BYTES = 4096
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -1,15 +1,16 @@
 """Face thumbnails: each face track at its most suspicious frame, cut from the analysed file.
 
-The worker makes them right after the analysis, from the same bytes and the same upright
-pixels the boxes refer to (a Result's boxes are in pixels of the upright frame), so the
-page can show *which* face drove the verdict without decoding anything in the browser.
+The worker makes them right after the analysis, from the very pictures the analysis decoded
+(`Detector.analyse` hands them forward, in the upright pixels a Result's boxes are given in), so
+the file is decoded once and the page can show *which* face drove the verdict without decoding
+anything in the browser.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,6 @@ from PIL import Image
 
 from fakescope.detect.result import FaceTrack
 from fakescope.faces.crop import crop_face, square_region
-from fakescope.media.image import load_image
-from fakescope.media.video import sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +39,17 @@ def face_thumbnail(image: np.ndarray, box_xywh: Sequence[float]) -> np.ndarray:
     return crop_face(image, box, margin=THUMB_MARGIN, size=min(THUMB_SIDE, side))
 
 
-def write_thumbnails(media_path: Path, media_type: str | None, faces: Sequence[FaceTrack], out_dir: Path,
-                     num_frames: int) -> list[int]:
-    """`out_dir/<track id>.jpg` per face track; returns the track ids written. One bad track is logged and skipped.
+def write_thumbnails(faces: Sequence[FaceTrack], pictures: Mapping[int, np.ndarray], out_dir: Path, name: str) -> list[int]:
+    """`out_dir/<track id>.jpg` per face track, cut from `pictures` (its most suspicious frame by track id,
+    `Analysis.pictures`); returns the track ids written. One bad track is logged and skipped.
 
-    A video's frames are sampled again exactly as the analysis sampled them (`num_frames`, same
-    strategy), so each box lands on the very pixels it was found in. Seeking straight to a
-    frame is not safe: some clips (examples/fake_ffpp_deepfakes_866_878.mp4) decode to green
+    The pictures are the frames the analysis itself decoded, so each box lands on the very pixels
+    it was found in. Decoding again would cost a second pass over the file, and seeking straight to
+    a frame is not safe: some clips (examples/fake_ffpp_deepfakes_866_878.mp4) decode to green
     garbage after a seek, which the analysis, decoding them from the start, never saw.
     """
-    if media_type not in ("image", "video") or not faces:
+    if not faces or not pictures:
         return []
-    if media_type == "image":
-        image = load_image(media_path)
-        pictures = {track.track_id: image for track in faces}
-    else:
-        frames = sample_frames(media_path, num_frames)
-        pictures = {track.track_id: min(frames, key=lambda f: abs(f.timestamp - best_frame(track)[0])).image
-                    for track in faces if track.frames}
     written: list[int] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for track in faces:
@@ -65,7 +57,7 @@ def write_thumbnails(media_path: Path, media_type: str | None, faces: Sequence[F
             _save_jpeg(face_thumbnail(pictures[track.track_id], best_frame(track)[2]), out_dir / f"{int(track.track_id)}.jpg")
             written.append(track.track_id)
         except Exception:  # noqa: BLE001 - a missing thumbnail must never fail the analysis
-            log.exception("thumbnail of face track %s in %s failed", track.track_id, media_path.name)
+            log.exception("thumbnail of face track %s in %s failed", track.track_id, name)
     return written
 
 

@@ -18,7 +18,7 @@ import httpx
 from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fakescope.media.probe import HEAD_BYTES, sniff_kind
+from fakescope.media.sniff import HEAD_BYTES, sniff_kind
 from fakescope.serve.storage import BlobStore, StoredBlob, format_bytes
 
 MAX_FILENAME = 200

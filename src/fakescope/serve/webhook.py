@@ -2,8 +2,8 @@
 
 The signature is HMAC-SHA256 over "<timestamp>.<body>" (the Stripe/GitHub pattern): the
 receiver recomputes it with the shared secret and rejects old timestamps, so a captured
-request cannot be replayed later. Delivery is bounded (a few tries, short timeouts) and
-never raises: a broken receiver must not break the job that reports to it.
+request cannot be replayed later. Delivery is bounded (a few tries, short timeouts), runs
+on its own threads and never raises: a broken receiver must not break the job that reports to it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from fakescope.errors import FakescopeError
+from fakescope.serve.db import Job
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +105,36 @@ def deliver(url: str, payload: dict[str, Any], secret: str, *, tries: int = 3, t
 def one_line(err: BaseException | str) -> str:
     text = " ".join(str(err).split())
     return text[:300]
+
+
+class WebhookSender:
+    """Sends a finished job's webhook in the background and records how delivery went on its row."""
+
+    def __init__(self, sessions: sessionmaker[Session], secret: str) -> None:
+        self.sessions = sessions
+        self.secret = secret
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        self._pool = ThreadPoolExecutor(4, thread_name_prefix="fakescope-webhook")
+
+    def stop(self) -> None:
+        """Drop webhooks not sent yet; one being sent finishes on its own."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def notify(self, job: Job) -> None:
+        """Send the job's webhook, if it asked for one."""
+        if not job.webhook_url or self._pool is None:
+            return
+        payload = {"job_id": job.id, "status": job.status, "result": job.result, "error": job.error}
+        try:
+            self._pool.submit(self._deliver, job.id, job.webhook_url, payload)
+        except RuntimeError:
+            log.warning("webhook of job %s not sent: the service is stopping", job.id)
+
+    def _deliver(self, job_id: str, url: str, payload: dict[str, Any]) -> None:
+        status = deliver(url, payload, self.secret)
+        with self.sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(webhook_status=status[:1000])
+                            .execution_options(synchronize_session=False))

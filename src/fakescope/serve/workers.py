@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ def init_worker(settings: ServeSettings, threads: int) -> None:
 
         torch.set_num_threads(max(1, threads))
         # No in-process result cache: the service keeps its own, and force=true must really analyse again.
-        _detector = Detector.from_pretrained(**{**settings.detector_options(), "cache_size": 0})
+        _detector = Detector.from_options(replace(settings.detector_options(), cache_size=0))
         if settings.batch_window_ms > 0:
             _detector.batch_calls(max_wait_ms=settings.batch_window_ms)
     except Exception as err:  # noqa: BLE001 - reported through warm_up, see above
@@ -56,6 +57,8 @@ def warm_up() -> dict[str, Any]:
 
 def describe(detector: Detector) -> dict[str, Any]:
     """The loaded detectors, as GET /v1/models shows them."""
+    from fakescope.models.info import model_summary
+
     models = [(detector.model_name, detector.model)]
     models += [(n, m) for n, m in ((detector.image_model_name, detector.image_model),
                                    (detector.audio_model_name, detector.audio_model)) if n and m is not None]
@@ -64,12 +67,7 @@ def describe(detector: Detector) -> dict[str, Any]:
         "fingerprint": detector.fingerprint,
         "face_detector": detector.face_detector.name,
         "frames": detector.num_frames,
-        "models": [{
-            "name": name,
-            "version": (model.pretrained_cfg.sha256 or "untrained")[:12],
-            "input_kind": model.pretrained_cfg.input_kind,
-            "thresholds": {k: float(v) for k, v in model.pretrained_cfg.thresholds.items() if isinstance(v, int | float)},
-        } for name, model in models],
+        "models": [model_summary(name, model.pretrained_cfg) for name, model in models],
     }
 
 
@@ -92,15 +90,15 @@ def _answer(item: tuple[str, str, str | None]) -> dict[str, Any]:
 def run_detect(blob_path: str, display_name: str, thumb_dir: str | None = None) -> dict[str, Any]:
     """Analyse one stored file; the Result as JSON-ready dict, naming the file as the caller did.
 
-    Never raises for bad input (`safe_detect`), and the server's blob path never leaks into
-    the answer. With `thumb_dir`, face thumbnails are written there (failures only logged).
+    Never raises for bad input (`Detector.detect` answers every failure with an error Result), and
+    the server's blob path never leaks into the answer. With `thumb_dir`, face thumbnails are cut
+    there from the pictures the analysis decoded (failures only logged).
     """
-    from fakescope.scan import safe_detect
-
     if _detector is None:
         raise RuntimeError(f"the models did not load: {_load_error}")
     path = Path(blob_path)
-    result = safe_detect(_detector, path)
+    analysis = _detector.analyse(path)
+    result = analysis.result
     result.file = display_name
     if result.reason:
         result.reason = result.reason.replace(str(path), display_name).replace(path.name, display_name)
@@ -108,7 +106,7 @@ def run_detect(blob_path: str, display_name: str, thumb_dir: str | None = None) 
         from fakescope.serve.thumbnails import write_thumbnails
 
         try:
-            write_thumbnails(path, result.media_type, result.faces, Path(thumb_dir), _detector.num_frames)
+            write_thumbnails(result.faces, analysis.pictures, Path(thumb_dir), display_name)
         except Exception:  # noqa: BLE001 - thumbnails are a nicety, the Result is the answer
             log.exception("thumbnails for %s failed", display_name)
     return result.model_dump(mode="json")

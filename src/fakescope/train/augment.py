@@ -16,6 +16,7 @@ from torchvision.transforms import v2
 
 from fakescope.errors import FakescopeError
 from fakescope.models.config import PretrainedCfg
+from fakescope.models.transforms import eval_transform
 
 
 class RandomJpeg(torch.nn.Module):
@@ -32,10 +33,6 @@ class RandomJpeg(torch.nn.Module):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=random.randint(*self.quality))
         decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
         return torch.from_numpy(decoded.copy()).permute(2, 0, 1)
-
-
-def normalize(cfg: PretrainedCfg) -> v2.Transform:
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(cfg.mean), list(cfg.std))])
 
 
 class RandomDownscale(torch.nn.Module):
@@ -139,7 +136,7 @@ def build_train_transform(cfg: PretrainedCfg, aug: Mapping[str, Any]) -> v2.Tran
         steps.append(RandomJpeg((int(quality[0]), int(quality[1])), p=jpeg_p))
     if (blur := _probability("blur", opts["blur"])) > 0:
         steps.append(v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.5))], p=blur))
-    steps.append(normalize(cfg))
+    steps.append(eval_transform(cfg))
     return v2.Compose(steps)
 
 
@@ -179,7 +176,3 @@ def cutmix(
     mixed[:, :, y1:y2, x1:x2] = images[order, :, y1:y2, x1:x2]
     area = (y2 - y1) * (x2 - x1) / (height * width)
     return mixed, soft * (1.0 - area) + soft[order] * area
-
-
-def eval_transform(cfg: PretrainedCfg) -> v2.Transform:
-    return normalize(cfg)

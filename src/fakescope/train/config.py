@@ -14,9 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fakescope.data.splits import DEFAULT_CALIB_FRACTION, DEFAULT_SEED, DEFAULT_VAL_FRACTION
 from fakescope.errors import FakescopeError
-from fakescope.train.rawboost import Stage
-from fakescope.train.speech_corpus import DEFAULT_GENERATORS
+from fakescope.train.speech.catalogue import DEFAULT_GENERATORS
+from fakescope.train.speech.rawboost import Stage
 
 
 class Strict(BaseModel):
@@ -24,7 +25,7 @@ class Strict(BaseModel):
 
 
 class SpeechCorpusCfg(Strict):
-    """Build `data.root` from the shared speech data plus fakes generated here (train.speech_corpus), once."""
+    """Build `data.root` from the shared speech data plus fakes generated here (train.speech.corpus), once."""
 
     real: Path = Field(description="real speech folder with labels.csv (speech_real: spoken digits)")
     synth: Path | None = Field(None, description="real + generated speech folder with labels.csv (speech_synth)")
@@ -39,8 +40,8 @@ class DataCfg(Strict):
     root: Path = Field(description="labels.csv folder, real/ + fake/ folders, or DFDC videos + metadata.json")
     speech_corpus: SpeechCorpusCfg | None = Field(None, description="build root as a speech corpus first (audio models)")
     exclude: list[str] = Field([], description="column=value rows left out of train and calib (held-out generators)")
-    val_fraction: float = Field(0.15, ge=0, lt=1, description="share of groups held out as val when the data has no split column")
-    calib_fraction: float = Field(0.1, ge=0, lt=1, description="share of train groups held out to pick the epoch, temperature and thresholds")
+    val_fraction: float = Field(DEFAULT_VAL_FRACTION, ge=0, lt=1, description="share of groups held out as val when the data has no split column")
+    calib_fraction: float = Field(DEFAULT_CALIB_FRACTION, ge=0, lt=1, description="share of train groups held out to pick the epoch, temperature and thresholds")
     frames_per_video: int = Field(8, ge=1, description="face crops extracted per video (DFDC-format folders)")
     crop_cache: Path | None = Field(None, description="where extracted video crops are cached (default runs/crop_cache/<name>)")
     limit: int | None = Field(None, ge=1, description="use at most this many train crops (smoke runs)")
@@ -148,7 +149,7 @@ class TrainConfig(Strict):
     eval_batch_size: int = Field(64, ge=1)
     amp: bool = Field(True, description="fp16 autocast on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), "
                                         "fp32 on other CPUs (emulated bf16 is far slower)")
-    seed: int = 20261123
+    seed: int = DEFAULT_SEED
     threads: int = Field(2, ge=1)
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
     device: str = "auto"

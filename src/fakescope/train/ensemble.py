@@ -23,24 +23,23 @@ from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedDetector
 from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
-from fakescope.train.audio_data import SpeechClipDataset, pad_batch
-from fakescope.train.augment import eval_transform
-from fakescope.train.data import FaceCropDataset, load_samples, three_way_split
+from fakescope.data.audio import SpeechClipDataset, pad_batch
+from fakescope.models.transforms import eval_transform
+from fakescope.data import SplitSettings, load_samples, recorded_split, three_way_split
+from fakescope.data.images import FaceCropDataset
 from fakescope.train.trainer import export_weights, git_sha, input_contract
 
 log = logging.getLogger(__name__)
 
 
-def shared_split_settings(members: list[str]) -> tuple[float, float, int]:
-    """(val_fraction, calib_fraction, seed) common to every member's training config."""
-    settings = set()
+def shared_split_settings(members: list[str]) -> SplitSettings:
+    """The split settings common to every member's training run (a stack is fitted on their shared calib)."""
     for name in members:
-        split = get_pretrained_cfg(name).training_split()
-        if split is None:
+        if get_pretrained_cfg(name).training_split() is None:
             raise FakescopeError(f"{name}: its card has no training config; train it with `fakescope train` first")
-        settings.add(split)
+    settings = {recorded_split(get_pretrained_cfg(name)) for name in members}
     if len(settings) != 1:
-        raise FakescopeError(f"stack members were trained on different splits: {sorted(settings)}")
+        raise FakescopeError(f"stack members were trained on different splits: {sorted(settings, key=str)}")
     return settings.pop()
 
 
@@ -70,10 +69,10 @@ def train_ensemble(
     stack = create_model(name, pretrained=False)
     if not isinstance(stack, StackedDetector):
         raise FakescopeError(f"{name} is not a stacked ensemble (see `fakescope models 'stack-*'`)")
-    val_fraction, calib_fraction, seed = shared_split_settings(stack.member_names)
+    settings = shared_split_settings(stack.member_names)
     extensions = AUDIO_EXTENSIONS if stack.pretrained_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
-    samples = load_samples(data, val_fraction=val_fraction, seed=seed, extensions=extensions)
-    splits = three_way_split(samples, calib_fraction, seed=seed)
+    samples = load_samples(data, val_fraction=settings.val_fraction, seed=settings.seed, extensions=extensions)
+    splits = three_way_split(samples, settings.calib_fraction, seed=settings.seed)
     calib, val = splits.calib, splits.val
     if limit:
         calib, val = calib[:: max(1, len(calib) // limit)], val[:: max(1, len(val) // limit)]
@@ -99,7 +98,8 @@ def train_ensemble(
         "recipe": f"fakescope train-ensemble {name} --data {data} --out src/fakescope/weights",
         "extra": {"members": stack.member_names, "coef": meta.coef_.ravel().tolist(), "intercept": float(meta.intercept_[0]),
                   "member_metrics": members, "git": git_sha(),
-                  "config": {"data": {"val_fraction": val_fraction, "calib_fraction": calib_fraction}, "seed": seed}},
+                  "config": {"data": {"val_fraction": settings.val_fraction, "calib_fraction": settings.calib_fraction},
+                                 "seed": settings.seed}},
     }
     if out is not None:
         card = export_weights(stack, card, out)

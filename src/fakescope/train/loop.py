@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
 from fakescope.models.base import DeepfakeDetector
+from fakescope.progress import progress
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 50
@@ -47,13 +47,6 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     if batch.dim() == 4:
         return batch.to(device, memory_format=torch.channels_last, non_blocking=True)
     return batch.to(device, non_blocking=True)
-
-
-def progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-    )
 
 
 @dataclass

@@ -151,7 +151,7 @@ def export_int8(model: DeepfakeDetector, card: dict[str, Any], out_dir: Path, *,
     The exports carry the temperature and verdict bands that training fitted for these weights, and
     the artefact metadata of `fakescope export` plus a `training` entry naming the run.
     """
-    from fakescope.optimize.artifact import read_metadata, write_metadata
+    from fakescope.models.onnx_artifact import read_metadata, write_metadata
     from fakescope.optimize.export import export_variants
 
     strip_fake_quant(model)

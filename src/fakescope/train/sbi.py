@@ -24,7 +24,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from fakescope.errors import FakescopeError
-from fakescope.train.data import FaceCropDataset
+from fakescope.data.images import FaceCropDataset
 
 REAL, FAKE = 0, 1
 

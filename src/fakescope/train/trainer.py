@@ -36,16 +36,20 @@ from fakescope.models import create_model, sha256_file
 from fakescope.models.base import DeepfakeDetector
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
-from fakescope.train.audio_data import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
-from fakescope.train.augment import build_train_transform, cutmix, eval_transform
+from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT
+from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
+from fakescope.models.transforms import eval_transform
+from fakescope.train.augment import build_train_transform, cutmix
 from fakescope.train.config import TrainConfig, dump_config
-from fakescope.train.data import FaceCropDataset, Sample, Splits, load_samples, three_way_split
+from fakescope.data import Sample, Splits, load_samples, three_way_split
+from fakescope.data.images import FaceCropDataset
 from fakescope.train.distill import Distiller, load_teacher
 from fakescope.train.landmarks import face_landmarks
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 from fakescope.train.qat import export_int8, folded_norms, prepare_qat, strip_fake_quant
-from fakescope.train.rawboost import RawBoostAugment
 from fakescope.train.sbi import SelfBlendedDataset
+from fakescope.train.speech.corpus import build_speech_corpus
+from fakescope.train.speech.rawboost import RawBoostAugment
 from fakescope.train.tracking import Tracker, create_tracker
 
 log = logging.getLogger(__name__)
@@ -77,13 +81,11 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     data = cfg.data
     if data.speech_corpus is not None:
-        from fakescope.train.speech_corpus import build_speech_corpus
-
         corpus = data.speech_corpus
         build_speech_corpus(data.root, real_root=corpus.real, synth_root=corpus.synth, seed=cfg.seed, workers=corpus.workers,
                             generators=corpus.generators, val_speakers=corpus.val_speakers, val_fraction=corpus.val_fraction,
                             digit_passes=corpus.digit_passes)
-    cache = data.crop_cache or Path("runs/crop_cache") / data.root.name
+    cache = data.crop_cache or DEFAULT_CACHE_ROOT / data.root.name
     extensions = AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
     samples = load_samples(data.root, val_fraction=data.val_fraction, seed=cfg.seed, crop_cache=cache,
                            frames_per_video=data.frames_per_video, face_cfg=model_cfg, extensions=extensions)

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from fakescope.serve.schemas import ErrorOut
 
 if TYPE_CHECKING:
-    from fakescope.serve.app import Service
+    from fakescope.serve.service import Service
 
 # Declared for the OpenAPI docs ("Authorize" in /docs); the check itself is serve.auth's.
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer fsk_...`")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from fakescope.constants import MediaKind, Verdict
 from fakescope.errors import FakescopeError
 from fakescope.serve.db import Job
-from fakescope.serve.jobs import get_owned_job, list_owned_jobs
+from fakescope.serve.job_queue import get_owned_job, list_owned_jobs
 from fakescope.serve.routes import AUTH_ERRORS, current_owner, error, service
 from fakescope.serve.schemas import JobOut, JobPage, JobStatus
 from fakescope.serve.uploads import (
@@ -95,8 +95,8 @@ async def create_job(
 def list_jobs(
     request: Request,
     status: JobStatus | None = Query(None, description="only jobs in this state"),
-    media_type: Literal["image", "video", "audio"] | None = Query(None, description="only this kind of media"),
-    verdict: Literal["authentic", "suspicious", "manipulated"] | None = Query(None, description="only this verdict"),
+    media_type: MediaKind | None = Query(None, description="only this kind of media"),
+    verdict: Verdict | None = Query(None, description="only this verdict"),
     limit: int = Query(20, ge=1, le=100, description="page size"),
     offset: int = Query(0, ge=0, le=1_000_000_000, description="jobs to skip"),
     owner: str = Depends(current_owner),

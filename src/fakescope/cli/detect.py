@@ -1,0 +1,171 @@
+"""`fakescope detect` and `fakescope scan`: score files, print a verdict per file or write one Result per line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from fakescope.cli.console import console, err_console, fail
+from fakescope.cli.options import (
+    AudioModelOpt,
+    AudioWeightOpt,
+    BackendOpt,
+    BatchOpt,
+    CacheOpt,
+    FaceEveryOpt,
+    FaceOpt,
+    FramesOpt,
+    ImageModelOpt,
+    ModelOpt,
+    OnnxDirOpt,
+    ThreadsOpt,
+    detector_options,
+)
+from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions
+
+if TYPE_CHECKING:
+    from fakescope.detect import Detector, Result
+
+commands = typer.Typer()
+
+VERDICT_STYLE = {"authentic": "green", "suspicious": "yellow", "manipulated": "bold red"}
+
+
+def load_detector(options: DetectorOptions) -> Detector:
+    from fakescope.detect import Detector
+    from fakescope.errors import FakescopeError
+
+    try:
+        return Detector.from_options(options)
+    except FakescopeError as err:
+        fail(str(err))
+
+
+def results_table(results: list[Result]) -> Table:
+    table = Table(title="fakescope", title_justify="left")
+    for col, justify in [("file", "left"), ("type", "left"), ("verdict", "left"), ("P(fake)", "right"),
+                         ("faces", "right"), ("frames", "right"), ("time", "right")]:
+        # Long file names fold; the verdict columns never shrink to an ellipsis.
+        table.add_column(col, justify=justify, overflow="fold", no_wrap=col != "file", min_width=len(col))
+    for r in results:
+        name = Path(r.file).name
+        if r.status == "ok":
+            verdict = f"[{VERDICT_STYLE[r.verdict or 'suspicious']}]{r.verdict}[/]"
+            score = f"{r.score:.3f}"
+        else:
+            verdict, score = f"[magenta]{r.status}[/]", "—"
+        frames = str(r.frames_sampled) if r.media_type == "video" else "—"
+        faces = "—" if r.media_type == "audio" else str(r.faces_found)
+        table.add_row(name, r.media_type or "?", verdict, score, faces, frames, f"{r.processing_time:.2f}s")
+    return table
+
+
+def print_reason(r: Result) -> None:
+    """One unwrapped line per file that was not scored normally, naming the file once."""
+    name = Path(r.file).name
+    line = escape(r.reason if r.reason and name in r.reason else f"{name}: {r.reason}")
+    if r.status == "error":
+        err_console.print(f"[red]error:[/] {line}", soft_wrap=True, markup=True, highlight=False)
+    else:
+        console.print(f"[dim]{line}[/]", soft_wrap=True, highlight=False)
+
+
+def evidence_line(r: Result) -> str:
+    """Each detector's score and weight, and why a modality was skipped."""
+    parts = [f"{d.name} {d.score:.3f} (weight {d.weight:g})" for d in r.detectors]
+    parts += [f"{m.modality}: skipped, {m.skipped}" for m in r.modalities if m.skipped]
+    return " · ".join(parts)
+
+
+# The engine options (model ... onnx_dir) are named as DetectorOptions' fields: `detector_options(ctx.params)` reads them.
+@commands.command()
+def detect(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(
+        help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
+    model: ModelOpt = DEFAULT_OPTIONS.model,
+    frames: FramesOpt = DEFAULT_OPTIONS.frames,
+    face_detector: FaceOpt = DEFAULT_OPTIONS.face_detector,
+    image_model: ImageModelOpt = AUTO,
+    audio_model: AudioModelOpt = AUTO,
+    audio_weight: AudioWeightOpt = DEFAULT_OPTIONS.audio_weight,
+    backend: BackendOpt = DEFAULT_OPTIONS.backend,
+    threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
+    batch: BatchOpt = DEFAULT_OPTIONS.batch,
+    face_every: FaceEveryOpt = DEFAULT_OPTIONS.face_every,
+    cache_size: CacheOpt = DEFAULT_OPTIONS.cache_size,
+    onnx_dir: OnnxDirOpt = DEFAULT_OPTIONS.onnx_dir,
+) -> None:
+    """Score files and print a verdict per file. Exit code 1 if any file could not be read."""
+    from fakescope.scan import dumps
+
+    detector = load_detector(detector_options(ctx.params))
+    results = [detector.detect(f) for f in files]
+    if as_json:
+        typer.echo(dumps(results))
+    else:
+        console.print(results_table(results))
+        for r in results:
+            if len(r.detectors) > 1 or len(r.modalities) > 1:
+                console.print(f"[dim]{escape(Path(r.file).name)}: {escape(evidence_line(r))}[/]", soft_wrap=True, highlight=False)
+            if r.reason:
+                print_reason(r)
+    if any(r.status == "error" for r in results):
+        raise typer.Exit(1)
+
+
+@commands.command()
+def scan(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="folders (walked recursively) and/or files")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file; files already in it are skipped")],
+    submission: Annotated[Path | None, typer.Option(help="also write a DFDC-style filename,label CSV")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
+    model: ModelOpt = DEFAULT_OPTIONS.model,
+    frames: FramesOpt = DEFAULT_OPTIONS.frames,
+    face_detector: FaceOpt = DEFAULT_OPTIONS.face_detector,
+    image_model: ImageModelOpt = AUTO,
+    audio_model: AudioModelOpt = AUTO,
+    audio_weight: AudioWeightOpt = DEFAULT_OPTIONS.audio_weight,
+    backend: BackendOpt = DEFAULT_OPTIONS.backend,
+    threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
+    batch: BatchOpt = DEFAULT_OPTIONS.batch,
+    face_every: FaceEveryOpt = DEFAULT_OPTIONS.face_every,
+    cache_size: CacheOpt = DEFAULT_OPTIONS.cache_size,
+    onnx_dir: OnnxDirOpt = DEFAULT_OPTIONS.onnx_dir,
+) -> None:
+    """Scan folders: one Result per line, resumable; one bad file never stops the scan.
+
+    Files with the same content are analysed once (the result cache, per worker process)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from fakescope.errors import FakescopeError
+    from fakescope.evaluate.submission import write_submission
+    from fakescope.media import collect_media_files
+    from fakescope.scan import read_done, scan_files, summarize
+
+    try:
+        files = collect_media_files(inputs)
+    except FakescopeError as err:
+        fail(str(err), 1)
+    done = read_done(output)
+    todo = [f for f in files if str(f) not in done]
+    console.print(f"{len(files)} files, {len(files) - len(todo)} already in {output}, {len(todo)} to scan")
+    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("scan", total=len(todo))
+        options = detector_options(ctx.params)
+        new = scan_files(todo, output, options=options, workers=workers, detector_factory=lambda: load_detector(options),
+                         on_result=lambda r: bar.advance(task))
+    wanted = {str(f) for f in files}
+    everything = [r for f, r in done.items() if f in wanted] + new
+    counts = summarize(everything)
+    console.print("results: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" → {output}")
+    if submission is not None:
+        n = write_submission(everything, submission)
+        console.print(f"submission: {n} rows → {submission}")

@@ -1,0 +1,23 @@
+"""Names and option sets shared by every layer: the one home for each, importable without torch.
+
+The CLI and the service settings read the default model names from here, so that `fakescope
+--help` and settings validation never import the model code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__version__ = "0.1.0"
+
+# What a file is, as sniffed from its bytes; also the Result's `media_type`.
+MediaKind = Literal["image", "video", "audio"]
+# What kind of evidence a score came from (a video's faces, a whole picture, speech).
+Modality = Literal["video", "image", "audio"]
+Verdict = Literal["authentic", "suspicious", "manipulated"]
+
+# The face-swap model scored on every face crop, the AI-picture model added for pictures and
+# the speech model added for audio and a video's sound ("auto" in the Detector's options).
+DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
+DEFAULT_IMAGE_MODEL = "aigen-effnet-lite0.ffhq"
+DEFAULT_AUDIO_MODEL = "stack-speech.speech"
