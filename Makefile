@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow install train bench clean
+.PHONY: run lint test test-slow install train bench clean
 
 run: $(STAMP)
 	$(VENV)/bin/fakescope detect examples/real_ffpp_866.mp4 examples/fake_ffpp_deepfakes_866_878.mp4 \
@@ -26,7 +26,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install --no-deps facenet-pytorch==2.6.0
 	touch $(STAMP)
 
-test: $(STAMP)
+# Lint, format and the layer contracts (pyproject.toml) first: they take seconds and name the line at fault.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks docs
+	$(VENV)/bin/ruff format --check src tests benchmarks docs
+	$(VENV)/bin/lint-imports --no-cache
+
+test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 test-slow: $(STAMP)

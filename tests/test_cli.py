@@ -132,7 +132,7 @@ def test_scan_is_resumable_and_writes_a_submission(tmp_path, face_jpg):
     assert res.exit_code == 0, res.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 3
-    by_name = {l["file"].rsplit("/", 1)[-1]: l for l in lines}
+    by_name = {line["file"].rsplit("/", 1)[-1]: line for line in lines}
     assert by_name["broken.mp4"]["status"] == "error" and by_name["broken.mp4"]["reason"]
     assert by_name["a.jpg"]["status"] == "ok"
     rows = list(csv.DictReader(sub.open()))
@@ -169,7 +169,11 @@ def test_scan_with_worker_processes_matches_in_process(tmp_path, face_jpg):
     assert runner.invoke(app, ["scan", str(folder), "-o", str(one)]).exit_code == 0
     res = runner.invoke(app, ["scan", str(folder), "-o", str(two), "--workers", "2"])
     assert res.exit_code == 0, res.output
-    scores = lambda p: sorted((json.loads(l)["file"], round(json.loads(l)["score"], 5)) for l in p.read_text().splitlines())  # noqa: E731
+
+    def scores(path):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        return sorted((row["file"], round(row["score"], 5)) for row in rows)
+
     assert scores(one) == scores(two) and len(scores(two)) == 3
 
 

@@ -6,20 +6,9 @@ import subprocess
 import sys
 from dataclasses import asdict
 
-from fakescope.constants import DEFAULT_MODEL
 from fakescope.detect import Detector
 from fakescope.detect.options import DEFAULT_OPTIONS, DetectorOptions, model_choice
-from fakescope.detect.pipeline import MAX_CROPS_PER_FORWARD
-from fakescope.faces import DEFAULT_DETECT_EVERY, DEFAULT_FACE_DETECTOR
 from fakescope.serve.settings import ServeSettings
-
-
-def test_defaults_are_those_of_the_stages_that_use_them():
-    # detect.options cannot import faces or the pipeline (it must load without torch), so it names their defaults again.
-    assert DEFAULT_OPTIONS.model == DEFAULT_MODEL
-    assert DEFAULT_OPTIONS.face_detector == DEFAULT_FACE_DETECTOR
-    assert DEFAULT_OPTIONS.face_every == DEFAULT_DETECT_EVERY
-    assert DEFAULT_OPTIONS.batch == MAX_CROPS_PER_FORWARD
 
 
 def test_options_and_service_settings_load_without_the_model_code():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from PIL import Image
 
 from fakescope.errors import CorruptMediaError, MediaTooLargeError, MissingFileError, UnsupportedMediaError
-from fakescope.media import MediaLimits, load_image
+from fakescope.media import MediaLimits, load_image, probe
 
 
 def _check_rgb(image: np.ndarray, shape: tuple[int, int]) -> None:
@@ -95,3 +96,20 @@ def test_video_is_not_an_image(media: dict[str, Path]) -> None:
 def test_missing_image(tmp_path: Path) -> None:
     with pytest.raises(MissingFileError):
         load_image(tmp_path / "missing.jpg")
+
+
+@pytest.mark.parametrize("name", ["jpeg_exif6", "png_alpha", "webp"])
+def test_probed_image_is_decoded_without_sniffing_it_again(
+    media: dict[str, Path], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # The Detector probes first and hands the MediaInfo on: loading must not check or sniff the file
+    # again, and must give exactly the pixels a fresh load gives (EXIF orientation and alpha included).
+    path = media[name]
+    info, fresh = probe(path), load_image(path)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a probed image was checked or sniffed again")
+
+    monkeypatch.setattr(sys.modules["fakescope.media.image"], "sniff_kind", refuse)
+    monkeypatch.setattr(sys.modules["fakescope.media.image"], "check_file", refuse)
+    np.testing.assert_array_equal(load_image(path, info=info), fresh)

@@ -21,7 +21,8 @@ FaceOpt = Annotated[str, typer.Option(
     "--face-detector", help="yuface (YuNet, fastest, found a face in every labelled frame), mtcnn or haar")]
 BackendOpt = Annotated[str, typer.Option(
     "--backend", help="auto (ONNX Runtime wherever a model ships an export, else torch), onnx or torch")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, max=256, help="CPU threads for inference (default: all cores)")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", min=1, max=256, help="CPU threads for inference (default: all cores)")]
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, max=1024, help="face crops per model forward")]
 FaceEveryOpt = Annotated[int, typer.Option(
     "--face-every", min=1, max=64, help="look for faces on every k-th sampled frame, track them in between")]

@@ -21,7 +21,8 @@ commands = typer.Typer()
 @commands.command()
 def train(
     config: Annotated[Path, typer.Argument(help="recipe YAML, e.g. configs/faceswap-effnet-lite0.yaml")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. optim.lr=3e-4 schedule.epochs=2")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="key=value overrides, e.g. optim.lr=3e-4 schedule.epochs=2")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in run_dir from its last checkpoint")] = False,
     tracker: Annotated[str | None, typer.Option(help="mlflow (default, runs/mlflow.db), clearml (offline) or none")] = None,
 ) -> None:
@@ -45,7 +46,8 @@ def train(
 def train_ensemble_cmd(
     name: Annotated[str, typer.Argument(help="registered stack, e.g. stack-faceswap.dfdc (its members come from the registry)")],
     data: Annotated[Path, typer.Option(help="the dataset the members were trained on")] = Path("../shared/data/dfdc_faces"),
-    out: Annotated[Path | None, typer.Option(help="write the meta-model weights + card here (e.g. src/fakescope/weights)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="write the meta-model weights + card here (e.g. src/fakescope/weights)")] = None,
 ) -> None:
     """Fit a logistic-regression meta-model over several detectors' outputs (stacking)."""
     from fakescope.errors import FakescopeError
@@ -62,7 +64,8 @@ def train_ensemble_cmd(
 
 @commands.command("eval")
 def eval_cmd(
-    dataset: Annotated[Path, typer.Argument(help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders")],
+    dataset: Annotated[Path, typer.Argument(
+        help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders")],
     model: ModelOpt = DEFAULT_OPTIONS.model,
     split: Annotated[str, typer.Option(help="val (the model's held-out split), train, or all")] = "val",
     out: Annotated[Path, typer.Option("--out", "-o", help="report folder: report.html, metrics.json, plots")] = Path("runs/eval"),
@@ -139,10 +142,11 @@ def bench(
         if "audio" in wanted:
             report["audio"] = b.bench_audio(files if kind == "audio" else None, repeat=repeat, threads=threads)
         if "cache" in wanted:
-            report["cache"] = b.bench_cache((files if kind == "cache" else None) or clips[:1], repeat=5 if quick else 20, **engine)
+            cached = (files if kind == "cache" else None) or clips[:1]
+            report["cache"] = b.bench_cache(cached, repeat=5 if quick else 20, **engine)
         if "backends" in wanted:
-            from fakescope.optimize.bench import QUICK, bench_backends
             from fakescope.models.onnx import default_threads
+            from fakescope.optimize.bench import QUICK, bench_backends
 
             report["backends"] = bench_backends(out_dir="runs/onnx-quick" if quick else "runs/onnx", reuse=True,
                                                 threads=threads or default_threads(), **(QUICK if quick else {}))

@@ -59,7 +59,8 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port (default 8000)")] = None,
     db: Annotated[str | None, typer.Option("--db", help="database URL, e.g. postgresql+psycopg://user@host/db "
                                                         "(default: SQLite in the data dir)")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="uploads, thumbnails, SQLite file (default fakescope-data)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="uploads, thumbnails, SQLite file (default fakescope-data)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="worker processes for jobs (default 1)")] = None,
     detect_workers: Annotated[int | None, typer.Option(
         "--detect-workers", min=1, max=64, help="worker processes for POST /v1/detect (default 1)")] = None,
@@ -69,7 +70,8 @@ def serve(
     url_host: Annotated[list[str] | None, typer.Option(
         "--url-host", help="host jobs may name by URL, repeatable (default: none, URL jobs refused)")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="registered face model (see `fakescope models`)")] = None,
-    frames: Annotated[int | None, typer.Option("--frames", "-n", min=1, max=512, help="frames sampled per video (default 32)")] = None,
+    frames: Annotated[int | None, typer.Option(
+        "--frames", "-n", min=1, max=512, help="frames sampled per video (default 32)")] = None,
 ) -> None:
     """Run the HTTP service: REST API (/v1, docs at /docs), web page (/), /metrics, /healthz and /readyz.
 
@@ -159,7 +161,8 @@ def keys_list(db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
         table.add_column(col, no_wrap=col in ("id", "prefix"), overflow="fold", min_width=len(col))
     for key in keys:
         revoked = f"[red]{utc_minute(key.revoked_at)}[/]" if key.revoked_at else "—"
-        table.add_row(key.id[:12], key.prefix, escape(key.name), utc_minute(key.created_at), utc_minute(key.last_used_at, "never"), revoked)
+        table.add_row(key.id[:12], key.prefix, escape(key.name), utc_minute(key.created_at),
+                      utc_minute(key.last_used_at, "never"), revoked)
     console.print(table)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fakescope.constants import __version__
+from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, __version__
 from fakescope.detect.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DynamicBatcher, analysis_of
 from fakescope.detect.cache import ResultCache
 from fakescope.detect.failures import failed_result, failure_reason
@@ -31,7 +31,6 @@ from fakescope.media import probe
 from fakescope.models import DeepfakeDetector, list_models, sha256_file
 from fakescope.models.config import InputKind
 from fakescope.models.info import weights_version
-from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL
 
 log = logging.getLogger(__name__)
 

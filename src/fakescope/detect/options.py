@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fakescope.constants import DEFAULT_MODEL
+from fakescope.constants import DEFAULT_DETECT_EVERY, DEFAULT_FACE_DETECTOR, DEFAULT_MODEL, MAX_CROPS_PER_FORWARD
 
 AUTO = "auto"
 # What a user types to leave the image or audio model out.
@@ -29,20 +29,19 @@ class DetectorOptions:
     sampled frame and followed in between. `batch`: face crops per model forward. `backend`:
     "auto", "onnx" or "torch"; `onnx_dir`: where the ONNX exports are (None: the shipped ones).
     `threads`: CPU threads for inference (None: all cores). `cache_size`: results of this many
-    files kept by content hash (0: no cache). The defaults are the library's: `faces`' face
-    finder and sampling step and `detect.pipeline`'s forward size (a test keeps them so).
+    files kept by content hash (0: no cache). The defaults come from `fakescope.constants`.
     """
 
     model: str = DEFAULT_MODEL
     frames: int = 32
-    face_detector: str = "yuface"
+    face_detector: str = DEFAULT_FACE_DETECTOR
     image_model: str | None = AUTO
     audio_model: str | None = AUTO
     audio_weight: float = 0.5
     backend: str = AUTO
     threads: int | None = None
-    batch: int = 128
-    face_every: int = 2
+    batch: int = MAX_CROPS_PER_FORWARD
+    face_every: int = DEFAULT_DETECT_EVERY
     cache_size: int = 100
     onnx_dir: Path | None = None
     device: str = "cpu"

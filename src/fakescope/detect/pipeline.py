@@ -30,7 +30,8 @@ from fakescope.detect.timing import StageTimer
 from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
 from fakescope.faces.crop import center_square
-from fakescope.faces.sparse import DEFAULT_DETECT_EVERY, detect_sparse
+from fakescope.constants import DEFAULT_DETECT_EVERY, MAX_CROPS_PER_FORWARD
+from fakescope.faces.sparse import detect_sparse
 from fakescope.faces.tracking import Track
 from fakescope.media import Frame, MediaInfo, load_image, sample_frames
 from fakescope.models.base import DeepfakeDetector
@@ -38,7 +39,6 @@ from fakescope.models.base import DeepfakeDetector
 
 # A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
 # the cap bounds the activations' memory for crowded clips.
-MAX_CROPS_PER_FORWARD = 128
 
 
 @dataclass
@@ -80,7 +80,7 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     crops); beside an image model that score is softened before fusion (see detect.fusion).
     """
     with timer.stage("decode"):
-        image = load_image(info.path)
+        image = load_image(info.path, info=info)
     with timer.stage("faces"):
         faces = ctx.face_detector.detect([image])[0]
         if faces:

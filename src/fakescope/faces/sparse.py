@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fakescope.constants import DEFAULT_DETECT_EVERY
 from fakescope.faces.detectors.base import FaceDetector
 from fakescope.faces.tracking import box_iou
 from fakescope.faces.types import Face, Point
@@ -23,7 +24,6 @@ from fakescope.faces.types import Face, Point
 # the face model's score moves with the crop (see docs/RESULTS.md, face detectors). A min_iou
 # of 0.5 lets a face move a third of its width between two detected frames before the frames
 # between are detected too.
-DEFAULT_DETECT_EVERY = 2
 DEFAULT_MIN_IOU = 0.5
 
 

@@ -10,26 +10,31 @@ from PIL import Image, ImageOps
 from fakescope.errors import CorruptMediaError, UnsupportedMediaError
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
 from fakescope.media.messages import error_reason
-from fakescope.media.probe import check_file, open_image
+from fakescope.media.probe import CheckedFile, MediaInfo, check_file, open_image
 from fakescope.media.sniff import sniff_kind
 
 _WHITE = (255, 255, 255, 255)
 
 
-def load_image(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> np.ndarray:
+def load_image(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS, *, info: MediaInfo | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB C-contiguous array, EXIF orientation applied.
 
     Transparent pixels are composited on white (a neutral background for face detectors);
     16-bit and float images are scaled to 8 bits rather than clipped. Animated images give
-    their first frame. The pixel limit is checked from the header, before decoding.
+    their first frame. The pixel limit is checked from the header, before decoding. Pass
+    `info` when the file was probed already (as the Detector does): it is not checked and
+    sniffed twice.
     """
-    file = check_file(path, limits)
-    sniffed = sniff_kind(file.head)
-    if sniffed is None:
-        raise UnsupportedMediaError(f"{file.name}: unsupported file type (not an image, video or audio file)")
-    kind, fmt = sniffed
-    if kind != "image":
-        raise UnsupportedMediaError(f"{file.name}: not an image ({kind} file)")
+    if info is not None and info.kind == "image":
+        file, fmt = CheckedFile(str(path), info.path, info.size_bytes, b""), info.format
+    else:
+        file = check_file(path, limits)
+        sniffed = sniff_kind(file.head)
+        if sniffed is None:
+            raise UnsupportedMediaError(f"{file.name}: unsupported file type (not an image, video or audio file)")
+        kind, fmt = sniffed
+        if kind != "image":
+            raise UnsupportedMediaError(f"{file.name}: not an image ({kind} file)")
     with open_image(file, fmt, limits) as image:
         try:
             image.load()

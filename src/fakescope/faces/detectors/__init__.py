@@ -4,7 +4,8 @@ One backend per module (yuface, MTCNN, Haar), the fallback between them, and
 `create_face_detector`, which picks them by name.
 """
 
-from fakescope.faces.detectors.base import DEFAULT_FACE_DETECTOR, FACE_DETECTORS, FaceDetector
+from fakescope.constants import DEFAULT_FACE_DETECTOR
+from fakescope.faces.detectors.base import FACE_DETECTORS, FaceDetector
 from fakescope.faces.detectors.factory import create_face_detector
 from fakescope.faces.detectors.fallback import FaceDetectorSource, FallbackFaceDetector
 from fakescope.faces.detectors.haar import HaarFaceDetector

@@ -19,9 +19,6 @@ import numpy as np
 from fakescope.faces.types import Face
 
 FACE_DETECTORS = ("yuface", "mtcnn", "haar")
-# The most frames with a face, the fastest, and the same video AUC as MTCNN within a few
-# real/fake pairs (see docs/RESULTS.md, face detectors).
-DEFAULT_FACE_DETECTOR = "yuface"
 
 
 class FaceDetector(Protocol):
