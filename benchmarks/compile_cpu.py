@@ -50,9 +50,9 @@ def inference_row(model: torch.nn.Module, batch: int, *, channels_last: bool, co
 
 
 def onnx_row(path: Path, batch: int, *, threads: int, reps: int) -> dict:
-    from fakescope.models.onnx import OnnxDetector
+    from fakescope.models.onnx import OnnxModel
 
-    model = OnnxDetector(path, threads=threads)
+    model = OnnxModel(path, threads=threads)
     x = torch.randn(batch, 3, 224, 224)
     model(x)
     seconds = timed(lambda: model(x), reps)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.table import Table
 
+from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_MODEL
 from fakescope.errors import FakescopeError
 from fakescope.media.clips import copy_clip
 
@@ -122,7 +123,6 @@ def bench_video(clips: list[Path], *, num_frames: int = 32, repeat: int = 3, mod
     """The default detector (faces, and the sound when a clip has one) on each clip, and decoding alone.
 
     `seconds`: time the first `seconds` of each clip instead (video packets copied, no sound)."""
-    from fakescope.models import DEFAULT_MODEL
 
     detector = make_detector(name=model or DEFAULT_MODEL, num_frames=num_frames, backend=backend, threads=threads)
     if seconds is not None:
@@ -169,7 +169,6 @@ def bench_image(files: list[Path] | None = None, *, repeat: int = 5, backend: st
 def bench_audio(files: list[Path] | None = None, *, repeat: int = 3, model: str | None = None,
                 threads: int | None = None) -> list[dict]:
     """The audio model on each file (default: 4 s, 30 s and 2 min recordings of the bundled speech)."""
-    from fakescope.models import DEFAULT_AUDIO_MODEL
 
     detector = make_detector(image_model=None, audio_model=model or DEFAULT_AUDIO_MODEL, threads=threads)
     if files:

@@ -21,7 +21,7 @@ REAL = "real_ffpp_866.mp4"
 FAKE = "fake_ffpp_deepfakes_866_878.mp4"
 
 
-class ScriptedDetector:
+class ScriptedFaceDetector:
     """A face detector that returns no faces, or raises, to prove what the cache did."""
 
     def __init__(self, name: str, *, fail: bool = False) -> None:
@@ -108,7 +108,7 @@ def test_labels_csv_lists_every_crop_and_reads_back(extracted):
 
 def test_second_call_reuses_the_cache(extracted, dfdc_folder):
     cache, samples = extracted
-    again = load_samples(dfdc_folder, crop_cache=cache, frames_per_video=2, face_detector=ScriptedDetector("haar", fail=True))
+    again = load_samples(dfdc_folder, crop_cache=cache, frames_per_video=2, face_detector=ScriptedFaceDetector("haar", fail=True))
     assert again == samples
 
 
@@ -116,7 +116,7 @@ def test_other_settings_never_reuse_or_mix_caches(extracted, dfdc_folder):
     cache, _ = extracted
     videos = [VideoSample(dfdc_folder / REAL, 0, REAL, "train")]
     with pytest.raises(AssertionError, match="face detector ran"):
-        extract_face_crops(videos, cache, frames_per_video=2, size=64, margin=0.0, shift=0.0, face_detector=ScriptedDetector("haar", fail=True))
+        extract_face_crops(videos, cache, frames_per_video=2, size=64, margin=0.0, shift=0.0, face_detector=ScriptedFaceDetector("haar", fail=True))
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 2
 
 
@@ -124,7 +124,7 @@ def test_faceless_and_corrupt_videos_are_skipped_with_the_reason(dfdc_folder, tm
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 4000)
     videos = [VideoSample(broken, 1, "broken.mp4", "train"), VideoSample(dfdc_folder / REAL, 0, REAL, "val")]
-    detector = ScriptedDetector("blind")
+    detector = ScriptedFaceDetector("blind")
     with caplog.at_level(logging.WARNING, logger="fakescope.data.crop_cache"):
         samples = extract_face_crops(videos, tmp_path / "cache", frames_per_video=2, size=32, margin=0.0, shift=0.0, face_detector=detector)
     assert samples == []

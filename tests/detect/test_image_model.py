@@ -15,7 +15,7 @@ from fakescope.detect.result import DetectorScore, Result
 from fakescope.detect.fusion import NO_FACE_TEMPERATURE, soften
 from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
-from fakescope.models import DEFAULT_MODEL, DeepfakeDetector, PretrainedCfg, create_model
+from fakescope.models import DEFAULT_MODEL, ClassifierModel, PretrainedCfg, create_model
 from fakescope.constants import DEFAULT_IMAGE_MODEL
 from fakescope.models.registry import _pretrained_cfgs
 from tests.detect.test_pipeline import two_people, write_video
@@ -24,7 +24,7 @@ BANDS = {"real_below": 0.0, "fake_at_or_above": 0.0}  # every score is "manipula
 
 
 @pytest.fixture(scope="module")
-def models() -> tuple[DeepfakeDetector, DeepfakeDetector]:
+def models() -> tuple[ClassifierModel, ClassifierModel]:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     return create_model(DEFAULT_MODEL, pretrained=False), create_model(DEFAULT_IMAGE_MODEL, pretrained=False)
@@ -49,7 +49,7 @@ def grey_jpg(tmp_path_factory):
     return path
 
 
-def constant(model: DeepfakeDetector, p_fake: float) -> DeepfakeDetector:
+def constant(model: ClassifierModel, p_fake: float) -> ClassifierModel:
     """A copy whose P(fake) is `p_fake` whatever the input (zero head weights, bias = logit)."""
     out = copy.deepcopy(model)
     with torch.no_grad():
@@ -58,13 +58,13 @@ def constant(model: DeepfakeDetector, p_fake: float) -> DeepfakeDetector:
     return out
 
 
-def with_bands(model: DeepfakeDetector, bands: dict[str, float] | None) -> DeepfakeDetector:
+def with_bands(model: ClassifierModel, bands: dict[str, float] | None) -> ClassifierModel:
     out = copy.deepcopy(model)
     out.pretrained_cfg = replace(out.pretrained_cfg, thresholds=bands)
     return out
 
 
-def two_detectors(face: DeepfakeDetector, image: DeepfakeDetector | None, faces, **kwargs) -> Detector:
+def two_detectors(face: ClassifierModel, image: ClassifierModel | None, faces, **kwargs) -> Detector:
     return Detector(face, model_name=DEFAULT_MODEL, image_model=image, image_model_name=DEFAULT_IMAGE_MODEL if image else None,
                     face_detector=faces, **kwargs)
 

@@ -100,7 +100,7 @@ def corners(xywh: list[float]) -> tuple[float, float, float, float]:
     return (x, y, x + w, y + h)
 
 
-class CountingDetector:
+class CountingFaceDetector:
     """A real face detector that records how many images each call gets."""
 
     def __init__(self, inner) -> None:
@@ -126,7 +126,7 @@ def test_video_faces_on_every_kth_frame_fill_all_sampled_frames(tmp_path):
     model = create_model(pretrained=False)
     runs = {}
     for every in (1, 3):
-        faces = CountingDetector(YuFaceDetector())
+        faces = CountingFaceDetector(YuFaceDetector())
         r = Detector(model, model_name="random", face_detector=faces, num_frames=8, detect_every=every).detect(path)
         assert r.status == "ok" and len(r.faces) == 1 and len(r.faces[0].frames) == 8
         runs[every] = (faces.calls, r.faces[0].frames)

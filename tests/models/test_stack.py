@@ -5,7 +5,7 @@ import torch
 
 from fakescope.errors import ModelError
 from fakescope.models import create_model, list_models
-from fakescope.models.stack import StackedDetector
+from fakescope.models.stack import StackedModel
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def test_stack_is_registered():
 
 
 def test_forward_is_logistic_regression_over_member_logits(members):
-    stack = StackedDetector(members[0].pretrained_cfg, members, ["a", "b"]).eval()
+    stack = StackedModel(members[0].pretrained_cfg, members, ["a", "b"]).eval()
     with torch.no_grad():
         stack.head.weight.copy_(torch.tensor([[1.5, -0.5]]))
         stack.head.bias.fill_(0.25)
@@ -32,10 +32,10 @@ def test_forward_is_logistic_regression_over_member_logits(members):
 
 
 def test_state_dict_is_the_meta_model_only(members):
-    stack = StackedDetector(members[0].pretrained_cfg, members, ["a", "b"])
+    stack = StackedModel(members[0].pretrained_cfg, members, ["a", "b"])
     state = stack.state_dict()
     assert set(state) == {"head.weight", "head.bias"}
-    other = StackedDetector(members[0].pretrained_cfg, members, ["a", "b"])
+    other = StackedModel(members[0].pretrained_cfg, members, ["a", "b"])
     other.load_state_dict({k: v + 1 for k, v in state.items()})
     assert torch.equal(other.head.bias, state["head.bias"] + 1)
 
@@ -43,6 +43,6 @@ def test_state_dict_is_the_meta_model_only(members):
 def test_members_must_share_one_input(members):
     aigen = create_model("aigen-effnet-lite0.ffhq", pretrained=False)
     with pytest.raises(ModelError, match="input_size"):
-        StackedDetector(members[0].pretrained_cfg, [members[0], aigen], ["a", "aigen"])
+        StackedModel(members[0].pretrained_cfg, [members[0], aigen], ["a", "aigen"])
     with pytest.raises(ModelError, match="at least two"):
-        StackedDetector(members[0].pretrained_cfg, members[:1], ["a"])
+        StackedModel(members[0].pretrained_cfg, members[:1], ["a"])

@@ -14,7 +14,7 @@ from fakescope.errors import ModelError
 from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg, sha256_file
 from fakescope.optimize.export import export_model
 from fakescope.optimize.quantize import make_variant, sensitive_convs
-from fakescope.models.onnx import OnnxDetector
+from fakescope.models.onnx import OnnxModel
 
 # Measured on the full val split (1,200 crops) the drop is far smaller; on 200 crops one pair flipping moves AUC by 1e-4.
 INT8_STATIC_MAX_AUC_DROP = 0.02
@@ -22,7 +22,7 @@ INT8_STATIC_MAX_AUC_DROP = 0.02
 
 def test_fp32_export_matches_torch_on_real_crops(exported, default_model, val_crops):
     x = crops_to_tensor(val_crops, default_model.pretrained_cfg)
-    onnx_model = OnnxDetector(exported["fp32"].onnx, threads=1)
+    onnx_model = OnnxModel(exported["fp32"].onnx, threads=1)
     with torch.inference_mode():
         expected = default_model(x)
     got = onnx_model(x)
@@ -54,7 +54,7 @@ def test_graph_contract_and_card(exported):
 
 
 def test_prob_output_is_the_calibrated_logit(exported, val_crops):
-    model = OnnxDetector(exported["int8-static"].onnx, threads=1)
+    model = OnnxModel(exported["int8-static"].onnx, threads=1)
     out = model(crops_to_tensor(val_crops, model.pretrained_cfg))
     expected = torch.sigmoid(out["logits"] / model.pretrained_cfg.temperature)
     torch.testing.assert_close(out["prob"], expected, atol=1e-5, rtol=1e-4)

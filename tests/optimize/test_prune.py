@@ -19,7 +19,7 @@ from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
 from fakescope.optimize.export import export_model
 from fakescope.optimize.prune import prunable, prune_model, sparsity
 from fakescope.train.prune_finetune import fine_tune
-from fakescope.models.onnx import OnnxDetector
+from fakescope.models.onnx import OnnxModel
 
 
 def test_l1_unstructured_zeroes_the_global_share(default_model):
@@ -55,7 +55,7 @@ def test_the_pruned_export_runs_and_keeps_its_zeros(tmp_path, val_crops):
     weights = [initializers[n.input[1]] for n in graph.node if n.op_type in ("Conv", "Gemm") and n.input[1] in initializers]
     zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights)
     assert zeros == pytest.approx(0.3, abs=1e-3), "conv-bn folding scales weights but keeps pruned ones at zero"
-    model = OnnxDetector(exported.onnx, threads=1)
+    model = OnnxModel(exported.onnx, threads=1)
     probs = model(crops_to_tensor(val_crops, model.pretrained_cfg))["prob"].numpy()
     assert probs.shape == (8,) and np.isfinite(probs).all() and ((probs > 0) & (probs < 1)).all()
 

@@ -11,7 +11,7 @@ from fakescope.detect import Detector
 from fakescope.errors import ModelError
 from fakescope.models import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, get_pretrained_cfg
 from fakescope.models.onnx_artifact import read_metadata, read_verified
-from fakescope.models.onnx import OnnxDetector, choose_backend, default_onnx_dir, find_onnx
+from fakescope.models.onnx import OnnxModel, choose_backend, default_onnx_dir, find_onnx
 from tests.conftest import EXAMPLES
 
 # The drop in val AUC the issue allows an INT8 model against its fp32 source.
@@ -33,7 +33,7 @@ def test_each_shipped_export_is_verified_and_keeps_auc(name):
 
 def test_auto_backend_runs_shipped_exports_and_torch_where_there_is_none():
     detector = Detector.from_pretrained(cache_size=0)
-    assert isinstance(detector.model, OnnxDetector) and isinstance(detector.image_model, OnnxDetector)
+    assert isinstance(detector.model, OnnxModel) and isinstance(detector.image_model, OnnxModel)
     assert isinstance(detector.audio_model, torch.nn.Module), "audio models have no export: torch serves them"
     torch_detector = Detector.from_pretrained(backend="torch", cache_size=0)
     assert isinstance(torch_detector.model, torch.nn.Module) and isinstance(torch_detector.image_model, torch.nn.Module)

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.train.distill import Distiller, distillation_loss, load_teacher
 from fakescope.train.loop import OneCycle, train_one_epoch
@@ -25,7 +25,7 @@ HARD = (math.log(2) + 2 + math.log1p(math.exp(-2))) / 2
 SOFT_T2 = 4 * ((math.log1p(math.exp(-1)) + math.log1p(math.exp(1))) / 2 - math.log(2)) / 2
 
 
-class TinyDetector(DeepfakeDetector):
+class TinyModel(ClassifierModel):
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__(PretrainedCfg(input_size=(3, 8, 8), temperature=temperature))
         self.conv = nn.Conv2d(3, 4, 3)
@@ -60,7 +60,7 @@ def test_soft_term_is_zero_when_the_student_agrees():
 
 def test_teacher_gets_no_gradient_and_stays_in_eval_mode():
     torch.manual_seed(0)
-    student, teacher = TinyDetector(), TinyDetector(temperature=2.0)
+    student, teacher = TinyModel(), TinyModel(temperature=2.0)
     teacher.train()
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     distiller = Distiller(teacher, alpha=0.7, temperature=2.0)

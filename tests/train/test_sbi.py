@@ -100,7 +100,7 @@ def test_landmarks_are_cached_and_reused(crops, tmp_path, monkeypatch, suffix):
     assert all(np.array_equal(first[k], again[k]) for k in first)
 
 
-class CountingDetector:
+class CountingFaceDetector:
     """Finds one face (with POINTS) in images that are not flat; counts the images it saw."""
 
     name = "counting"
@@ -119,7 +119,7 @@ def test_changed_files_are_recomputed_and_misses_kept(crops, tmp_path, suffix):
     face, flat = tmp_path / "face.png", tmp_path / "flat.png"
     Image.fromarray(crops[1][0]).save(face)
     Image.fromarray(np.full((224, 224, 3), 128, np.uint8)).save(flat)
-    cache, detector = tmp_path / f"cache{suffix}", CountingDetector()
+    cache, detector = tmp_path / f"cache{suffix}", CountingFaceDetector()
     marks = face_landmarks([face, flat], cache, detector=detector)
     assert np.allclose(marks[str(face)], POINTS, atol=0.01) and marks[str(flat)] is None
     assert detector.seen == 3, "the miss is retried once on a padded copy"

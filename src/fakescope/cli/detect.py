@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fakescope.errors import FakescopeError
 from fakescope.cli.console import console, err_console, fail
 from fakescope.cli.options import (
     AudioModelOpt,
@@ -37,7 +38,6 @@ VERDICT_STYLE = {"authentic": "green", "suspicious": "yellow", "manipulated": "b
 
 def load_detector(options: DetectorOptions) -> Detector:
     from fakescope.detect import Detector
-    from fakescope.errors import FakescopeError
 
     try:
         return Detector.from_options(options)
@@ -144,7 +144,6 @@ def scan(
     Files with the same content are analysed once (the result cache, per worker process)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from fakescope.errors import FakescopeError
     from fakescope.evaluate.submission import write_submission
     from fakescope.media import collect_media_files
     from fakescope.scan import read_done, scan_files, summarize

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fakescope.errors import FakescopeError
 from fakescope.cli.console import console, fail, wide_console
 from fakescope.cli.options import BackendOpt, FaceOpt, FramesOpt, ModelOpt, ThreadsOpt
 from fakescope.detect.options import DEFAULT_OPTIONS
@@ -27,7 +28,6 @@ def train(
     tracker: Annotated[str | None, typer.Option(help="mlflow (default, runs/mlflow.db), clearml (offline) or none")] = None,
 ) -> None:
     """Train a detector from a YAML recipe; checkpoints every epoch; writes weights, sha256 and metrics."""
-    from fakescope.errors import FakescopeError
     from fakescope.train.config import load_config
     from fakescope.train.trainer import run_training
 
@@ -50,7 +50,6 @@ def train_ensemble_cmd(
         help="write the meta-model weights + card here (e.g. src/fakescope/weights)")] = None,
 ) -> None:
     """Fit a logistic-regression meta-model over several detectors' outputs (stacking)."""
-    from fakescope.errors import FakescopeError
     from fakescope.train.ensemble import train_ensemble
 
     logging.getLogger().setLevel(logging.INFO)
@@ -78,7 +77,6 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print metrics.json")] = False,
 ) -> None:
     """Score a labelled dataset: LogLoss, AUC, EER, ECE, ... at frame and video level, plots, HTML report."""
-    from fakescope.errors import FakescopeError
     from fakescope.evaluate.runner import evaluate_dataset
 
     if split not in ("val", "train", "all"):
@@ -125,7 +123,6 @@ def bench(
     """Measure in one run: per-stage time, processing time ÷ media duration, peak memory, cache hits, and per inference
     backend crops/s at batch 1/8/32, size on disk and val AUC (so that speed never hides an accuracy loss)."""
     from fakescope import bench as b
-    from fakescope.errors import FakescopeError
 
     if kind not in BENCH_KINDS:
         fail(f"unknown benchmark {kind!r} (available: {', '.join(BENCH_KINDS)})")
@@ -192,7 +189,6 @@ def export(
     evaluate: Annotated[bool, typer.Option(help="score the export on the model's val split into its card")] = True,
 ) -> None:
     """Export a model for ONNX Runtime (`--backend onnx`), with a card: input contract, calibration, sha256, val metrics."""
-    from fakescope.errors import FakescopeError
     from fakescope.optimize import export_model
 
     try:

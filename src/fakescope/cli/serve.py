@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fakescope.errors import FakescopeError
 from fakescope.cli.console import console, err_console, fail
 
 if TYPE_CHECKING:
@@ -78,7 +79,6 @@ def serve(
     Unset options fall back to FAKESCOPE_* environment variables (e.g. FAKESCOPE_DB_URL), then to the defaults."""
     import uvicorn
 
-    from fakescope.errors import FakescopeError
     from fakescope.models import get_pretrained_cfg
     from fakescope.serve import create_app
 
@@ -132,7 +132,6 @@ def utc_minute(value: datetime | None, empty: str = "—") -> str:
 def keys_create(name: Annotated[str, typer.Argument(help="who or what the key is for, e.g. ci-pipeline")],
                 db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
     """Create a key and print its token (on stdout, alone, so scripts can capture it)."""
-    from fakescope.errors import FakescopeError
     from fakescope.serve.auth import create_key
 
     with keys_session(db, data_dir) as session:
@@ -173,7 +172,6 @@ def keys_revoke(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Revoke a key: requests with its token get 401 from then on."""
-    from fakescope.errors import FakescopeError
     from fakescope.serve.auth import find_key, revoke_key
 
     with keys_session(db, data_dir) as session:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fakescope.constants import DEFAULT_MODEL
 from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT, extract_face_crops
 from fakescope.data.samples import LABELS, SPLITS, Sample, VideoSample
 from fakescope.data.splits import DEFAULT_SEED, DEFAULT_VAL_FRACTION, assign_splits
@@ -180,7 +181,7 @@ def _video_crops(
 ) -> list[Sample]:
     # Lazy for start-up cost: reading a labels.csv should not load torch and the face detectors.
     from fakescope.faces import create_face_detector
-    from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
+    from fakescope.models import get_pretrained_cfg
 
     cfg = face_cfg or get_pretrained_cfg(DEFAULT_MODEL)
     return extract_face_crops(

@@ -18,7 +18,7 @@ from fakescope.detect.timing import StageTimer
 from fakescope.errors import NoAudioError
 from fakescope.media import MediaInfo
 from fakescope.media.audio import Audio, load_audio, prepare_speech, speech_windows
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 
 # A video's sound counts from 1.5 s; an audio file, which is all the evidence there is, from 1 s.
 MIN_AUDIO_SECONDS = 1.5
@@ -42,7 +42,7 @@ class AudioEvidence:
 
 
 @torch.inference_mode()
-def score_windows(model: DeepfakeDetector, windows: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
+def score_windows(model: ClassifierModel, windows: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
     """P(fake) per window (equal-length rows, as speech_windows makes them)."""
     device = next(model.parameters()).device
     probs = [model(torch.from_numpy(windows[i : i + batch_size]).to(device))["prob"].float().cpu().numpy()
@@ -50,7 +50,7 @@ def score_windows(model: DeepfakeDetector, windows: np.ndarray, *, batch_size: i
     return np.concatenate(probs).astype(np.float64)
 
 
-def score_speech(model: DeepfakeDetector, audio: Audio, *, min_seconds: float = MIN_RECORDING_SECONDS) -> AudioEvidence:
+def score_speech(model: ClassifierModel, audio: Audio, *, min_seconds: float = MIN_RECORDING_SECONDS) -> AudioEvidence:
     """Score decoded audio: windows of the model's length and hop, fused like the frames of a face
     track (mean of the most suspicious half), so a cloned stretch inside real speech still counts."""
     evidence = AudioEvidence(duration=round(audio.duration, 3))
@@ -72,7 +72,7 @@ def score_speech(model: DeepfakeDetector, audio: Audio, *, min_seconds: float = 
     return evidence
 
 
-def analyse_audio(model: DeepfakeDetector, info: MediaInfo, timer: StageTimer, *, min_seconds: float) -> AudioEvidence:
+def analyse_audio(model: ClassifierModel, info: MediaInfo, timer: StageTimer, *, min_seconds: float) -> AudioEvidence:
     """Decode the first audio stream of a probed file (an audio file or a video) and score it."""
     with timer.stage("audio decode"):
         try:

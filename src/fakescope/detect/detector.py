@@ -28,7 +28,7 @@ from fakescope.detect.verdict import Thresholds, agreed_thresholds
 from fakescope.errors import FakescopeError, ModelError
 from fakescope.faces import FaceDetector, create_face_detector
 from fakescope.media import probe
-from fakescope.models import DeepfakeDetector, list_models, sha256_file
+from fakescope.models import ClassifierModel, list_models, sha256_file
 from fakescope.models.config import InputKind
 from fakescope.models.info import weights_version
 
@@ -52,12 +52,12 @@ class Detector:
 
     def __init__(
         self,
-        model: DeepfakeDetector,
+        model: ClassifierModel,
         *,
         model_name: str,
-        image_model: DeepfakeDetector | None = None,
+        image_model: ClassifierModel | None = None,
         image_model_name: str | None = None,
-        audio_model: DeepfakeDetector | None = None,
+        audio_model: ClassifierModel | None = None,
         audio_model_name: str | None = None,
         face_detector: FaceDetector | None = None,
         num_frames: int = DEFAULT_OPTIONS.frames,
@@ -117,7 +117,7 @@ class Detector:
         `weights`: fusion weights other than those of `options.audio_weight` (another `confident`);
         `thresholds`: verdict bands instead of those the models' cards agree on.
         """
-        from fakescope.models.onnx import choose_backend, load_model
+        from fakescope.models.onnx import choose_backend, load_model  # onnxruntime loads with the first Detector only
 
         device, onnx_dir, threads = options.device, options.onnx_dir, options.threads
         if threads is not None:
@@ -126,7 +126,7 @@ class Detector:
         # The image and audio models follow: torch with torch, else ONNX wherever they have an export.
         extra_backend = "torch" if face_backend == "torch" else AUTO
 
-        def load(model_name: str, chosen: str) -> DeepfakeDetector:
+        def load(model_name: str, chosen: str) -> ClassifierModel:
             chosen = choose_backend(model_name, chosen, device=device, onnx_dir=onnx_dir)
             return load_model(model_name, backend=chosen, onnx_dir=onnx_dir, threads=threads, device=device)
 
@@ -191,7 +191,7 @@ class Detector:
                     "thresholds": None if self.thresholds is None else asdict(self.thresholds)}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _optional_models(self) -> dict[str, DeepfakeDetector]:
+    def _optional_models(self) -> dict[str, ClassifierModel]:
         models = {self.image_model_name: self.image_model, self.audio_model_name: self.audio_model}
         return {name: m for name, m in models.items() if name and m is not None}
 
@@ -285,7 +285,7 @@ def resolve_optional_model(choice: str | None, default: str) -> str | None:
     return None
 
 
-def _check_input_kind(model: DeepfakeDetector, name: str, kind: InputKind) -> None:
+def _check_input_kind(model: ClassifierModel, name: str, kind: InputKind) -> None:
     """A whole-picture model in the face slot (or the reverse) would score the wrong input silently."""
     roles = {"face": "a face model (looks at face crops)", "image": "an image model (looks at whole pictures)",
              "audio": "an audio model (listens to speech)"}
@@ -294,5 +294,5 @@ def _check_input_kind(model: DeepfakeDetector, name: str, kind: InputKind) -> No
         raise ModelError(f"{name}: is {roles[actual]}, not {roles[kind].split(' (')[0]}; pass it as the {actual} model")
 
 
-def _short_sha(model: DeepfakeDetector) -> str:
+def _short_sha(model: ClassifierModel) -> str:
     return weights_version(model.pretrained_cfg)

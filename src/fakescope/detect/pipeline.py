@@ -34,7 +34,7 @@ from fakescope.constants import DEFAULT_DETECT_EVERY, MAX_CROPS_PER_FORWARD
 from fakescope.faces.sparse import detect_sparse
 from fakescope.faces.tracking import Track
 from fakescope.media import Frame, MediaInfo, load_image, sample_frames
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 
 
 # A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
@@ -43,13 +43,13 @@ from fakescope.models.base import DeepfakeDetector
 
 @dataclass
 class PipelineContext:
-    model: DeepfakeDetector
+    model: ClassifierModel
     model_name: str
     face_detector: FaceDetector
     num_frames: int = 32
-    image_model: DeepfakeDetector | None = None
+    image_model: ClassifierModel | None = None
     image_model_name: str = ""
-    audio_model: DeepfakeDetector | None = None
+    audio_model: ClassifierModel | None = None
     audio_model_name: str = ""
     weights: ModalityWeights = field(default_factory=ModalityWeights)
     detect_every: int = DEFAULT_DETECT_EVERY
@@ -113,7 +113,7 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     return Analysis(result, {track.track_id: image for track in result.faces})
 
 
-def _score_whole(model: DeepfakeDetector, image: np.ndarray) -> float:
+def _score_whole(model: ClassifierModel, image: np.ndarray) -> float:
     return float(score_crops(model, [whole_image_input(image, model.pretrained_cfg)])[0])
 
 

@@ -9,7 +9,7 @@ import torch
 
 from fakescope.faces import center_crop
 from fakescope.media.image import resize_whole
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.transforms import crops_to_tensor
 
@@ -21,14 +21,14 @@ def whole_image_input(image: np.ndarray, cfg: PretrainedCfg) -> np.ndarray:
     return center_crop(image, cfg.image_size)
 
 
-def model_device(model: DeepfakeDetector) -> torch.device:
+def model_device(model: ClassifierModel) -> torch.device:
     """Where a model's inputs go: an ONNX Runtime model (models.onnx) names its device, a torch model's weights say it."""
     device = getattr(model, "device", None)
     return device if isinstance(device, torch.device) else next(model.parameters()).device
 
 
 @torch.inference_mode()
-def score_crops(model: DeepfakeDetector, crops: Sequence[np.ndarray], *, batch_size: int = 32) -> np.ndarray:
+def score_crops(model: ClassifierModel, crops: Sequence[np.ndarray], *, batch_size: int = 32) -> np.ndarray:
     """P(fake) per crop, in input order."""
     if len(crops) == 0:
         return np.zeros(0, dtype=np.float64)

@@ -3,7 +3,7 @@
 from fakescope.models import audio as _audio  # noqa: F401  (registers the speech detectors)
 from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (registers its models)
 from fakescope.models import stack as _stack  # noqa: F401  (registers the stacked ensembles)
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL
 from fakescope.models.registry import (
@@ -18,7 +18,7 @@ __all__ = [
     "DEFAULT_AUDIO_MODEL",
     "DEFAULT_IMAGE_MODEL",
     "DEFAULT_MODEL",
-    "DeepfakeDetector",
+    "ClassifierModel",
     "PretrainedCfg",
     "create_model",
     "get_pretrained_cfg",

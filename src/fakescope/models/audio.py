@@ -17,7 +17,7 @@ training config) picks "mfcc" (the default), "logmel" (64 log-mel energies + del
 "mfcc_spec" (MFCCs plus the log power of every FFT bin); `utterance_norm=True` subtracts each
 clip's mean feature vector first. Neither option beat plain MFCCs (README, "Audio").
 All take a (B, samples) float waveform at `pretrained_cfg.sample_rate` (batch padding =
-exact zeros, masked out) and follow the detector contract (logits, prob, feat).
+exact zeros, masked out) and follow the model contract (logits, prob, feat).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from fakescope.models.audio_features import (
     masked_mean_spread,
     weighted_spread,
 )
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 from fakescope.models.whisper import WhisperLogMel, pretrained_whisper_encoder
@@ -71,7 +71,7 @@ def run_gru(gru: nn.GRU, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 
 
-class AudioDetector(DeepfakeDetector):
+class AudioModel(ClassifierModel):
     """Shared front end (features → masked normalisation) and back end (attention pool → logit)."""
 
     def __init__(self, pretrained_cfg: PretrainedCfg, pooled_dim: int, dropout: float, features: FeatureKind | None,
@@ -111,7 +111,7 @@ def pool_frames(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch
     return x, mask
 
 
-class BiGRUAttention(AudioDetector):
+class BiGRUAttention(AudioModel):
     """`frame_stride` 2 feeds the GRU 50 frames/s (20 ms): half the sequential steps of the
     10 ms MFCC frames, which keeps the real-time factor under 0.02 on a 2-core CPU."""
 
@@ -127,7 +127,7 @@ class BiGRUAttention(AudioDetector):
         return self.pool(run_gru(self.gru, x, mask), mask)[0]
 
 
-class ConvGRU(AudioDetector):
+class ConvGRU(AudioModel):
     def __init__(self, pretrained_cfg: PretrainedCfg, *, channels: int = 64, hidden: int = 64, dropout: float = 0.2,
                  features: FeatureKind | None = None, **frontend: object) -> None:
         super().__init__(pretrained_cfg, hidden, dropout, features, **frontend)
@@ -146,7 +146,7 @@ class ConvGRU(AudioDetector):
         return self.pool(run_gru(self.gru, x, mask), mask)[0]
 
 
-class SpectrogramCNN(DeepfakeDetector):
+class SpectrogramCNN(ClassifierModel):
     """Log spectrogram image (+ phase channels) → 2-D conv blocks, each halving time and frequency →
     one vector per 160 ms → attention-weighted mean and spread → logit.
 
@@ -231,7 +231,7 @@ class OneClassHead(nn.Module):
         return F.softplus(self.scale * self.half_gap - sign * logits).mean()
 
 
-class WhisperProbe(DeepfakeDetector):
+class WhisperProbe(ClassifierModel):
     """Frozen Whisper tiny.en encoder (first `layers` blocks) → each block's mean and spread over the
     window's frames, standardised → one linear layer. Only the linear probe learns.
 
@@ -268,24 +268,24 @@ class WhisperProbe(DeepfakeDetector):
 
 
 @register_model({"speech": speech_cfg("audio-bigru-attn", "audio-bigru-attn")})
-def audio_bigru_attn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> DeepfakeDetector:
+def audio_bigru_attn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
     """MFCC + Δ + ΔΔ (120-d) → 2-layer BiGRU (64 per direction) → attention pooling."""
     return BiGRUAttention(pretrained_cfg, **kwargs)
 
 
 @register_model({"speech": speech_cfg("audio-cnn-gru", "audio-cnn-gru")})
-def audio_cnn_gru(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> DeepfakeDetector:
+def audio_cnn_gru(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
     """MFCC + Δ + ΔΔ → 3 conv blocks (frame rate / 4) → GRU(64) → attention pooling, for edge devices."""
     return ConvGRU(pretrained_cfg, **kwargs)
 
 
 @register_model({"speech": speech_cfg("audio-spec-cnn", "audio-spec-cnn", features="logspec", phase=False)})
-def audio_spec_cnn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> DeepfakeDetector:
+def audio_spec_cnn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
     """Log spectrogram (257 bins) → 4 conv blocks (8-64 channels) → attention mean + spread."""
     return SpectrogramCNN(pretrained_cfg, **kwargs)
 
 
 @register_model({"speech": speech_cfg("audio-whisper-probe", "audio-whisper-probe", features="whisper-logmel")})
-def audio_whisper_probe(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> DeepfakeDetector:
+def audio_whisper_probe(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
     """Frozen Whisper tiny.en encoder (2 of 4 blocks) → mean and spread of each block → linear probe."""
     return WhisperProbe(pretrained_cfg, **kwargs)

@@ -1,7 +1,8 @@
-"""The detector contract every architecture follows (DeepfakeBench's AbstractDetector).
+"""The model contract every architecture follows (DeepfakeBench's AbstractDetector).
 
 `forward` returns a dict, never a tuple: `logits` (B,), `prob` = P(fake) (B,), `feat` (B, D).
-One trainer and one inference path serve every detector because of this.
+One trainer and one inference path serve every model because of this. ("Detector" is the
+public entry point, `fakescope.Detector`, that runs these models on files.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from torch import nn
 from fakescope.models.config import PretrainedCfg
 
 
-class DeepfakeDetector(nn.Module):
+class ClassifierModel(nn.Module):
     """Backbone features -> a single fake logit. Subclasses implement `features` and `classifier`."""
 
     def __init__(self, pretrained_cfg: PretrainedCfg) -> None:

@@ -14,14 +14,14 @@ import timm
 import torch
 from torch import nn
 
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 
 AIGEN_RECIPE = "fakescope train configs/aigen-effnet-lite0.yaml out=src/fakescope/weights"
 
 
-class EfficientNetDetector(DeepfakeDetector):
+class EfficientNetModel(ClassifierModel):
     def __init__(self, pretrained_cfg: PretrainedCfg, *, arch: str = "efficientnet_lite0", drop_rate: float = 0.2) -> None:
         super().__init__(pretrained_cfg)
         self.backbone = timm.create_model(arch, pretrained=False, num_classes=0, drop_rate=0.0)
@@ -70,7 +70,7 @@ def dfdc_crop_cfg(tag: str, config: str) -> PretrainedCfg:
         "dfdc_cutmix": dfdc_crop_cfg("dfdc_cutmix", "faceswap-effnet-lite0-cutmix"),
     }
 )
-def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> DeepfakeDetector:
+def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> ClassifierModel:
     """EfficientNet-Lite0 on face crops; `imagenet_init` starts from ImageNet (for training)."""
     return _lite0(pretrained_cfg, imagenet_init, **kwargs)
 
@@ -87,13 +87,13 @@ def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool 
         )
     }
 )
-def aigen_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> DeepfakeDetector:
+def aigen_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> ClassifierModel:
     """EfficientNet-Lite0 on the whole image resized to 256 px; `imagenet_init` starts from ImageNet (for training)."""
     return _lite0(pretrained_cfg, imagenet_init, **kwargs)
 
 
-def _lite0(pretrained_cfg: PretrainedCfg, imagenet_init: bool, **kwargs: object) -> DeepfakeDetector:
-    model = EfficientNetDetector(pretrained_cfg, arch="efficientnet_lite0", **kwargs)
+def _lite0(pretrained_cfg: PretrainedCfg, imagenet_init: bool, **kwargs: object) -> ClassifierModel:
+    model = EfficientNetModel(pretrained_cfg, arch="efficientnet_lite0", **kwargs)
     if imagenet_init:
         load_imagenet_lite0(model.backbone)
     return model

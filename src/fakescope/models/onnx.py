@@ -1,6 +1,6 @@
 """ONNX Runtime backend: an exported model used exactly where a torch detector is.
 
-`OnnxDetector` follows the inference half of the detector contract (`models/base.py`): it
+`OnnxModel` follows the inference half of the model contract (`models/base.py`): it
 is called with a normalised (N, 3, H, W) float tensor and returns `{"prob", "logits"}`
 tensors, and exposes `pretrained_cfg` (input contract, temperature, thresholds) and a
 `device`, so `detect.scoring.score_crops` and the pipelines take it unchanged. The session
@@ -22,7 +22,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from fakescope.errors import ModelError
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import WEIGHTS_PACKAGE, PretrainedCfg
 from fakescope.models.registry import resolve_name
 from fakescope.models.onnx_artifact import INPUT_NAME, OUTPUT_NAMES, artifact_stem, check_variant, read_metadata, read_verified
@@ -79,7 +79,7 @@ def cfg_from_metadata(metadata: dict[str, Any]) -> PretrainedCfg:
     )
 
 
-class OnnxDetector:
+class OnnxModel:
     """An exported detector behind ONNX Runtime, callable like the torch model at inference."""
 
     device = torch.device("cpu")
@@ -110,17 +110,17 @@ class OnnxDetector:
         prob, logits = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: array})
         return {"prob": torch.from_numpy(prob), "logits": torch.from_numpy(logits)}
 
-    def eval(self) -> OnnxDetector:
+    def eval(self) -> OnnxModel:
         return self
 
-    def to(self, device: str | torch.device | torch.dtype | None = None, **_: Any) -> OnnxDetector:
+    def to(self, device: str | torch.device | torch.dtype | None = None, **_: Any) -> OnnxModel:
         """CPU only (ONNX Runtime's CPU provider runs the session); dtype and memory format are the export's."""
         if device is not None and not isinstance(device, torch.dtype) and torch.device(device).type != "cpu":
             raise ModelError(f"{self.path.name}: the onnx backend runs on CPU; use --backend torch for {device}")
         return self
 
     def __repr__(self) -> str:
-        return f"OnnxDetector({self.path.name}, threads={self.threads})"
+        return f"OnnxModel({self.path.name}, threads={self.threads})"
 
 
 def default_onnx_dir() -> Path:
@@ -167,10 +167,10 @@ def load_model(
     onnx_dir: str | Path | None = None,
     threads: int | None = None,
     device: str = "cpu",
-) -> DeepfakeDetector | OnnxDetector:
+) -> ClassifierModel | OnnxModel:
     """A registered model with its shipped weights (torch) or its checked ONNX export (onnx)."""
     if backend == "torch":
         return create_model(name, pretrained=True).to(device)
     if backend == "onnx":
-        return OnnxDetector(find_onnx(name, variant=variant, onnx_dir=onnx_dir), threads=threads).to(device)
+        return OnnxModel(find_onnx(name, variant=variant, onnx_dir=onnx_dir), threads=threads).to(device)
     raise ModelError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -17,12 +17,12 @@ import torch
 
 from fakescope.constants import DEFAULT_MODEL
 from fakescope.errors import ModelError
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 
 log = logging.getLogger(__name__)
 
-ModelFactory = Callable[..., DeepfakeDetector]
+ModelFactory = Callable[..., ClassifierModel]
 
 _factories: dict[str, ModelFactory] = {}
 _pretrained_cfgs: dict[str, dict[str, PretrainedCfg]] = {}
@@ -108,7 +108,7 @@ def shipped_weights(name: str, cfg: PretrainedCfg) -> Path:
     return path
 
 
-def load_weights(model: DeepfakeDetector, cfg: PretrainedCfg, *, name: str | None = None) -> None:
+def load_weights(model: ClassifierModel, cfg: PretrainedCfg, *, name: str | None = None) -> None:
     """Load the shipped weights after checking their sha256 against the card."""
     path = shipped_weights(name or str(cfg.file), cfg)
     digest = sha256_file(path)
@@ -118,7 +118,7 @@ def load_weights(model: DeepfakeDetector, cfg: PretrainedCfg, *, name: str | Non
     model.load_state_dict({k: v.float() for k, v in state.items()})
 
 
-def create_model(name: str = DEFAULT_MODEL, *, pretrained: bool = True, **kwargs: object) -> DeepfakeDetector:
+def create_model(name: str = DEFAULT_MODEL, *, pretrained: bool = True, **kwargs: object) -> ClassifierModel:
     """Build a detector by name; with `pretrained=True` its shipped weights are loaded and checked."""
     arch, _ = split_model_name(name)
     cfg = get_pretrained_cfg(name)

@@ -16,18 +16,18 @@ import torch
 from torch import nn
 
 from fakescope.errors import ModelError
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
-from fakescope.models.registry import register_model
+from fakescope.models.registry import create_model, register_model
 
 INPUT_CONTRACT = ("input_size", "mean", "std", "face_margin", "face_shift", "input_kind", "sample_rate", "window_seconds",
                   "hop_seconds")
 
 
-class StackedDetector(DeepfakeDetector):
+class StackedModel(ClassifierModel):
     """features = members' raw logits (B, M); classifier = the logistic-regression meta-model."""
 
-    def __init__(self, pretrained_cfg: PretrainedCfg, members: Sequence[DeepfakeDetector], member_names: Sequence[str]) -> None:
+    def __init__(self, pretrained_cfg: PretrainedCfg, members: Sequence[ClassifierModel], member_names: Sequence[str]) -> None:
         super().__init__(pretrained_cfg)
         check_same_input(members, member_names)
         self.members = nn.ModuleList(members)
@@ -49,7 +49,7 @@ class StackedDetector(DeepfakeDetector):
         return self.head.load_state_dict(head, strict=strict, assign=assign)
 
 
-def check_same_input(members: Sequence[DeepfakeDetector], names: Sequence[str]) -> None:
+def check_same_input(members: Sequence[ClassifierModel], names: Sequence[str]) -> None:
     if len(members) < 2:
         raise ModelError("a stack needs at least two member models")
     first = members[0].pretrained_cfg
@@ -59,15 +59,13 @@ def check_same_input(members: Sequence[DeepfakeDetector], names: Sequence[str]) 
                 raise ModelError(f"stack member {name}: {key} differs from {names[0]}'s; members must share one input")
 
 
-def build_stack(pretrained_cfg: PretrainedCfg, *, members: Sequence[str] | None = None, **_: object) -> StackedDetector:
+def build_stack(pretrained_cfg: PretrainedCfg, *, members: Sequence[str] | None = None, **_: object) -> StackedModel:
     """Members are loaded with their shipped weights (the stack is trained on their outputs)."""
-    from fakescope.models.registry import create_model
-
     names = list(members or pretrained_cfg.extra.get("members", []))
     models = [create_model(name, pretrained=True) for name in names]
     first = models[0].pretrained_cfg if models else pretrained_cfg
     contract = {key: getattr(first, key) for key in INPUT_CONTRACT}
-    return StackedDetector(replace(pretrained_cfg, **contract), models, names)
+    return StackedModel(replace(pretrained_cfg, **contract), models, names)
 
 
 @register_model(
@@ -81,7 +79,7 @@ def build_stack(pretrained_cfg: PretrainedCfg, *, members: Sequence[str] | None 
         )
     }
 )
-def stack_faceswap(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | None = None, **kwargs: object) -> StackedDetector:
+def stack_faceswap(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | None = None, **kwargs: object) -> StackedModel:
     """Logistic regression over the face-swap detectors trained with different recipes."""
     return build_stack(pretrained_cfg, members=members, **kwargs)
 
@@ -98,7 +96,7 @@ def stack_faceswap(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | No
         )
     }
 )
-def stack_speech(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | None = None, **kwargs: object) -> StackedDetector:
+def stack_speech(*, pretrained_cfg: PretrainedCfg, members: Sequence[str] | None = None, **kwargs: object) -> StackedModel:
     """Logistic regression over the spectrogram CNN (the fakes it was trained on) and the Whisper
     probe (generators it never saw)."""
     return build_stack(pretrained_cfg, members=members, **kwargs)

@@ -26,7 +26,7 @@ from fakescope.data.model_data import data_root, labelled_samples
 from fakescope.optimize.evaluation import evaluate_model, load_crops
 from fakescope.optimize.export import DEFAULT_CALIBRATION_CROPS, export_variants
 from fakescope.optimize.fuse import fuse_conv_bn
-from fakescope.models.onnx import OnnxDetector
+from fakescope.models.onnx import OnnxModel
 
 BATCHES = (1, 8, 32)
 ONNX_VARIANTS = ("fp32", "int8-dynamic", "int8-static")
@@ -86,7 +86,7 @@ def bench_backends(
 
     Each cell is the median of `repeat` runs of at least `seconds` over `crops` real val crops.
     Torch rows time the shipped model (NCHW input, then channels_last weights and input, then
-    channels_last with conv-bn folded); ONNX rows time `OnnxDetector` on the exports written to
+    channels_last with conv-bn folded); ONNX rows time `OnnxModel` on the exports written to
     `out_dir` (re-exported unless `reuse`). `eval_limit` scores a class-balanced subset of val.
     """
     name = resolve_name(name)
@@ -101,7 +101,7 @@ def bench_backends(
         rows = _torch_rows(name, inputs, batches, repeat=repeat, seconds=seconds, eval_limit=eval_limit, data=data)
         nchw = inputs.contiguous()
         for variant, path in paths.items():
-            model = OnnxDetector(path, threads=threads)
+            model = OnnxModel(path, threads=threads)
             rates = {b: crops_per_second(model, nchw, b, repeat=repeat, seconds=seconds) for b in batches}
             rows.append({"backend": f"onnx {variant}", "crops_per_s": rates, "size_bytes": path.stat().st_size,
                          "metrics": next(iter(model.metadata["metrics"].values()), {})})

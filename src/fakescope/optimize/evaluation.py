@@ -22,7 +22,7 @@ from fakescope.detect.scoring import score_crops
 from fakescope.evaluate import binary_metrics
 from fakescope.models import get_pretrained_cfg
 from fakescope.models.config import PretrainedCfg
-from fakescope.models.onnx import OnnxDetector
+from fakescope.models.onnx import OnnxModel
 from fakescope.models.transforms import crops_to_tensor
 
 
@@ -50,5 +50,5 @@ def evaluate_variant(path: str | Path, *, root: str | Path | None = None, limit:
                      threads: int | None = None) -> dict[str, float]:
     """binary_metrics (auc, logloss, n, ...) of an exported .onnx on its model's val split (all of it by default)."""
 
-    model = OnnxDetector(path, threads=threads)
+    model = OnnxModel(path, threads=threads)
     return evaluate_model(model, model.name, root=root, limit=limit)

@@ -26,7 +26,7 @@ from fakescope.constants import __version__
 from fakescope.data.model_data import data_root
 from fakescope.errors import ModelError
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import resolve_name
 from fakescope.models.onnx_artifact import (
@@ -52,7 +52,7 @@ EXPORT_FORMATS = ("onnx",)
 class OnnxOutputs(nn.Module):
     """The detector as the ONNX graph sees it: (prob, logits) with the temperature inside; `feat` is left out."""
 
-    def __init__(self, model: DeepfakeDetector) -> None:
+    def __init__(self, model: ClassifierModel) -> None:
         super().__init__()
         self.model = model
 
@@ -67,7 +67,7 @@ def check_exportable(name: str, cfg: PretrainedCfg) -> None:
                          f"length, a data-dependent shape torch.export cannot trace); use --backend torch")
 
 
-def export_onnx(model: DeepfakeDetector, path: Path, *, opset: int = OPSET) -> Path:
+def export_onnx(model: ClassifierModel, path: Path, *, opset: int = OPSET) -> Path:
     """Write `model` (conv-bn folded, eval mode) as a single-file ONNX graph with a dynamic batch axis."""
     cfg = model.pretrained_cfg
     wrapper = OnnxOutputs(fuse_conv_bn(model)).eval()
@@ -159,7 +159,7 @@ def export_variants(
     data: str | Path | None = None,
     evaluate: bool = True,
     eval_limit: int | None = None,
-    model: DeepfakeDetector | None = None,
+    model: ClassifierModel | None = None,
     fine_tuned: bool = False,
 ) -> list[ExportedModel]:
     """Trace `name` once and write each of `variants` ("fp32", "int8-dynamic", "int8-static", "fp16").

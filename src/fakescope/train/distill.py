@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, list_models
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.train.loop import autocast
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torc
 class Distiller:
     """The training loss with a teacher: call it with the student's output, the batch and its labels."""
 
-    def __init__(self, teacher: DeepfakeDetector, *, alpha: float, temperature: float, amp: bool = False,
+    def __init__(self, teacher: ClassifierModel, *, alpha: float, temperature: float, amp: bool = False,
                  label_smoothing: float = 0.0) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
         self.alpha, self.temperature, self.amp, self.label_smoothing = alpha, temperature, amp, label_smoothing
@@ -63,8 +63,8 @@ class Distiller:
                                  temperature=self.temperature, label_smoothing=self.label_smoothing)
 
 
-def load_teacher(name: str, student: DeepfakeDetector, *, weights: Path | None = None,
-                 device: torch.device | str = "cpu") -> DeepfakeDetector:
+def load_teacher(name: str, student: ClassifierModel, *, weights: Path | None = None,
+                 device: torch.device | str = "cpu") -> ClassifierModel:
     """The registered `name` with its shipped weights (or the state dict in `weights`), checked to read the student's input."""
     if name not in list_models(pretrained=True):
         raise FakescopeError(f"distill.teacher: {name!r} is not a registered model with weights (see `fakescope models`)")

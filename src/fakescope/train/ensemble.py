@@ -21,7 +21,7 @@ from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.models.stack import StackedDetector
+from fakescope.models.stack import StackedModel
 from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from fakescope.data.audio import SpeechClipDataset, pad_batch
 from fakescope.models.transforms import eval_transform
@@ -43,7 +43,7 @@ def shared_split_settings(members: list[str]) -> SplitSettings:
     return settings.pop()
 
 
-def member_logits(stack: StackedDetector, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def member_logits(stack: StackedModel, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Every member's raw logit on each sample: face crops, or a speech clip's first window."""
     cfg = stack.pretrained_cfg
     if cfg.input_kind == "audio":
@@ -67,7 +67,7 @@ def train_ensemble(
     """
     torch.set_num_threads(threads)
     stack = create_model(name, pretrained=False)
-    if not isinstance(stack, StackedDetector):
+    if not isinstance(stack, StackedModel):
         raise FakescopeError(f"{name} is not a stacked ensemble (see `fakescope models 'stack-*'`)")
     settings = shared_split_settings(stack.member_names)
     extensions = AUDIO_EXTENSIONS if stack.pretrained_cfg.input_kind == "audio" else IMAGE_EXTENSIONS

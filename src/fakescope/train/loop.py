@@ -1,4 +1,4 @@
-"""One trainer for every `DeepfakeDetector`: train an epoch, predict a loader."""
+"""One trainer for every `ClassifierModel`: train an epoch, predict a loader."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.progress import progress
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _cos_anneal(start: float, end: float, fraction: float) -> float:
 
 
 def train_one_epoch(
-    model: DeepfakeDetector,
+    model: ClassifierModel,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     schedule: OneCycle,
@@ -139,7 +139,7 @@ def train_one_epoch(
 
 @torch.inference_mode()
 def predict_logits(
-    model: DeepfakeDetector, loader: Iterable, *, device: torch.device, amp: bool = True
+    model: ClassifierModel, loader: Iterable, *, device: torch.device, amp: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw logits (before temperature) and labels; `amp=False` computes in fp32 like inference does."""
     model.eval()

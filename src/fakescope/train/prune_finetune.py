@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics, fit_temperature, verdict_thresholds
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.optimize.prune import make_permanent, prunable
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def fine_tune(
-    model: DeepfakeDetector,
+    model: ClassifierModel,
     loaders: dict[str, DataLoader],
     epochs: int,
     *,
@@ -67,7 +67,7 @@ def fine_tune(
     return history
 
 
-def recalibrate(model: DeepfakeDetector, logits: np.ndarray, labels: np.ndarray) -> None:
+def recalibrate(model: ClassifierModel, logits: np.ndarray, labels: np.ndarray) -> None:
     """Temperature and verdict bands for the changed weights, fitted on held-out calib logits."""
     cfg = model.pretrained_cfg
     targets = cfg.thresholds or {}

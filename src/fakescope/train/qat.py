@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def folded_norms(model: nn.Module) -> list[nn.Module]:
     return [m._norm[0] for m in model.modules() if isinstance(m, QatConv2d) and m._norm[0] is not None]
 
 
-def export_int8(model: DeepfakeDetector, card: dict[str, Any], out_dir: Path, *, data: Path, calib_crops: int,
+def export_int8(model: ClassifierModel, card: dict[str, Any], out_dir: Path, *, data: Path, calib_crops: int,
                 recipe: str | None) -> dict[str, dict[str, float]]:
     """fp32 and int8-static ONNX exports of the QAT-trained `model` (fake quantization stripped) into `out_dir`,
     each scored on its model's whole val split; returns {variant: metrics}.

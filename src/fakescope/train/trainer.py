@@ -33,7 +33,7 @@ from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from fakescope.models import create_model, sha256_file
-from fakescope.models.base import DeepfakeDetector
+from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
 from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT
@@ -157,7 +157,7 @@ def make_audio_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Split
     }
 
 
-def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device) -> DeepfakeDetector:
+def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device) -> ClassifierModel:
     imagenet = cfg.init == "imagenet" or (cfg.init == "auto" and model_cfg.input_kind != "audio")
     if imagenet and model_cfg.input_kind == "audio":
         raise FakescopeError(f"{cfg.model}: init imagenet applies to image backbones, not audio models")
@@ -185,7 +185,7 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def save(self, model: DeepfakeDetector, optimizer: torch.optim.Optimizer, schedule: OneCycle, epoch: int, best: float,
+    def save(self, model: ClassifierModel, optimizer: torch.optim.Optimizer, schedule: OneCycle, epoch: int, best: float,
              history: list[dict], tracker_id: str | None) -> None:
         tmp = self.path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": schedule.step, "epoch": epoch,
@@ -193,7 +193,7 @@ class Checkpoint:
                     "py_rng": random.getstate(), "tracker_id": tracker_id}, tmp)
         tmp.replace(self.path)
 
-    def load(self, model: DeepfakeDetector, optimizer: torch.optim.Optimizer, schedule: OneCycle, device: torch.device) -> dict:
+    def load(self, model: ClassifierModel, optimizer: torch.optim.Optimizer, schedule: OneCycle, device: torch.device) -> dict:
         ckpt = torch.load(self.path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -253,7 +253,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
 
 def train_epochs(
     cfg: TrainConfig,
-    model: DeepfakeDetector,
+    model: ClassifierModel,
     loaders: dict[str, DataLoader],
     optimizer: torch.optim.Optimizer,
     schedule: OneCycle,
@@ -311,7 +311,7 @@ def train_epochs(
 
 def finish(
     cfg: TrainConfig,
-    model: DeepfakeDetector,
+    model: ClassifierModel,
     loaders: dict[str, DataLoader],
     splits: Splits,
     ckpt: Checkpoint,
@@ -360,7 +360,7 @@ def finish(
     return card
 
 
-def export_qat(cfg: TrainConfig, model: DeepfakeDetector, card: dict, tracker: Tracker, recipe: str | None) -> dict:
+def export_qat(cfg: TrainConfig, model: ClassifierModel, card: dict, tracker: Tracker, recipe: str | None) -> dict:
     """fp32 + int8-static ONNX of the QAT weights into run_dir/onnx; their val metrics go into the card."""
     onnx_metrics = export_int8(model, card, cfg.run_path / "onnx", data=cfg.data.root, calib_crops=cfg.qat.calib_crops,
                                recipe=recipe)
