@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fakescope.data import load_samples
+from fakescope.data.audio import SpeechClipDataset, pad_batch
+from fakescope.data.speech_sources import DIGIT_SOURCE
 from fakescope.evaluate import binary_metrics
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import create_model
-from fakescope.data.audio import SpeechClipDataset, pad_batch
-from fakescope.data import load_samples
 from fakescope.train.loop import predict_logits
-from fakescope.data.speech_sources import DIGIT_SOURCE
 from fakescope.train.speech.fakes import GENERATORS
 from fakescope.train.speech.tts import TTS_GENERATORS
 
@@ -53,10 +53,16 @@ def main() -> None:
     rows = [("all", np.ones(len(info), bool)), ("digits (unseen speakers)", digit)]
     rows += [(f"  digits: {g}", digit & (real | (generator == g))) for g in sorted(set(generator[digit & ~real]))]
     rows += [("speech_synth (unseen utterances)", ~digit)]
-    rows += [(f"  speech_synth published: {f}", ~digit & (real | ((family == f) & ~made_here)))
-             for f in sorted(set(family[~digit & ~made_here & ~real]))]
-    rows += [(f"  speech_synth made here: {g}", ~digit & (real | (generator == g))) for g in sorted(set(generator[~digit & made_here]))]
-    rows += [(f"  {src}: published fakes vs its reals", (source == src) & (real | ~made_here)) for src in sorted(set(source[~digit]))]
+    rows += [
+        (f"  speech_synth published: {f}", ~digit & (real | ((family == f) & ~made_here)))
+        for f in sorted(set(family[~digit & ~made_here & ~real]))
+    ]
+    rows += [
+        (f"  speech_synth made here: {g}", ~digit & (real | (generator == g))) for g in sorted(set(generator[~digit & made_here]))
+    ]
+    rows += [
+        (f"  {src}: published fakes vs its reals", (source == src) & (real | ~made_here)) for src in sorted(set(source[~digit]))
+    ]
     rows += [(f"condition {c}", condition == c) for c in sorted(set(condition))]
     print(f"{args.model} on {args.data} val\n{'subset':44s} {'AUC':>6s} {'EER':>6s} {'fakes':>6s} {'reals':>6s}")
     for name, sel in rows:

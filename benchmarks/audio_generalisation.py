@@ -34,17 +34,19 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from fakescope.data import Sample, load_samples
+from fakescope.data.audio import SpeechClipDataset, pad_batch
+from fakescope.data.speech_sources import DIGIT_SOURCE
 from fakescope.evaluate import binary_metrics
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.data.audio import SpeechClipDataset, pad_batch
 from fakescope.train.config import TrainConfig, load_config
-from fakescope.data import Sample, load_samples
 from fakescope.train.loop import predict_logits
-from fakescope.data.speech_sources import DIGIT_SOURCE
 from fakescope.train.speech.fakes import GENERATORS
 from fakescope.train.speech.tts import TTS_GENERATORS
 from fakescope.train.trainer import make_splits, run_training
+
+log = logging.getLogger(__name__)
 
 SYNTH_FAMILIES = ("gan-vocoder", "autoregressive-flow-vocoder", "tts", "voice-conversion", "neural-codec")
 GENERATED_FAMILIES = tuple(family for family, _ in (*GENERATORS.values(), *TTS_GENERATORS.values()))
@@ -60,8 +62,9 @@ def held_out_set(samples: list[Sample], column: str, value: str) -> list[Sample]
     sources = {s.info.get("source") for s in fakes}
     digits = DIGIT_SOURCE in sources
     synth = bool(sources - {DIGIT_SOURCE})
-    val_reals = [s for s in samples if s.label == 0 and s.split == "val"
-                 and (digits if s.info.get("source") == DIGIT_SOURCE else synth)]
+    val_reals = [
+        s for s in samples if s.label == 0 and s.split == "val" and (digits if s.info.get("source") == DIGIT_SOURCE else synth)
+    ]
     return fakes + val_reals
 
 
@@ -75,8 +78,9 @@ def published_part(held: list[Sample]) -> list[Sample]:
     return fakes + [s for s in held if s.label == 0 and s.info.get("source") != DIGIT_SOURCE]
 
 
-def logits_of(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
-              model_args: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def logits_of(
+    weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample], model_args: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Logits of the fp16-rounded weights (as shipped) on `samples`, read from the prepared `clips`."""
     model = create_model(model_name, pretrained=False, **(model_args or {}))
     state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -92,16 +96,19 @@ def metrics_of(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {"eer": metrics["eer"], "auc": metrics["auc"], "fakes": int(labels.sum()), "reals": int((labels == 0).sum())}
 
 
-def score(weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample],
-          model_args: dict | None = None) -> dict[str, float]:
+def score(
+    weights: Path, model_name: str, clips: SpeechClipDataset, samples: list[Sample], model_args: dict | None = None
+) -> dict[str, float]:
     """EER / AUC of the fp16-rounded weights (as shipped) on `samples`."""
     return metrics_of(*logits_of(weights, model_name, clips, samples, model_args))
 
 
-def score_stack(members: list[tuple[Path, TrainConfig]], clips: SpeechClipDataset, calib: list[Sample],
-                held: list[Sample]) -> dict[str, float]:
+def score_stack(
+    members: list[tuple[Path, TrainConfig]], clips: SpeechClipDataset, calib: list[Sample], held: list[Sample]
+) -> dict[str, float]:
     """A logistic-regression stack of leave-one-out runs (as `fakescope train-ensemble` fits one),
     fitted on the unit's calib split, which none of the members trained on and which lacks the unit too."""
+
     def features(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
         outputs = [logits_of(weights, cfg.model, clips, samples, cfg.model_args) for weights, cfg in members]
         return np.stack([logits for logits, _ in outputs], axis=1), outputs[0][1]
@@ -137,8 +144,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/audio_generalisation.json"))
     parser.add_argument("--rescore", action="store_true", help="score units whose run already finished again, train nothing new")
     parser.add_argument("--card", type=Path, help="also record the results in this model card (weights JSON) under metrics")
-    parser.add_argument("--stack-with", type=Path, metavar="CONFIG",
-                        help="also score a stack of this config's run and CONFIG's run of the same unit (run that first)")
+    parser.add_argument(
+        "--stack-with",
+        type=Path,
+        metavar="CONFIG",
+        help="also score a stack of this config's run and CONFIG's run of the same unit (run that first)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -151,31 +162,42 @@ def main() -> None:
         run_dir = runs / key.replace("=", "-")
         if (key in results and not args.rescore) or (args.rescore and not (run_dir / "best.pt").is_file()):
             continue
-        cfg = load_config(args.config, [f"data.exclude=[{key}]", f"name=lofo-{value}", f"run_dir={run_dir}", "tracker=none",
-                                        f"schedule.epochs={args.epochs}", f"threads={args.threads}"])
+        cfg = load_config(
+            args.config,
+            [
+                f"data.exclude=[{key}]",
+                f"name=lofo-{value}",
+                f"run_dir={run_dir}",
+                "tracker=none",
+                f"schedule.epochs={args.epochs}",
+                f"threads={args.threads}",
+            ],
+        )
         samples = load_samples(cfg.data.root, extensions=AUDIO_EXTENSIONS)
         held = held_out_set(samples, column, value)
         if not any(s.label == 1 for s in held):
-            logging.warning("%s: no fakes to score, skipped", key)
+            log.warning("%s: no fakes to score, skipped", key)
             continue
         if not args.rescore:
             run_training(cfg, resume=(run_dir / "checkpoint.pt").is_file())
         if clips is None:
             clips = SpeechClipDataset(samples, create_model(cfg.model, pretrained=False).pretrained_cfg)
         results[key] = score(run_dir / "best.pt", cfg.model, clips, held, cfg.model_args)
-        logging.info("%s: %s", key, results[key])
+        log.info("%s: %s", key, results[key])
         if published := published_part(held):
             results[f"{key} published"] = score(run_dir / "best.pt", cfg.model, clips, published, cfg.model_args)
-            logging.info("%s published: %s", key, results[f"{key} published"])
+            log.info("%s published: %s", key, results[f"{key} published"])
         if args.stack_with is not None:
             other = load_config(args.stack_with, [f"data.exclude=[{key}]"])
             other_run = Path("runs/audio-lofo") / args.stack_with.stem / corpus_version(other.data.root) / run_dir.name
             if (other_run / "best.pt").is_file():
                 calib = make_splits(cfg, get_pretrained_cfg(cfg.model)).calib
-                results[f"{key} stack"] = score_stack([(run_dir / "best.pt", cfg), (other_run / "best.pt", other)], clips, calib, held)
-                logging.info("%s stack: %s", key, results[f"{key} stack"])
+                results[f"{key} stack"] = score_stack(
+                    [(run_dir / "best.pt", cfg), (other_run / "best.pt", other)], clips, calib, held
+                )
+                log.info("%s stack: %s", key, results[f"{key} stack"])
             else:
-                logging.warning("%s: no %s run to stack with (%s)", key, args.stack_with.stem, other_run)
+                log.warning("%s: no %s run to stack with (%s)", key, args.stack_with.stem, other_run)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
     if args.card is not None:

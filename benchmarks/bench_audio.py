@@ -1,6 +1,6 @@
 """Benchmark the audio pipeline: real-time factor (processing time ÷ audio duration) of the default audio model.
 
-    python benchmarks/bench_audio.py [AUDIO ...]      # same as `fakescope bench audio`
+python benchmarks/bench_audio.py [AUDIO ...]      # same as `fakescope bench audio`
 """
 
 import sys

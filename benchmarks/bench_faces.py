@@ -78,8 +78,9 @@ def end_to_end(clip: Path, *, num_frames: int, repeat: int) -> list[dict]:
     """Per detector setting: median decode-only and total seconds over `repeat` interleaved runs, and the stages."""
     model = create_model(DEFAULT_MODEL, pretrained=True)
     detectors = {
-        (name, every): Detector(model, model_name=DEFAULT_MODEL, face_detector=create_face_detector(name),
-                                num_frames=num_frames, detect_every=every)
+        (name, every): Detector(
+            model, model_name=DEFAULT_MODEL, face_detector=create_face_detector(name), num_frames=num_frames, detect_every=every
+        )
         for name, every in SETTINGS
     }
     for detector in detectors.values():
@@ -98,12 +99,22 @@ def end_to_end(clip: Path, *, num_frames: int, repeat: int) -> list[dict]:
         total = statistics.median(r.processing_time for r in results)
         stages = {s: statistics.median(r.timings.get(s, 0.0) for r in results) for s in ("decode", "faces", "model", "fusion")}
         duration = results[0].duration or 0.0
-        rows.append({
-            "detector": name, "every": every, "status": results[0].status, "frames": results[0].frames_sampled,
-            "duration": duration, "total_s": total, "decode_only_s": decode_s, "x_decode": total / decode_s,
-            "x_duration": total / duration if duration else None, "stages": stages,
-            "floor_total": total <= 0.15 * duration, "floor_x_decode": total <= 3 * decode_s,
-        })
+        rows.append(
+            {
+                "detector": name,
+                "every": every,
+                "status": results[0].status,
+                "frames": results[0].frames_sampled,
+                "duration": duration,
+                "total_s": total,
+                "decode_only_s": decode_s,
+                "x_decode": total / decode_s,
+                "x_duration": total / duration if duration else None,
+                "stages": stages,
+                "floor_total": total <= 0.15 * duration,
+                "floor_x_decode": total <= 3 * decode_s,
+            }
+        )
     return rows
 
 
@@ -112,13 +123,22 @@ def video_auc(clips: list[tuple[Path, int]], *, num_frames: int) -> list[dict]:
     model = create_model(DEFAULT_MODEL, pretrained=True)
     rows = []
     for name, every in SETTINGS:
-        detector = Detector(model, model_name=DEFAULT_MODEL, face_detector=create_face_detector(name),
-                            num_frames=num_frames, detect_every=every)
+        detector = Detector(
+            model, model_name=DEFAULT_MODEL, face_detector=create_face_detector(name), num_frames=num_frames, detect_every=every
+        )
         results = [detector.detect(path) for path, _ in clips]
         ok = [(label, r.score) for (_, label), r in zip(clips, results, strict=True) if r.status == "ok"]
         metrics = binary_metrics([y for y, _ in ok], [p for _, p in ok])
-        rows.append({"detector": name, "every": every, "scored": len(ok), "clips": len(clips),
-                     "auc": metrics["auc"], "logloss": metrics["logloss"]})
+        rows.append(
+            {
+                "detector": name,
+                "every": every,
+                "scored": len(ok),
+                "clips": len(clips),
+                "auc": metrics["auc"],
+                "logloss": metrics["logloss"],
+            }
+        )
     return rows
 
 
@@ -157,8 +177,12 @@ def main() -> None:
     frames, repeat, seconds = args.frames, args.repeat, 10.0
     if args.quick:
         clips, frames, repeat, seconds = clips[:1], 4, 1, 1.0
-    face_detectors = {"mtcnn": MTCNNFaceDetector(), "yuface": YuFaceDetector(), "yuface-omp": YuFaceDetector(threads=None),
-                      "haar": HaarFaceDetector()}
+    face_detectors = {
+        "mtcnn": MTCNNFaceDetector(),
+        "yuface": YuFaceDetector(),
+        "yuface-omp": YuFaceDetector(threads=None),
+        "haar": HaarFaceDetector(),
+    }
     runs = run_face_detectors([path for path, _ in clips], face_detectors, num_frames=frames)
     report: dict[str, object] = {
         "detectors": face_detector_rows(runs, frames, reference="mtcnn"),
@@ -178,14 +202,34 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     iou_column = "median_iou_vs_mtcnn"
-    _table(f"Face detectors on {len(clips)} labelled clips, {frames} frames each",
-           report["detectors"], ["detector", "frames", "recall", "mean_s_per_frames", "median_s_per_frames", iou_column])
-    _table(f"Sparse detection with {DEFAULT_FACE_DETECTOR} (default every={DEFAULT_DETECT_EVERY})",
-           report["sparse"], ["every", "min_iou", "detected_share", "recall", "filled", "mean_iou", "p5_iou"])
+    _table(
+        f"Face detectors on {len(clips)} labelled clips, {frames} frames each",
+        report["detectors"],
+        ["detector", "frames", "recall", "mean_s_per_frames", "median_s_per_frames", iou_column],
+    )
+    _table(
+        f"Sparse detection with {DEFAULT_FACE_DETECTOR} (default every={DEFAULT_DETECT_EVERY})",
+        report["sparse"],
+        ["every", "min_iou", "detected_share", "recall", "filled", "mean_iou", "p5_iou"],
+    )
     e2e = [{**row, **row["stages"]} for row in report["end_to_end"]]
-    _table(f"End to end, {clip.name}, {frames} frames, median of {repeat}",
-           e2e, ["detector", "every", "total_s", "decode_only_s", "x_decode", "x_duration", "decode", "faces", "model",
-                 "floor_total", "floor_x_decode"])
+    _table(
+        f"End to end, {clip.name}, {frames} frames, median of {repeat}",
+        e2e,
+        [
+            "detector",
+            "every",
+            "total_s",
+            "decode_only_s",
+            "x_decode",
+            "x_duration",
+            "decode",
+            "faces",
+            "model",
+            "floor_total",
+            "floor_x_decode",
+        ],
+    )
     if args.auc:
         _table("Video-level AUC, shipped model", report["auc"], ["detector", "every", "scored", "clips", "auc", "logloss"])
     print(f"\n1-min load average at start {load_before:.2f}, at end {report['load_average'][1]:.2f} (2 cores)")

@@ -46,8 +46,21 @@ def free_port() -> int:
 
 def start_service(data_dir: Path, port: int, args: argparse.Namespace, log: Path) -> subprocess.Popen[bytes]:
     fakescope = Path(sys.executable).with_name("fakescope")
-    command = [str(fakescope), "serve", "--port", str(port), "--data-dir", str(data_dir), "--no-auth",
-               "--frames", str(args.frames), "--workers", str(args.workers), "--detect-workers", str(args.detect_workers)]
+    command = [
+        str(fakescope),
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--no-auth",
+        "--frames",
+        str(args.frames),
+        "--workers",
+        str(args.workers),
+        "--detect-workers",
+        str(args.detect_workers),
+    ]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "FAKESCOPE_RATE_LIMIT_PER_MINUTE": "1000000"}
     with log.open("wb") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -90,9 +103,14 @@ def bench_detect(base_url: str, image: Path, requests: int, concurrency: int) ->
     with ThreadPoolExecutor(concurrency) as pool:
         latencies = list(pool.map(one, range(requests)))
     wall = time.perf_counter() - start
-    return {"requests": requests, "concurrency": concurrency, "p50_s": round(percentile(latencies, 0.5), 4),
-            "p95_s": round(percentile(latencies, 0.95), 4), "mean_s": round(statistics.fmean(latencies), 4),
-            "requests_per_s": round(requests / wall, 2)}
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "p50_s": round(percentile(latencies, 0.5), 4),
+        "p95_s": round(percentile(latencies, 0.95), 4),
+        "mean_s": round(statistics.fmean(latencies), 4),
+        "requests_per_s": round(requests / wall, 2),
+    }
 
 
 def bench_jobs(client: httpx.Client, clip: Path, jobs: int) -> dict[str, Any]:
@@ -100,8 +118,7 @@ def bench_jobs(client: httpx.Client, clip: Path, jobs: int) -> dict[str, Any]:
     start = time.perf_counter()
     ids = []
     for i in range(jobs):
-        response = client.post("/v1/jobs", headers=CLIENT, params={"force": "true"},
-                               files={"file": (f"clip-{i}.mp4", content)})
+        response = client.post("/v1/jobs", headers=CLIENT, params={"force": "true"}, files={"file": (f"clip-{i}.mp4", content)})
         if response.status_code != 202:
             raise SystemExit(f"job submission failed: HTTP {response.status_code} {response.text[:300]}")
         ids.append(response.json()["id"])
@@ -119,8 +136,13 @@ def bench_jobs(client: httpx.Client, clip: Path, jobs: int) -> dict[str, Any]:
         raise SystemExit(f"{len(failed)} jobs did not finish ok: {failed[0].get('error') or failed[0]['result'].get('reason')}")
     inside = [j["result"]["processing_time"] for j in done.values()]
     duration = next(iter(done.values()))["result"]["duration"]
-    return {"jobs": jobs, "clip_seconds": round(duration, 2), "wall_s": round(wall, 2),
-            "jobs_per_minute": round(jobs / wall * 60, 2), "analysis_mean_s": round(statistics.fmean(inside), 3)}
+    return {
+        "jobs": jobs,
+        "clip_seconds": round(duration, 2),
+        "wall_s": round(wall, 2),
+        "jobs_per_minute": round(jobs / wall * 60, 2),
+        "analysis_mean_s": round(statistics.fmean(inside), 3),
+    }
 
 
 def main() -> None:
@@ -157,18 +179,29 @@ def main() -> None:
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-    figures = {"cpus": os.cpu_count(), "frames": args.frames, "workers": args.workers, "detect_workers": args.detect_workers,
-               "ready_s": round(ready_s, 2), "detect": detect, "jobs": jobs}
+    figures = {
+        "cpus": os.cpu_count(),
+        "frames": args.frames,
+        "workers": args.workers,
+        "detect_workers": args.detect_workers,
+        "ready_s": round(ready_s, 2),
+        "detect": detect,
+        "jobs": jobs,
+    }
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    table = Table(title=f"fakescope serve on loopback ({figures['cpus']} CPUs, {args.workers} job + "
-                        f"{args.detect_workers} detect workers, {args.frames} frames)", title_justify="left")
+    table = Table(
+        title=f"fakescope serve on loopback ({figures['cpus']} CPUs, {args.workers} job + "
+        f"{args.detect_workers} detect workers, {args.frames} frames)",
+        title_justify="left",
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("service ready after", f"{ready_s:.1f} s")
-    table.add_row(f"POST /v1/detect p50 (concurrency {detect['concurrency']}, n={detect['requests']})",
-                  f"{detect['p50_s'] * 1000:.0f} ms")
+    table.add_row(
+        f"POST /v1/detect p50 (concurrency {detect['concurrency']}, n={detect['requests']})", f"{detect['p50_s'] * 1000:.0f} ms"
+    )
     table.add_row("POST /v1/detect p95", f"{detect['p95_s'] * 1000:.0f} ms")
     table.add_row("detect throughput", f"{detect['requests_per_s']:.2f} req/s")
     table.add_row(f"jobs of {jobs['clip_seconds']:g}-s clips (n={jobs['jobs']})", f"{jobs['jobs_per_minute']:.1f} jobs/min")

@@ -1,6 +1,6 @@
 """Benchmark the video pipeline on the bundled sample clips (or clips given as arguments).
 
-    python benchmarks/bench_video.py [CLIP ...]      # same as `fakescope bench video`
+python benchmarks/bench_video.py [CLIP ...]      # same as `fakescope bench video`
 """
 
 import sys

@@ -45,8 +45,13 @@ def inference_row(model: torch.nn.Module, batch: int, *, channels_last: bool, co
         fn(x)
         first = time.perf_counter() - t0
         seconds = timed(lambda: fn(x), reps)
-    return {"mode": "compile" if compiled else "eager", "layout": "channels_last" if channels_last else "nchw",
-            "batch": batch, "crops_per_s": round(batch / seconds, 1), "first_call_s": round(first, 1)}
+    return {
+        "mode": "compile" if compiled else "eager",
+        "layout": "channels_last" if channels_last else "nchw",
+        "batch": batch,
+        "crops_per_s": round(batch / seconds, 1),
+        "first_call_s": round(first, 1),
+    }
 
 
 def onnx_row(path: Path, batch: int, *, threads: int, reps: int) -> dict:
@@ -78,8 +83,15 @@ def training_row(name: str, batch: int, *, compiled: bool, steps: int, amp: bool
     step()
     first = time.perf_counter() - t0
     seconds = timed(step, steps)
-    return {"mode": "compile" if compiled else "eager", "layout": "channels_last", "amp": amp, "train_batch": batch,
-            "s_per_step": round(seconds, 2), "crops_per_s": round(batch / seconds, 1), "first_call_s": round(first, 1)}
+    return {
+        "mode": "compile" if compiled else "eager",
+        "layout": "channels_last",
+        "amp": amp,
+        "train_batch": batch,
+        "s_per_step": round(seconds, 2),
+        "crops_per_s": round(batch / seconds, 1),
+        "first_call_s": round(first, 1),
+    }
 
 
 def main() -> None:

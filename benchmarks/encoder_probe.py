@@ -33,15 +33,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from audio_generalisation import SYNTH_FAMILIES, corpus_version, held_out_set, metrics_of  # noqa: E402
+from audio_generalisation import SYNTH_FAMILIES, corpus_version, held_out_set, metrics_of
+from fakescope.data import Sample, load_samples
+from fakescope.data.audio import SpeechClipDataset, pad_batch
+from fakescope.data.speech_sources import DIGIT_SOURCE
+from fakescope.media.files import AUDIO_EXTENSIONS
+from fakescope.models import get_pretrained_cfg
+from fakescope.models.audio_features import masked_mean_spread
+from fakescope.models.whisper import WhisperLogMel, pretrained_whisper_encoder
 
-from fakescope.media.files import AUDIO_EXTENSIONS  # noqa: E402
-from fakescope.models import get_pretrained_cfg  # noqa: E402
-from fakescope.models.audio_features import masked_mean_spread  # noqa: E402
-from fakescope.models.whisper import WhisperLogMel, pretrained_whisper_encoder  # noqa: E402
-from fakescope.data.audio import SpeechClipDataset, pad_batch  # noqa: E402
-from fakescope.data import Sample, load_samples  # noqa: E402
-from fakescope.data.speech_sources import DIGIT_SOURCE  # noqa: E402
+log = logging.getLogger(__name__)
 
 STAGES = ("log-mel", "stem", "block 1", "block 2", "block 3", "block 4")
 STATISTICS = ("mean", "spread", "change")
@@ -73,11 +74,11 @@ def encoder_statistics(clips: SpeechClipDataset, batch_size: int = 32) -> dict[s
         stem = encoder.stem(mel, mel_mask)
         blocks, mask = encoder(mel, mel_mask)
         stages = [(mel.transpose(1, 2), mel_mask), (stem, mask), *((h, mask) for h in blocks)]
-        for stage, (frames, frame_mask) in zip(STAGES, stages):
-            for stat, value in zip(STATISTICS, masked_statistics(frames, frame_mask)):
+        for stage, (frames, frame_mask) in zip(STAGES, stages, strict=True):
+            for stat, value in zip(STATISTICS, masked_statistics(frames, frame_mask), strict=True):
                 out[f"{stage}/{stat}"].append(value.numpy())
         if step % 50 == 0:
-            logging.info("encoded %d / %d clips", step * batch_size, len(clips))
+            log.info("encoded %d / %d clips", step * batch_size, len(clips))
     return {key: np.concatenate(values) for key, values in out.items()}
 
 
@@ -118,7 +119,7 @@ def evaluate(stats: dict[str, np.ndarray], samples: list[Sample], families: list
                 key = f"{family} | {set_name} | {read_out_name}"
                 scores = model.predict_proba(x[test])[:, 1].clip(1e-6, 1 - 1e-6)
                 results[key] = metrics_of(np.log(scores / (1 - scores)), labels[test])
-                logging.info("%s: EER %.3f AUC %.3f", key, results[key]["eer"], results[key]["auc"])
+                log.info("%s: EER %.3f AUC %.3f", key, results[key]["eer"], results[key]["auc"])
     return results
 
 

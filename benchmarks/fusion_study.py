@@ -60,10 +60,23 @@ def main() -> None:
     for path, label, dataset in labelled_clips():
         r = detector.detect(path)
         tracks = [[s for _, s, _ in face.frames] for face in r.faces]
-        rows.append({"file": path.name, "label": label, "dataset": dataset, "status": r.status,
-                     "score": r.score, "tracks": tracks, "time": r.processing_time, "duration": r.duration})
-        print(f"{path.name:55s} {'FAKE' if label else 'REAL'} {r.status:8s} score={r.score if r.score is None else round(r.score, 3)} "
-              f"tracks={len(tracks)} time={r.processing_time:.1f}s")
+        rows.append(
+            {
+                "file": path.name,
+                "label": label,
+                "dataset": dataset,
+                "status": r.status,
+                "score": r.score,
+                "tracks": tracks,
+                "time": r.processing_time,
+                "duration": r.duration,
+            }
+        )
+        print(
+            f"{path.name:55s} {'FAKE' if label else 'REAL'} {r.status:8s} "
+            f"score={r.score if r.score is None else round(r.score, 3)} "
+            f"tracks={len(tracks)} time={r.processing_time:.1f}s"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
 

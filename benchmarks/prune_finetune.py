@@ -19,8 +19,8 @@ from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.onnx_artifact import artifact_stem, read_metadata
 from fakescope.optimize.export import export_variants
 from fakescope.optimize.prune import prune_model, sparsity
-from fakescope.train.prune_finetune import fine_tune
 from fakescope.train.config import load_config
+from fakescope.train.prune_finetune import fine_tune
 from fakescope.train.trainer import make_loaders, make_splits, seed_everything
 
 
@@ -43,16 +43,25 @@ def main() -> None:
     history = fine_tune(model, {"train": loaders["train"], "calib": loaders["calib"]}, args.epochs, lr=args.lr, amp=cfg.amp)
     print(json.dumps(history, indent=2))
     print(f"sparsity after fine-tuning: {sparsity(model):.4f}, temperature {model.pretrained_cfg.temperature:.4f}")
-    exports = export_variants(cfg.model, args.out, ["fp32", "int8-static"], model=model.to(memory_format=torch.contiguous_format),
-                              prune=args.amount, prune_method=args.method, fine_tuned=True)
+    exports = export_variants(
+        cfg.model,
+        args.out,
+        ["fp32", "int8-static"],
+        model=model.to(memory_format=torch.contiguous_format),
+        prune=args.amount,
+        prune_method=args.method,
+        fine_tuned=True,
+    )
     rows = (("shipped", None, False), ("pruned", args.amount, False), ("pruned + fine-tuned", args.amount, True))
     for label, prune, tuned in rows:
         for variant in ("fp32", "int8-static"):
             path = args.out / f"{artifact_stem(cfg.model, variant, prune=prune, prune_method=args.method, fine_tuned=tuned)}.onnx"
             if path.is_file():
                 metrics = next(iter(read_metadata(path)["metrics"].values()), {})
-                print(f"{label:>20} {variant:>12}: val AUC {metrics.get('auc', float('nan')):.4f} "
-                      f"LogLoss {metrics.get('logloss', float('nan')):.4f} (n={metrics.get('n')})")
+                print(
+                    f"{label:>20} {variant:>12}: val AUC {metrics.get('auc', float('nan')):.4f} "
+                    f"LogLoss {metrics.get('logloss', float('nan')):.4f} (n={metrics.get('n')})"
+                )
     print("written:", ", ".join(e.onnx.name for e in exports))
 
 

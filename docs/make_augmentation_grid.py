@@ -66,7 +66,7 @@ def build_rows(reals: list[Path], fakes: list[Path], cache: Path) -> list[tuple[
     images = [load(p) for p in reals]
     points = face_landmarks(reals, cache)
     rng = np.random.default_rng(SEED)
-    blends = [self_blend(im, points[str(p)], rng) for im, p in zip(images, reals)]
+    blends = [self_blend(im, points[str(p)], rng) for im, p in zip(images, reals, strict=True)]
 
     batch = torch.from_numpy(np.stack(images + [load(p) for p in fakes])).permute(0, 3, 1, 2)
     labels = torch.tensor([0] * len(reals) + [1] * len(fakes))
@@ -84,8 +84,16 @@ def build_rows(reals: list[Path], fakes: list[Path], cache: Path) -> list[tuple[
     rows = [
         ("original", images, [""] * len(images)),
         ("SBI", [b[0] for b in blends], [""] * len(images)),
-        ("SBI mask", [mask_tile(m, points[str(p)]) for (_, m), p in zip(blends, reals)], [f"max {m.max():.2f}" for _, m in blends]),
-        ("CutMix (p=1)", list(mixed[: len(reals)].permute(0, 2, 3, 1).numpy()), [f"label {v:.2f}" for v in soft[: len(reals)].tolist()]),
+        (
+            "SBI mask",
+            [mask_tile(m, points[str(p)]) for (_, m), p in zip(blends, reals, strict=True)],
+            [f"max {m.max():.2f}" for _, m in blends],
+        ),
+        (
+            "CutMix (p=1)",
+            list(mixed[: len(reals)].permute(0, 2, 3, 1).numpy()),
+            [f"label {v:.2f}" for v in soft[: len(reals)].tolist()],
+        ),
     ]
     rows += [(name, [fn(im) for im in images], [""] * len(images)) for name, fn in per_image.items()]
     return rows
@@ -100,9 +108,12 @@ def render(rows: list[tuple[str, list[np.ndarray], list[str]]]) -> Image.Image:
     for r, (name, tiles, notes) in enumerate(rows):
         top = r * TILE
         draw.text((8, top + TILE // 2 - 8), name, fill="black", font=font)
-        for c, (tile, note) in enumerate(zip(tiles, notes)):
+        for c, (tile, note) in enumerate(zip(tiles, notes, strict=True)):
             left = LABEL_W + c * TILE
-            sheet.paste(Image.fromarray(np.ascontiguousarray(tile)).resize((TILE - 4, TILE - 4), Image.Resampling.LANCZOS), (left + 2, top + 2))
+            sheet.paste(
+                Image.fromarray(np.ascontiguousarray(tile)).resize((TILE - 4, TILE - 4), Image.Resampling.LANCZOS),
+                (left + 2, top + 2),
+            )
             if note:
                 draw.rectangle((left + 4, top + 4, left + 8 + draw.textlength(note, font=small), top + 21), fill="white")
                 draw.text((left + 6, top + 5), note, fill="black", font=small)

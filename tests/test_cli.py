@@ -219,20 +219,49 @@ def keep_torch_threads():
 
 def test_export_then_detect_on_each_backend(tmp_path, face_jpg, keep_torch_threads):
     out = tmp_path / "onnx"
-    res = runner.invoke(app, ["export", "faceswap-effnet-lite0.dfdc", "--quantize", "int8-static", "--calib-crops", "64",
-                              "--no-evaluate", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            "faceswap-effnet-lite0.dfdc",
+            "--quantize",
+            "int8-static",
+            "--calib-crops",
+            "64",
+            "--no-evaluate",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     card = json.loads((out / "faceswap-effnet-lite0.dfdc.int8-static.json").read_text())
     assert card["variant"] == "int8-static" and card["calibration"]["crops"] == 64 and len(card["sha256"]) == 64
     scores = {}
     for backend, extra in [("onnx", ["--onnx-dir", str(out)]), ("torch", [])]:
-        res = runner.invoke(app, ["detect", str(face_jpg), "--json", "--backend", backend, "--threads", "1", "--image-model",
-                                  "none", "--cache-size", "0", *extra])
+        res = runner.invoke(
+            app,
+            [
+                "detect",
+                str(face_jpg),
+                "--json",
+                "--backend",
+                backend,
+                "--threads",
+                "1",
+                "--image-model",
+                "none",
+                "--cache-size",
+                "0",
+                *extra,
+            ],
+        )
         assert res.exit_code == 0, res.output
         result = json.loads(res.output)
         scores[backend] = result["score"]
-        assert result["model_versions"]["faceswap-effnet-lite0.dfdc"] == (card["sha256"] if backend == "onnx" else card[
-            "weights_sha256"])[:12]
+        assert (
+            result["model_versions"]["faceswap-effnet-lite0.dfdc"]
+            == (card["sha256"] if backend == "onnx" else card["weights_sha256"])[:12]
+        )
     assert scores["onnx"] == pytest.approx(scores["torch"], abs=0.1)
 
 

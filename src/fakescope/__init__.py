@@ -1,8 +1,8 @@
 """fakescope: tells real from manipulated faces in images and videos.
 
-    from fakescope import Detector
-    result = Detector.from_pretrained().detect("clip.mp4")
-    print(result.verdict, result.score)
+from fakescope import Detector
+result = Detector.from_pretrained().detect("clip.mp4")
+print(result.verdict, result.score)
 """
 
 from __future__ import annotations

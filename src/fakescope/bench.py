@@ -8,6 +8,7 @@ alone, the floor every other stage is measured by.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import tempfile
@@ -60,10 +61,8 @@ def speech_recordings(out_dir: Path, lengths: Sequence[float] = AUDIO_LENGTHS) -
 
 def reset_peak_memory() -> None:
     """Start a new peak-RSS window (Linux: writing 5 to /proc/self/clear_refs); elsewhere the peak stays since start."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def peak_memory_mb() -> float:
@@ -90,12 +89,22 @@ def bench_files(detector: Detector, files: Sequence[Path], stages: Sequence[str]
             continue
         total = statistics.median(r.processing_time for r in runs)
         times = {s: statistics.median(r.timings.get(s, 0.0) for r in runs) for s in stages}
-        rows.append({
-            "file": path.name, "status": "ok", "duration": first.duration, "frames": first.frames_sampled,
-            "windows": sum(s.modality == "audio" for s in first.segments), "faces": first.faces_found, "total": total,
-            "ratio": total / first.duration if first.duration else None, "stages": times,
-            "share": {s: v / total for s, v in times.items()}, "score": first.score, "peak_mb": round(peak_memory_mb(), 1),
-        })
+        rows.append(
+            {
+                "file": path.name,
+                "status": "ok",
+                "duration": first.duration,
+                "frames": first.frames_sampled,
+                "windows": sum(s.modality == "audio" for s in first.segments),
+                "faces": first.faces_found,
+                "total": total,
+                "ratio": total / first.duration if first.duration else None,
+                "stages": times,
+                "share": {s: v / total for s, v in times.items()},
+                "score": first.score,
+                "peak_mb": round(peak_memory_mb(), 1),
+            }
+        )
     return rows
 
 
@@ -118,8 +127,16 @@ def decode_only_seconds(clip: Path, num_frames: int, *, repeat: int) -> float:
     return statistics.median(runs)
 
 
-def bench_video(clips: list[Path], *, num_frames: int = 32, repeat: int = 3, model: str | None = None,
-                backend: str = "auto", threads: int | None = None, seconds: float | None = None) -> list[dict]:
+def bench_video(
+    clips: list[Path],
+    *,
+    num_frames: int = 32,
+    repeat: int = 3,
+    model: str | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    seconds: float | None = None,
+) -> list[dict]:
     """The default detector (faces, and the sound when a clip has one) on each clip, and decoding alone.
 
     `seconds`: time the first `seconds` of each clip instead (video packets copied, no sound)."""
@@ -156,8 +173,9 @@ def face_images(out_dir: Path, clips: Sequence[Path] | None = None) -> list[Path
     return paths
 
 
-def bench_image(files: list[Path] | None = None, *, repeat: int = 5, backend: str = "auto",
-                threads: int | None = None) -> list[dict]:
+def bench_image(
+    files: list[Path] | None = None, *, repeat: int = 5, backend: str = "auto", threads: int | None = None
+) -> list[dict]:
     """The default detector (face model and whole-picture model) on face photos (default: frames of the sample clips)."""
     detector = make_detector(backend=backend, threads=threads, audio_model=None)
     if files:
@@ -166,8 +184,9 @@ def bench_image(files: list[Path] | None = None, *, repeat: int = 5, backend: st
         return bench_files(detector, face_images(Path(tmp)), IMAGE_STAGES, repeat=repeat)
 
 
-def bench_audio(files: list[Path] | None = None, *, repeat: int = 3, model: str | None = None,
-                threads: int | None = None) -> list[dict]:
+def bench_audio(
+    files: list[Path] | None = None, *, repeat: int = 3, model: str | None = None, threads: int | None = None
+) -> list[dict]:
     """The audio model on each file (default: 4 s, 30 s and 2 min recordings of the bundled speech)."""
 
     detector = make_detector(image_model=None, audio_model=model or DEFAULT_AUDIO_MODEL, threads=threads)
@@ -186,8 +205,14 @@ def bench_cache(files: list[Path], *, repeat: int = 20, backend: str = "auto", t
     for path in files:
         first = detector.detect(path)
         hits = [detector.detect(path) for _ in range(repeat)]
-        rows.append({"file": path.name, "first": first.processing_time,
-                     "hit": statistics.median(h.processing_time for h in hits), "all_cached": all(h.cached for h in hits)})
+        rows.append(
+            {
+                "file": path.name,
+                "first": first.processing_time,
+                "hit": statistics.median(h.processing_time for h in hits),
+                "all_cached": all(h.cached for h in hits),
+            }
+        )
     stats = asdict(detector.cache.stats()) if detector.cache is not None else {}
     for row in rows:
         row["cache"] = stats
@@ -199,8 +224,12 @@ def cache_table(rows: list[dict]) -> Table:
     for col in ("file", "first", "cache hit", "speed-up"):
         table.add_column(col, justify="left" if col == "file" else "right", no_wrap=True)
     for r in rows:
-        table.add_row(r["file"], f"{r['first']:.3f}s", f"{r['hit'] * 1000:.2f} ms" + ("" if r["all_cached"] else " (missed!)"),
-                      f"{r['first'] / max(r['hit'], 1e-9):,.0f}×")
+        table.add_row(
+            r["file"],
+            f"{r['first']:.3f}s",
+            f"{r['hit'] * 1000:.2f} ms" + ("" if r["all_cached"] else " (missed!)"),
+            f"{r['first'] / max(r['hit'], 1e-9):,.0f}×",
+        )
     return table
 
 
@@ -214,8 +243,15 @@ def bench_table(rows: list[dict], stages: Sequence[str] = VIDEO_STAGES, *, unit:
     title += "; ÷ decode = total ÷ decoding the same frames alone)" if with_decode else ")"
     table = Table(title=title, title_justify="left")
     table.add_column("file", no_wrap=True)
-    columns = [*(["dur"] if timed else []), unit, "total", *(["÷ dur"] if timed else []),
-               *(["÷ decode"] if with_decode else []), *stages, "peak MiB"]
+    columns = [
+        *(["dur"] if timed else []),
+        unit,
+        "total",
+        *(["÷ dur"] if timed else []),
+        *(["÷ decode"] if with_decode else []),
+        *stages,
+        "peak MiB",
+    ]
     for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:

@@ -22,7 +22,7 @@ def test_statistics_of_a_padded_clip_equal_those_of_the_clip_alone() -> None:
     padded = torch.cat([frames, torch.full((1, 4, 5), 9.0)], dim=1)
     mask = torch.tensor([[True] * 7 + [False] * 4])
     alone = bench.masked_statistics(frames, torch.ones(1, 7, dtype=torch.bool))
-    for got, want in zip(bench.masked_statistics(padded, mask), alone):
+    for got, want in zip(bench.masked_statistics(padded, mask), alone, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     mean, spread, change = alone
     torch.testing.assert_close(mean, frames.mean(1))

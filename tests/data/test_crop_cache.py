@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fakescope.data import VideoSample, load_samples, read_labels_csv
+from fakescope.data.crop_cache import CropSettings, best_track, extract_face_crops
 from fakescope.errors import FakescopeError
 from fakescope.faces import Detection, Face, HaarFaceDetector, Track, create_face_detector
 from fakescope.media import sample_frames
 from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
-from fakescope.data.crop_cache import CropSettings, best_track, extract_face_crops
-from fakescope.data import VideoSample, load_samples, read_labels_csv
 from tests.conftest import EXAMPLES
 
 REAL = "real_ffpp_866.mp4"
@@ -74,8 +74,12 @@ def test_crops_are_cut_once_per_video_with_the_models_geometry(extracted, dfdc_f
     folder = cache_folder(cache)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["settings"] == {
-        "frames_per_video": 2, "size": cfg.image_size, "margin": cfg.face_margin, "shift": cfg.face_shift,
-        "detector": "haar", "version": 1,
+        "frames_per_video": 2,
+        "size": cfg.image_size,
+        "margin": cfg.face_margin,
+        "shift": cfg.face_shift,
+        "detector": "haar",
+        "version": 1,
     }
     assert folder.name == CropSettings(2, cfg.image_size, cfg.face_margin, cfg.face_shift, "haar").key()
     assert {entry["status"] for entry in manifest["videos"].values()} == {"done"}
@@ -116,7 +120,15 @@ def test_other_settings_never_reuse_or_mix_caches(extracted, dfdc_folder):
     cache, _ = extracted
     videos = [VideoSample(dfdc_folder / REAL, 0, REAL, "train")]
     with pytest.raises(AssertionError, match="face detector ran"):
-        extract_face_crops(videos, cache, frames_per_video=2, size=64, margin=0.0, shift=0.0, face_detector=ScriptedFaceDetector("haar", fail=True))
+        extract_face_crops(
+            videos,
+            cache,
+            frames_per_video=2,
+            size=64,
+            margin=0.0,
+            shift=0.0,
+            face_detector=ScriptedFaceDetector("haar", fail=True),
+        )
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 2
 
 
@@ -126,7 +138,9 @@ def test_faceless_and_corrupt_videos_are_skipped_with_the_reason(dfdc_folder, tm
     videos = [VideoSample(broken, 1, "broken.mp4", "train"), VideoSample(dfdc_folder / REAL, 0, REAL, "val")]
     detector = ScriptedFaceDetector("blind")
     with caplog.at_level(logging.WARNING, logger="fakescope.data.crop_cache"):
-        samples = extract_face_crops(videos, tmp_path / "cache", frames_per_video=2, size=32, margin=0.0, shift=0.0, face_detector=detector)
+        samples = extract_face_crops(
+            videos, tmp_path / "cache", frames_per_video=2, size=32, margin=0.0, shift=0.0, face_detector=detector
+        )
     assert samples == []
     (folder,) = (tmp_path / "cache").iterdir()
     entries = json.loads((folder / "manifest.json").read_text())["videos"]

@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fakescope.data import (
+    Sample,
+    VideoSample,
+    assign_splits,
+    load_samples,
+    read_class_folders,
+    read_dfdc_metadata,
+    read_labels_csv,
+    split_groups,
+    stratified_split_groups,
+)
 from fakescope.errors import FakescopeError
-from fakescope.data import Sample, VideoSample, assign_splits, load_samples, read_dfdc_metadata, read_class_folders, read_labels_csv, split_groups, stratified_split_groups
 from tests.conftest import shared
 
 
@@ -40,7 +50,6 @@ def test_missing_column_and_missing_file(tmp_path):
     (tmp_path / "labels.csv").write_text("path,label\na.jpg,REAL\n")
     with pytest.raises(FakescopeError, match="missing column 'file'"):
         read_labels_csv(tmp_path)
-
 
 
 def groups_by_split(samples) -> tuple[set[str], set[str]]:
@@ -229,7 +238,10 @@ METADATA_ERRORS = [
     ('{"abc.mp4": {"label": "maybe"}}', r"metadata.json: 'abc.mp4': label must be REAL or FAKE, got 'maybe'"),
     ('{"abc.mp4": {"original": "x.mp4"}}', r"metadata.json: 'abc.mp4': missing key 'label'"),
     ('{\n "abc.mp4": {\n  "label": "REAL",\n    ]\n}', r"metadata.json: not valid JSON \(line 4 column 5\)"),
-    ('{"abc.mp4": {"label": "REAL"}, "nothere.mp4": {"label": "FAKE"}}', r"metadata.json: 'nothere.mp4' listed but file not found"),
+    (
+        '{"abc.mp4": {"label": "REAL"}, "nothere.mp4": {"label": "FAKE"}}',
+        r"metadata.json: 'nothere.mp4' listed but file not found",
+    ),
     ('["abc.mp4"]', r"metadata.json: top level must be an object .*got list"),
     ('{"abc.mp4": "FAKE"}', r"metadata.json: 'abc.mp4': entry must be an object, got str"),
     ('{"abc.mp4": {"label": "FAKE", "split": "test"}}', r"metadata.json: 'abc.mp4': split must be train or val, got 'test'"),

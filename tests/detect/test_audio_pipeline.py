@@ -25,8 +25,14 @@ SR = 16_000
 @pytest.fixture(scope="module")
 def detector() -> Detector:
     torch.manual_seed(0)
-    return Detector(create_model(pretrained=False), model_name="faces", audio_model=create_model("audio-bigru-attn", pretrained=False),
-                    audio_model_name="voice", face_detector=create_face_detector("mtcnn"), num_frames=4)
+    return Detector(
+        create_model(pretrained=False),
+        model_name="faces",
+        audio_model=create_model("audio-bigru-attn", pretrained=False),
+        audio_model_name="voice",
+        face_detector=create_face_detector("mtcnn"),
+        num_frames=4,
+    )
 
 
 def speech(seconds: float, seed: int = 0) -> np.ndarray:
@@ -55,7 +61,9 @@ def write_talking_video(path: Path, frames: list[np.ndarray], sound: np.ndarray 
             audio.layout = "mono"
             chunk = 1024
             for start in range(0, sound.size, chunk):
-                frame = av.AudioFrame.from_ndarray(sound[None, start : start + chunk].astype(np.float32), format="flt", layout="mono")
+                frame = av.AudioFrame.from_ndarray(
+                    sound[None, start : start + chunk].astype(np.float32), format="flt", layout="mono"
+                )
                 frame.sample_rate, frame.pts = SR, start
                 packets += audio.encode(frame)
             packets += audio.encode(None)
@@ -80,8 +88,11 @@ def test_audio_file_gets_windows_and_a_verdict(detector, tmp_path, fmt):
 
 @pytest.mark.parametrize(
     ("samples", "reason"),
-    [(speech(0.8), "audio shorter than 1 s (0.80 s)"), (np.zeros(2 * SR, np.float32), "silence only"),
-     (np.concatenate([np.zeros(2 * SR, np.float32), speech(0.3)]), "only 0.")],
+    [
+        (speech(0.8), "audio shorter than 1 s (0.80 s)"),
+        (np.zeros(2 * SR, np.float32), "silence only"),
+        (np.concatenate([np.zeros(2 * SR, np.float32), speech(0.3)]), "only 0."),
+    ],
 )
 def test_unusable_audio_is_not_applicable_with_a_reason(detector, tmp_path, samples, reason):
     r = detector.detect(write_audio(tmp_path / "x.wav", samples))

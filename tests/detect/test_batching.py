@@ -113,8 +113,9 @@ def test_detector_files_analysed_together_score_as_alone(pretrained_detector, tm
     from fakescope.detect import Detector
 
     def face_only() -> Detector:
-        return Detector(pretrained_detector.model, model_name=pretrained_detector.model_name,
-                        face_detector=pretrained_detector.face_detector)
+        return Detector(
+            pretrained_detector.model, model_name=pretrained_detector.model_name, face_detector=pretrained_detector.face_detector
+        )
 
     alone = [face_only().detect(p) for p in paths]
     batched = face_only().batch_calls(max_wait_ms=LONG_WAIT_MS)

@@ -86,13 +86,19 @@ def test_detector_answers_a_repeated_file_from_the_cache(random_detector: Detect
     source = sorted(image.glob("*.jpg"))[0]
     copy = tmp_path / "renamed.jpg"
     shutil.copy(source, copy)
-    detector = Detector(random_detector.model, model_name="random", face_detector=random_detector.face_detector,
-                        num_frames=8, cache=ResultCache())
+    detector = Detector(
+        random_detector.model, model_name="random", face_detector=random_detector.face_detector, num_frames=8, cache=ResultCache()
+    )
     first = detector.detect(source)
     again = detector.detect(copy)
     assert not first.cached and again.cached
     assert again.file == str(copy) and again.score == first.score and again.sha256 == first.sha256
     assert detector.cache.stats().hits == 1
-    other = Detector(random_detector.model, model_name="random", face_detector=random_detector.face_detector,
-                     num_frames=4, cache=detector.cache)
+    other = Detector(
+        random_detector.model,
+        model_name="random",
+        face_detector=random_detector.face_detector,
+        num_frames=4,
+        cache=detector.cache,
+    )
     assert not other.detect(copy).cached  # different settings, different key

@@ -26,7 +26,13 @@ def test_timeline_bins_per_second_with_max_score():
 def test_verdict_thresholds():
     t = Thresholds(suspicious=0.3, manipulated=0.7)
     assert [t.verdict(s) for s in (0.0, 0.29, 0.3, 0.69, 0.7, 1.0)] == [
-        "authentic", "authentic", "suspicious", "suspicious", "manipulated", "manipulated"]
+        "authentic",
+        "authentic",
+        "suspicious",
+        "suspicious",
+        "manipulated",
+        "manipulated",
+    ]
     with pytest.raises(ValueError):
         Thresholds(suspicious=0.8, manipulated=0.2)
 
@@ -81,7 +87,10 @@ def test_modalities_average_unless_one_is_confidently_fake():
     # One modality scored: it carries the whole weight, even when configured at 0.
     assert fuse_modalities({"video": 0.3}, even) == (0.3, {"video": 1.0})
     assert fuse_modalities({"audio": 0.3}, ModalityWeights(video=1.0, audio=0.0)) == (0.3, {"audio": 1.0})
-    assert fuse_modalities({"video": 0.3, "audio": 0.8}, ModalityWeights(video=1.0, audio=0.0)) == (0.3, {"video": 1.0, "audio": 0.0})
+    assert fuse_modalities({"video": 0.3, "audio": 0.8}, ModalityWeights(video=1.0, audio=0.0)) == (
+        0.3,
+        {"video": 1.0, "audio": 0.0},
+    )
     with pytest.raises(ValueError):
         fuse_modalities({}, even)
     with pytest.raises(ValueError):

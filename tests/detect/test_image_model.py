@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from fakescope.constants import DEFAULT_IMAGE_MODEL
 from fakescope.detect import Detector, Thresholds
-from fakescope.detect.result import DetectorScore, Result
 from fakescope.detect.fusion import NO_FACE_TEMPERATURE, soften
+from fakescope.detect.result import DetectorScore, Result
 from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
 from fakescope.models import DEFAULT_MODEL, ClassifierModel, PretrainedCfg, create_model
-from fakescope.constants import DEFAULT_IMAGE_MODEL
 from fakescope.models.registry import _pretrained_cfgs
 from tests.detect.test_pipeline import two_people, write_video
 
@@ -65,8 +65,14 @@ def with_bands(model: ClassifierModel, bands: dict[str, float] | None) -> Classi
 
 
 def two_detectors(face: ClassifierModel, image: ClassifierModel | None, faces, **kwargs) -> Detector:
-    return Detector(face, model_name=DEFAULT_MODEL, image_model=image, image_model_name=DEFAULT_IMAGE_MODEL if image else None,
-                    face_detector=faces, **kwargs)
+    return Detector(
+        face,
+        model_name=DEFAULT_MODEL,
+        image_model=image,
+        image_model_name=DEFAULT_IMAGE_MODEL if image else None,
+        face_detector=faces,
+        **kwargs,
+    )
 
 
 def test_image_gets_both_detector_scores_and_their_max(models, mtcnn, people_png):
@@ -78,8 +84,9 @@ def test_image_gets_both_detector_scores_and_their_max(models, mtcnn, people_png
     assert face_d.score == pytest.approx(max(f.score for f in r.faces), abs=1e-6)
     # The image model sees the whole 480x960 picture squeezed to 256x256 with PIL bicubic.
     whole = np.array(Image.open(people_png).convert("RGB").resize((256, 256), Image.Resampling.BICUBIC))
-    x = (torch.from_numpy(whole).permute(2, 0, 1)[None].float() / 255 - torch.tensor(image.pretrained_cfg.mean).view(1, 3, 1, 1)) \
-        / torch.tensor(image.pretrained_cfg.std).view(1, 3, 1, 1)
+    x = (
+        torch.from_numpy(whole).permute(2, 0, 1)[None].float() / 255 - torch.tensor(image.pretrained_cfg.mean).view(1, 3, 1, 1)
+    ) / torch.tensor(image.pretrained_cfg.std).view(1, 3, 1, 1)
     with torch.inference_mode():
         expected = float(image(x)["prob"][0])
     assert image_d.score == pytest.approx(expected, abs=1e-5)
@@ -160,7 +167,9 @@ def test_card_thresholds_drive_the_verdict(models, mtcnn, grey_jpg):
     assert one.thresholds_for(IMAGE_SCORE) == Thresholds() and one.thresholds_for(VIDEO_SCORE) == Thresholds(0.0, 0.0)
     r = one.detect(grey_jpg)
     assert r.verdict == Thresholds().verdict(r.score)
-    assert two_detectors(banded, image, mtcnn, thresholds=Thresholds(0.1, 0.2)).thresholds_for(VIDEO_SCORE) == Thresholds(0.1, 0.2)
+    assert two_detectors(banded, image, mtcnn, thresholds=Thresholds(0.1, 0.2)).thresholds_for(VIDEO_SCORE) == Thresholds(
+        0.1, 0.2
+    )
 
 
 def test_models_must_fit_their_slot(models, mtcnn):
@@ -184,7 +193,9 @@ def test_auto_skips_an_image_model_whose_weights_are_not_shipped(monkeypatch, tm
     redirect_image_weights(monkeypatch, tmp_path / "absent.pt")
     assert Detector.from_pretrained(face_detector="haar").image_model is None
     assert Detector.from_pretrained(face_detector="haar", image_model=None).image_model is None
-    with pytest.raises(ModelError, match=r"aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; train it with"):
+    with pytest.raises(
+        ModelError, match=r"aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; train it with"
+    ):
         Detector.from_pretrained(face_detector="haar", image_model=DEFAULT_IMAGE_MODEL, backend="torch")
 
 

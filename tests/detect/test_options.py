@@ -24,13 +24,36 @@ def test_service_settings_describe_their_detector_as_options():
 
 
 def test_from_pretrained_is_from_options_by_keywords():
-    keywords = Detector.from_pretrained(face_detector="haar", image_model=None, audio_model=None, backend="torch",
-                                        num_frames=8, detect_every=3, batch_size=16, cache_size=0)
-    options = Detector.from_options(DetectorOptions(face_detector="haar", image_model=None, audio_model=None, backend="torch",
-                                                    frames=8, face_every=3, batch=16, cache_size=0, audio_weight=0.5))
+    keywords = Detector.from_pretrained(
+        face_detector="haar",
+        image_model=None,
+        audio_model=None,
+        backend="torch",
+        num_frames=8,
+        detect_every=3,
+        batch_size=16,
+        cache_size=0,
+    )
+    options = Detector.from_options(
+        DetectorOptions(
+            face_detector="haar",
+            image_model=None,
+            audio_model=None,
+            backend="torch",
+            frames=8,
+            face_every=3,
+            batch=16,
+            cache_size=0,
+            audio_weight=0.5,
+        )
+    )
     for d in (keywords, options):
         assert (d.num_frames, d.detect_every, d.batch_size, d.cache, d.image_model) == (8, 3, 16, None, None)
         assert asdict(d.weights) == {"video": 0.5, "audio": 0.5, "confident": 0.9}
     assert keywords.fingerprint == options.fingerprint
-    assert Detector.from_options(DetectorOptions(face_detector="haar", image_model=None, audio_model=None, backend="torch",
-                                                 audio_weight=0.3)).weights.audio == 0.3
+    assert (
+        Detector.from_options(
+            DetectorOptions(face_detector="haar", image_model=None, audio_model=None, backend="torch", audio_weight=0.3)
+        ).weights.audio
+        == 0.3
+    )

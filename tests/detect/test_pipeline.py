@@ -92,7 +92,11 @@ def test_audio_file_without_an_audio_model_is_a_clear_error(random_detector, tmp
         w.setframerate(16000)
         w.writeframes((np.sin(np.arange(16000) / 10) * 3000).astype("<i2").tobytes())
     r = random_detector.detect(path)
-    assert r.status == "error" and r.media_type == "audio" and r.reason == "tone.wav: audio files need an audio model (none is loaded)"
+    assert (
+        r.status == "error"
+        and r.media_type == "audio"
+        and r.reason == "tone.wav: audio files need an audio model (none is loaded)"
+    )
 
 
 def corners(xywh: list[float]) -> tuple[float, float, float, float]:

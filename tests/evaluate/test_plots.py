@@ -38,8 +38,15 @@ def test_each_plot_writes_a_small_png_and_closes_its_figure(tmp_path, scores):
 
 
 def test_training_curves_with_and_without_calib(tmp_path):
-    history = [{"epoch": e, "train_loss": 0.7 / e, "val": {"logloss": 0.6 / e, "auc": 0.6 + 0.1 * e},
-                "calib": {"logloss": 0.65 / e, "auc": float("nan") if e == 1 else 0.7}} for e in (1, 2, 3)]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 0.7 / e,
+            "val": {"logloss": 0.6 / e, "auc": 0.6 + 0.1 * e},
+            "calib": {"logloss": 0.65 / e, "auc": float("nan") if e == 1 else 0.7},
+        }
+        for e in (1, 2, 3)
+    ]
     path = training_curves_png(history, tmp_path / "curves.png")
     assert png_size(path) == (900, 400)
     no_calib = [{k: v for k, v in row.items() if k != "calib"} for row in history]

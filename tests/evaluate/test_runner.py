@@ -38,8 +38,9 @@ def video_folder(tmp_path_factory) -> Path:
 
 
 def test_image_folder_report_with_perturbations(image_folder, tmp_path):
-    summary, html = evaluate_dataset(image_folder, "faceswap-effnet-lite0.dfdc", out_dir=tmp_path / "r", split="all",
-                                     perturbations=["jpeg70", "resize0.5"])
+    summary, html = evaluate_dataset(
+        image_folder, "faceswap-effnet-lite0.dfdc", out_dir=tmp_path / "r", split="all", perturbations=["jpeg70", "resize0.5"]
+    )
     assert set(summary["sections"]) == {"frame level", "frame level, jpeg70", "frame level, resize0.5"}
     metrics = summary["sections"]["frame level"]["metrics"]
     assert metrics["n"] == 12 and 0 <= metrics["auc"] <= 1 and "eer" in metrics
@@ -49,8 +50,22 @@ def test_image_folder_report_with_perturbations(image_folder, tmp_path):
 
 
 def test_video_folder_video_and_frame_level_with_submission(video_folder, tmp_path):
-    res = runner.invoke(app, ["eval", str(video_folder), "--split", "all", "--frames", "4", "--out", str(tmp_path / "r"),
-                              "--submission", str(tmp_path / "sub.csv"), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            str(video_folder),
+            "--split",
+            "all",
+            "--frames",
+            "4",
+            "--out",
+            str(tmp_path / "r"),
+            "--submission",
+            str(tmp_path / "sub.csv"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["sections"]["video level"]["metrics"]["n"] == 2
@@ -102,11 +117,17 @@ def speech_folder(tmp_path_factory) -> Path:
 
 
 def test_audio_folder_clip_level_per_family_and_codecs(speech_folder, tmp_path):
-    summary, html = evaluate_dataset(speech_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r", split="all",
-                                     perturbations=["mp3_32k", "narrowband"])
+    summary, html = evaluate_dataset(
+        speech_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r", split="all", perturbations=["mp3_32k", "narrowband"]
+    )
     sections = summary["sections"]
-    assert {"clip level", "clip level, mp3_32k", "clip level, narrowband", "clip level, family=buzz",
-            "clip level, family=hum"} <= set(sections)
+    assert {
+        "clip level",
+        "clip level, mp3_32k",
+        "clip level, narrowband",
+        "clip level, family=buzz",
+        "clip level, family=hum",
+    } <= set(sections)
     assert sections["clip level"]["metrics"]["n"] == 12 and "eer" in sections["clip level"]["metrics"]
     assert sections["clip level, family=buzz"]["metrics"]["n"] == 9, "its 3 fakes against all 6 reals"
     assert sections["clip level, mp3_32k"]["metrics"]["logloss"] != sections["clip level"]["metrics"]["logloss"]

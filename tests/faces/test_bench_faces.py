@@ -38,8 +38,15 @@ def test_sparse_rows_replay_the_detections() -> None:
     gone = [[face(0.0)], [], [face(0.0)]]  # a miss between two detections is not filled in
     run = FaceDetectorRun("scripted", faces={"steady": steady, "gone": gone})
     rows = {row["every"]: row for row in sparse_rows(run, (1, 2), (0.5,))}
-    assert rows[1] == {"every": 1, "min_iou": 0.5, "detected_share": 1.0, "recall": 11 / 12, "filled": 0,
-                       "mean_iou": None, "p5_iou": None}
+    assert rows[1] == {
+        "every": 1,
+        "min_iou": 0.5,
+        "detected_share": 1.0,
+        "recall": 11 / 12,
+        "filled": 0,
+        "mean_iou": None,
+        "p5_iou": None,
+    }
     assert rows[2]["detected_share"] == 7 / 12  # 0, 2, 4, 6, 8 and 0, 2
     assert rows[2]["filled"] == 4 and rows[2]["mean_iou"] == 1.0
     assert rows[2]["recall"] == 1.0  # the filled-in frame of "gone" now has a face
@@ -47,8 +54,14 @@ def test_sparse_rows_replay_the_detections() -> None:
 
 def test_script_smoke_mode(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp_path), "FAKESCOPE_SHARED_DATA": str(SHARED_DATA)}
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_faces.py"), "--quick", "--json"],
-                         capture_output=True, text=True, env=env, timeout=600, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_faces.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=True,
+    ).stdout
     report = json.loads(out)
     assert {row["detector"] for row in report["detectors"]} == {"mtcnn", "yuface", "yuface-omp", "haar"}
     assert all(row["frames"] == 4 for row in report["detectors"])

@@ -62,9 +62,7 @@ def test_mtcnn_finds_the_one_face(mtcnn: MTCNNFaceDetector, face_frame: np.ndarr
         assert x1 <= px <= x2 and y1 <= py <= y2
 
 
-def test_mtcnn_boxes_are_in_the_given_image_pixels(
-    mtcnn: MTCNNFaceDetector, face_frame: np.ndarray
-) -> None:
+def test_mtcnn_boxes_are_in_the_given_image_pixels(mtcnn: MTCNNFaceDetector, face_frame: np.ndarray) -> None:
     height, width = face_frame.shape[:2]
     small = cv2.resize(face_frame, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     large = cv2.resize(face_frame, (width * 3 // 2, height * 3 // 2))
@@ -74,9 +72,7 @@ def test_mtcnn_boxes_are_in_the_given_image_pixels(
     assert box_iou(original[0].box, scaled_box(from_large[0], 2 / 3)) > 0.85
 
 
-def test_mtcnn_batches_mixed_sizes_in_input_order(
-    mtcnn: MTCNNFaceDetector, face_frame: np.ndarray
-) -> None:
+def test_mtcnn_batches_mixed_sizes_in_input_order(mtcnn: MTCNNFaceDetector, face_frame: np.ndarray) -> None:
     shifted = np.ascontiguousarray(face_frame[:, 400:1100])
     images = [grey(300, 400), face_frame, shifted, grey(720, 1280), face_frame, grey(50, 60)]
     results = mtcnn.detect(images)
@@ -186,9 +182,7 @@ def test_create_face_detector_by_name() -> None:
         create_face_detector("retinaface")
 
 
-def test_yuface_falls_back_to_mtcnn_without_the_wheel(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_yuface_falls_back_to_mtcnn_without_the_wheel(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "yuface", None)  # import yuface now raises ImportError
     face_detector = create_face_detector("yuface", max_side=320, min_score=0.99)
     with caplog.at_level(logging.WARNING, logger="fakescope.faces"):

@@ -106,9 +106,7 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_bytes(
-    width: int, height: int, *, bit_depth: int = 8, color_type: int = 2, idat: bytes | None = None
-) -> bytes:
+def png_bytes(width: int, height: int, *, bit_depth: int = 8, color_type: int = 2, idat: bytes | None = None) -> bytes:
     """A hand-written PNG: IHDR with any size, optional pixel data (omitted: header only)."""
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     body = png_chunk(b"IHDR", ihdr) + (png_chunk(b"IDAT", idat) if idat is not None else b"")

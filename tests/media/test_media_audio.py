@@ -216,9 +216,7 @@ def test_video_audio_track_is_loaded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "m4a", "video"])
-def test_probed_file_is_decoded_without_sniffing_it_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
-) -> None:
+def test_probed_file_is_decoded_without_sniffing_it_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     # The Detector probes first and hands the MediaInfo on: loading must pick the decoder from it,
     # never check or sniff the file again, and give exactly the samples a fresh load gives.
     if fmt == "video":
@@ -271,9 +269,7 @@ def _corrupt_files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-@pytest.mark.parametrize(
-    "case", ["wav_header", "id3_header", "ogg_header", "truncated_mp3", "truncated_m4a", "truncated_flac"]
-)
+@pytest.mark.parametrize("case", ["wav_header", "id3_header", "ogg_header", "truncated_mp3", "truncated_m4a", "truncated_flac"])
 def test_corrupt_audio_is_a_clear_error(tmp_path: Path, case: str) -> None:
     path = _corrupt_files(tmp_path)[case]
     for call in (load_audio, decode_audio):

@@ -42,9 +42,7 @@ from fakescope.media.container import display_rotation
         ("m4a", ("audio", "m4a")),
     ],
 )
-def test_sniff_kind_recognises_generated_files(
-    media: dict[str, Path], name: str, expected: tuple[str, str]
-) -> None:
+def test_sniff_kind_recognises_generated_files(media: dict[str, Path], name: str, expected: tuple[str, str]) -> None:
     assert sniff_kind(media[name].read_bytes()[:4096]) == expected
 
 

@@ -28,9 +28,7 @@ def test_sample_timestamps_are_bin_centres() -> None:
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "seek", "auto"])
-def test_uniform_sampling_order_count_and_content(
-    media: dict[str, Path], frame_number: FrameNumber, strategy: str
-) -> None:
+def test_uniform_sampling_order_count_and_content(media: dict[str, Path], frame_number: FrameNumber, strategy: str) -> None:
     frames = sample_frames(media["mp4"], 9, strategy=strategy)  # type: ignore[arg-type]
     # 90 frames at 30 fps: bin centres at (i + 0.5) / 3 s are frames 10 i + 5.
     assert [f.index for f in frames] == [10 * i + 5 for i in range(9)]
@@ -53,9 +51,7 @@ def test_seek_and_sequential_agree_with_b_frames(media: dict[str, Path], frame_n
 
 
 @pytest.mark.parametrize("name", ["ts_10fps", "avi_10fps"])
-def test_seek_lands_before_targets_without_a_keyframe_index(
-    media: dict[str, Path], frame_number: FrameNumber, name: str
-) -> None:
+def test_seek_lands_before_targets_without_a_keyframe_index(media: dict[str, Path], frame_number: FrameNumber, name: str) -> None:
     # 15 s at 10 fps: targets more than 2 s apart, so "seek" really seeks (MPEG-TS has no
     # index and its seeks can land after the target, which must be corrected).
     expected = [12, 37, 62, 87, 112, 137]
@@ -156,9 +152,7 @@ def test_real_portrait_dfdc_clip_stays_portrait(real_videos: Path) -> None:
     assert {f.image.shape for f in frames} == {(128, 72, 3)}
 
 
-def test_truncated_mp4_keeps_decoded_frames(
-    tmp_path: Path, media: dict[str, Path], frame_number: FrameNumber
-) -> None:
+def test_truncated_mp4_keeps_decoded_frames(tmp_path: Path, media: dict[str, Path], frame_number: FrameNumber) -> None:
     path = tmp_path / "cut.mp4"
     data = media["faststart"].read_bytes()
     path.write_bytes(data[: len(data) * 7 // 10])

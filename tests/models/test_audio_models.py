@@ -60,7 +60,9 @@ def test_mfcc_spec_appends_the_log_power_of_every_fft_bin_to_the_mfccs():
     reference = np.log(np.abs(np.fft.rfft(frame * window)) ** 2 + 1e-6)
     assert np.allclose(feat[0, 50, 120:].numpy(), reference, atol=1e-2)
     spectrum = feat[0, 50, 120:]
-    assert spectrum[round(150 * 512 / SR)] > spectrum[round(300 * 512 / SR)] + 5, "the 150 Hz harmonic stands out of the gap above it"
+    assert spectrum[round(150 * 512 / SR)] > spectrum[round(300 * 512 / SR)] + 5, (
+        "the 150 Hz harmonic stands out of the gap above it"
+    )
 
 
 @pytest.mark.parametrize("name", ["audio-bigru-attn", "audio-cnn-gru", "audio-spec-cnn", "audio-whisper-probe"])
@@ -94,7 +96,9 @@ def test_log_spectrogram_phase_channels_see_a_steady_partial_as_steady_and_noise
 
 
 def test_audio_models_are_registered_with_their_input_contract():
-    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech", "audio-spec-cnn.speech", "audio-whisper-probe.speech"} <= set(list_models("audio-*"))
+    assert {"audio-bigru-attn.speech", "audio-cnn-gru.speech", "audio-spec-cnn.speech", "audio-whisper-probe.speech"} <= set(
+        list_models("audio-*")
+    )
     cfg = create_model("audio-bigru-attn", pretrained=False).pretrained_cfg
     assert (cfg.input_kind, cfg.sample_rate, cfg.window_seconds, cfg.hop_seconds) == ("audio", SR, 4.0, 2.0)
 

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from fakescope.errors import ModelError
-from fakescope.models import DEFAULT_MODEL, create_model, get_pretrained_cfg, list_models, sha256_file
-from fakescope.models import registry
+from fakescope.models import DEFAULT_MODEL, create_model, get_pretrained_cfg, list_models, registry, sha256_file
 
 
 def test_default_model_is_registered_and_listed():
@@ -90,15 +89,20 @@ def test_aigen_is_registered_as_a_whole_image_model():
     assert get_pretrained_cfg(DEFAULT_MODEL).input_kind == "face"
     model = create_model(AIGEN, pretrained=False)
     assert model(torch.randn(1, 3, 256, 256))["prob"].shape == (1,)
-    a, b = create_model(AIGEN, pretrained=False, imagenet_init=True), create_model(DEFAULT_MODEL, pretrained=False, imagenet_init=True)
+    a, b = (
+        create_model(AIGEN, pretrained=False, imagenet_init=True),
+        create_model(DEFAULT_MODEL, pretrained=False, imagenet_init=True),
+    )
     assert torch.equal(a.backbone.conv_stem.weight, b.backbone.conv_stem.weight)
 
 
 @pytest.mark.parametrize("name", [AIGEN, "aigen-effnet-lite0"])
 def test_unshipped_weights_are_a_clear_model_error(monkeypatch, tmp_path, name):
     absent_aigen_weights(monkeypatch, tmp_path)
-    message = (r"^aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; "
-               r"train it with `fakescope train configs/aigen-effnet-lite0\.yaml")
+    message = (
+        r"^aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; "
+        r"train it with `fakescope train configs/aigen-effnet-lite0\.yaml"
+    )
     with pytest.raises(ModelError, match=message):
         create_model(name)
     assert create_model(name, pretrained=False).pretrained_cfg.input_kind == "image"

@@ -11,8 +11,10 @@ from fakescope.models.stack import StackedModel
 @pytest.fixture(scope="module")
 def members():
     torch.manual_seed(0)
-    return [create_model("faceswap-effnet-lite0.dfdc", pretrained=False),
-            create_model("faceswap-effnet-lite0.dfdc_cutmix", pretrained=False)]
+    return [
+        create_model("faceswap-effnet-lite0.dfdc", pretrained=False),
+        create_model("faceswap-effnet-lite0.dfdc_cutmix", pretrained=False),
+    ]
 
 
 def test_stack_is_registered():

@@ -49,8 +49,11 @@ def write_ctranslate2(path, arrays: dict[str, np.ndarray], version: int = 6) -> 
 
 
 def test_reader_round_trips_names_shapes_and_dtypes_and_refuses_other_files(tmp_path):
-    arrays = {"encoder/conv1/bias": np.arange(6, dtype=np.float16).reshape(2, 3),
-              "encoder/num_heads": np.array(6, dtype=np.int16), "x/y": np.ones(4, dtype=np.float32)}
+    arrays = {
+        "encoder/conv1/bias": np.arange(6, dtype=np.float16).reshape(2, 3),
+        "encoder/num_heads": np.array(6, dtype=np.int16),
+        "x/y": np.ones(4, dtype=np.float32),
+    }
     write_ctranslate2(tmp_path / "model.bin", arrays)
     back = read_ctranslate2(tmp_path / "model.bin")
     assert list(back) == list(arrays)
@@ -103,8 +106,12 @@ def test_encoder_matches_ctranslate2_on_a_30_s_input():
     encoder = WhisperEncoder(layers=4).load_ctranslate2(arrays).eval()
     with torch.no_grad():
         hidden, _ = encoder(mel, torch.ones(1, 3000, dtype=torch.bool))
-        ours = F.layer_norm(hidden[-1], (384,), torch.from_numpy(arrays["encoder/layer_norm/gamma"].astype(np.float32)),
-                            torch.from_numpy(arrays["encoder/layer_norm/beta"].astype(np.float32)))
+        ours = F.layer_norm(
+            hidden[-1],
+            (384,),
+            torch.from_numpy(arrays["encoder/layer_norm/gamma"].astype(np.float32)),
+            torch.from_numpy(arrays["encoder/layer_norm/beta"].astype(np.float32)),
+        )
     reference = ctranslate2.models.Whisper(str(path.parent), device="cpu", intra_threads=1)
     theirs = np.array(reference.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel.numpy()))))
     assert theirs.shape == (1, 1500, 384)

@@ -32,8 +32,8 @@ def default_model():
 @pytest.fixture(scope="session")
 def val_crops(dfdc_faces) -> list[np.ndarray]:
     """8 real val crops (4 real, 4 fake), uint8 RGB at the model's input size."""
-    from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
     from fakescope.data.model_data import labelled_samples
+    from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
     from fakescope.optimize.evaluation import load_crops
 
     samples = labelled_samples(DEFAULT_MODEL, "val", root=dfdc_faces, limit=8)
@@ -47,6 +47,7 @@ def exported(tmp_path_factory, dfdc_faces):
     from fakescope.optimize.export import export_variants
 
     out = tmp_path_factory.mktemp("onnx")
-    exports = export_variants(DEFAULT_MODEL, out, ["fp32", "int8-static"], calib_crops=CALIB_CROPS, data=dfdc_faces,
-                              eval_limit=EVAL_CROPS)
+    exports = export_variants(
+        DEFAULT_MODEL, out, ["fp32", "int8-static"], calib_crops=CALIB_CROPS, data=dfdc_faces, eval_limit=EVAL_CROPS
+    )
     return {e.variant: e for e in exports}

@@ -9,12 +9,12 @@ import onnx
 import pytest
 import torch
 
-from fakescope.models.transforms import crops_to_tensor
 from fakescope.errors import ModelError
 from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg, sha256_file
+from fakescope.models.onnx import OnnxModel
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.optimize.export import export_model
 from fakescope.optimize.quantize import make_variant, sensitive_convs
-from fakescope.models.onnx import OnnxModel
 
 # Measured on the full val split (1,200 crops) the drop is far smaller; on 200 crops one pair flipping moves AUC by 1e-4.
 INT8_STATIC_MAX_AUC_DROP = 0.02

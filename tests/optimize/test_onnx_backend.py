@@ -14,8 +14,8 @@ from fakescope.detect.scoring import score_crops
 from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
 from fakescope.models import DEFAULT_MODEL
-from fakescope.models.onnx_artifact import artifact_stem
 from fakescope.models.onnx import OnnxModel, find_onnx, load_model
+from fakescope.models.onnx_artifact import artifact_stem
 from tests.conftest import shared
 
 

@@ -13,13 +13,13 @@ from onnx import numpy_helper
 from torch import nn
 from torch.utils.data import DataLoader
 
-from fakescope.models.transforms import crops_to_tensor
 from fakescope.errors import FakescopeError
 from fakescope.models import DEFAULT_MODEL, get_pretrained_cfg
+from fakescope.models.onnx import OnnxModel
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.optimize.export import export_model
 from fakescope.optimize.prune import prunable, prune_model, sparsity
 from fakescope.train.prune_finetune import fine_tune
-from fakescope.models.onnx import OnnxModel
 
 
 def test_l1_unstructured_zeroes_the_global_share(default_model):
@@ -61,10 +61,10 @@ def test_the_pruned_export_runs_and_keeps_its_zeros(tmp_path, val_crops):
 
 
 def test_fine_tune_keeps_pruned_weights_at_zero_and_recalibrates(dfdc_faces):
-    from fakescope.models import create_model
-    from fakescope.data.model_data import labelled_samples
-    from fakescope.models.transforms import eval_transform
     from fakescope.data.images import FaceCropDataset
+    from fakescope.data.model_data import labelled_samples
+    from fakescope.models import create_model
+    from fakescope.models.transforms import eval_transform
 
     torch.manual_seed(0)
     cfg = get_pretrained_cfg(DEFAULT_MODEL)

@@ -10,8 +10,8 @@ import torch
 from fakescope.detect import Detector
 from fakescope.errors import ModelError
 from fakescope.models import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, get_pretrained_cfg
-from fakescope.models.onnx_artifact import read_metadata, read_verified
 from fakescope.models.onnx import OnnxModel, choose_backend, default_onnx_dir, find_onnx
+from fakescope.models.onnx_artifact import read_metadata, read_verified
 from tests.conftest import EXAMPLES
 
 # The drop in val AUC the issue allows an INT8 model against its fp32 source.
@@ -26,7 +26,7 @@ def test_each_shipped_export_is_verified_and_keeps_auc(name):
     read_verified(path, card)
     source = get_pretrained_cfg(name)
     assert card["weights_sha256"] == source.sha256, "the export must come from the shipped weights"
-    (split, metrics), = card["metrics"].items()
+    ((split, metrics),) = card["metrics"].items()
     assert metrics["n"] == source.metrics[split]["n"], "scored on the same held-out split as the weights"
     assert metrics["auc"] >= source.metrics[split]["auc"] - MAX_AUC_DROP
 

@@ -84,16 +84,40 @@ def postgres_server() -> Iterator[PostgresServer]:
     data, log_file = base / "data", base / "server.log"
     try:
         as_pg = _runner(base)
-        init = subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust", "-E", "UTF8",
-                               "--no-sync", "--no-instructions"], capture_output=True, text=True, timeout=120)
+        init = subprocess.run(
+            [
+                *as_pg,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if init.returncode != 0:
             pytest.skip(f"initdb failed: {(init.stderr or init.stdout).strip()[-500:]}")
         for _ in range(3):
             port = free_port()
-            options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"
-                       " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-            start = subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log_file), "-w", "-t", "60",
-                                    "-o", options, "start"], capture_output=True, text=True, timeout=90)
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {base}"
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
+            start = subprocess.run(
+                [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log_file), "-w", "-t", "60", "-o", options, "start"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=90,
+            )
             if start.returncode == 0:
                 break
         else:
@@ -104,8 +128,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         try:
             yield server
         finally:
-            subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                check=False,
+                capture_output=True,
+                timeout=60,
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

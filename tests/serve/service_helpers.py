@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
 from tests.conftest import EXAMPLES, shared
 
 REAL_CLIP = EXAMPLES / "real_ffpp_866.mp4"

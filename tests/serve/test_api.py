@@ -41,9 +41,16 @@ RATE_LIMIT = 400
 
 
 def small_settings(data_dir: Path, **overrides: Any) -> ServeSettings:
-    values: dict[str, Any] = {"data_dir": data_dir, "frames": 8, "workers": 1, "detect_workers": 1,
-                              "max_detect_bytes": 1024 * 1024, "max_upload_bytes": 4 * 1024 * 1024,
-                              "webhook_secret": WEBHOOK_SECRET, "rate_limit_per_minute": RATE_LIMIT}
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "frames": 8,
+        "workers": 1,
+        "detect_workers": 1,
+        "max_detect_bytes": 1024 * 1024,
+        "max_upload_bytes": 4 * 1024 * 1024,
+        "webhook_secret": WEBHOOK_SECRET,
+        "rate_limit_per_minute": RATE_LIMIT,
+    }
     return ServeSettings(**(values | overrides))
 
 
@@ -182,7 +189,7 @@ def test_too_large_uploads_are_refused_with_413(client, alice):
     assert response.status_code == 413 and response.json()["detail"] == "file too large: the limit is 1 MiB"
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while counting
-        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
         for _ in range(6):
             yield b"\0" * (1024 * 1024)
 
@@ -207,10 +214,15 @@ def test_unsupported_content_is_refused_with_415_before_any_job(client, alice):
 def test_bad_requests_get_one_line_422s(client, alice):
     cases = [
         client.post("/v1/jobs", headers=alice),
-        client.post("/v1/jobs", headers=alice, files={"file": ("a.jpg", face_image().read_bytes())},
-                    data={"path": str(REAL_CLIP)}),
-        client.post("/v1/jobs", headers=alice, files={"file": ("a.jpg", face_image().read_bytes())},
-                    data={"webhook_url": "ftp://example.com/hook"}),
+        client.post(
+            "/v1/jobs", headers=alice, files={"file": ("a.jpg", face_image().read_bytes())}, data={"path": str(REAL_CLIP)}
+        ),
+        client.post(
+            "/v1/jobs",
+            headers=alice,
+            files={"file": ("a.jpg", face_image().read_bytes())},
+            data={"webhook_url": "ftp://example.com/hook"},
+        ),
         client.get("/v1/jobs", headers=alice, params={"limit": 1000}),
         client.get("/v1/jobs", headers=alice, params={"status": "sleeping"}),
         client.post("/v1/detect", headers=alice),
@@ -239,8 +251,12 @@ def test_server_paths_must_stay_inside_the_allowed_roots(client, alice, allowed_
     job = client.post("/v1/jobs", headers=alice, data={"path": str(allowed_root / "alias.mp4")})
     assert job.status_code == 202 and job.json()["source"] == "path" and job.json()["filename"] == "clip.mp4"
     assert wait_job(client, job.json()["id"], headers=alice)["status"] == "done"
-    refused = ["/etc/passwd", str(allowed_root / ".." / ".." / ".." / "etc" / "passwd"), str(allowed_root / "escape.mp4"),
-               str(EXAMPLES / "real_ffpp_866.mp4")]
+    refused = [
+        "/etc/passwd",
+        str(allowed_root / ".." / ".." / ".." / "etc" / "passwd"),
+        str(allowed_root / "escape.mp4"),
+        str(EXAMPLES / "real_ffpp_866.mp4"),
+    ]
     for path in refused:
         response = client.post("/v1/jobs", headers=alice, data={"path": path})
         assert response.status_code == 403, path
@@ -262,7 +278,7 @@ def file_server(tmp_path: Path) -> Iterator[str]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, directory=str(tmp_path), **kwargs)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path == "/moved":
                 self.send_response(302)
                 self.send_header("Location", "/face.jpg")
@@ -318,7 +334,7 @@ def test_identical_content_is_answered_from_the_cache_unless_forced(client, alic
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Receiver.received.append((dict(self.headers), body))
         self.send_response(204)
@@ -335,8 +351,11 @@ def test_webhook_is_delivered_signed_to_a_receiver(client, alice, tmp_path):
         hook = f"http://127.0.0.1:{server.server_port}/hook"
         job = post_job(client, alice, unique_image(tmp_path, "webhook"), webhook_url=hook)
         wait_until(lambda: _Receiver.received, 60, "the webhook")
-        done = wait_until(lambda: (j := client.get(f"/v1/jobs/{job['id']}", headers=alice).json())["webhook_status"] and j,
-                          30, "the webhook status")
+        done = wait_until(
+            lambda: (j := client.get(f"/v1/jobs/{job['id']}", headers=alice).json())["webhook_status"] and j,
+            30,
+            "the webhook status",
+        )
     finally:
         server.shutdown()
     headers, body = _Receiver.received[0]
@@ -361,7 +380,7 @@ def test_health_readiness_models_and_metrics(client, alice):
     assert "fakescope_jobs_queued " in body and "fakescope_jobs_running " in body
     load = [line for line in body.splitlines() if line.startswith('fakescope_model_load_seconds{pool="jobs"}')]
     assert load and float(load[0].split()[-1]) > 0
-    assert 'fakescope_verdicts_total{verdict=' in body
+    assert "fakescope_verdicts_total{verdict=" in body
 
 
 def test_stats_count_uses_users_and_page_time(client, alice):
@@ -411,9 +430,25 @@ def test_orphaned_jobs_are_requeued_and_give_up_after_three_starts(client, tmp_p
     ids = {attempts: new_id() for attempts in (1, MAX_ATTEMPTS)}
     with svc.sessions.begin() as session:
         for attempts, job_id in ids.items():
-            session.add(Job(id=job_id, owner=f"key:{key.id}", kind="job", status="running", filename="orphan.jpg",
-                            sha256=done["sha256"], size=done["size"], media_type="image", source="upload", force=True,
-                            cached=False, attempts=attempts, lease_until=past, created_at=past, started_at=past))
+            session.add(
+                Job(
+                    id=job_id,
+                    owner=f"key:{key.id}",
+                    kind="job",
+                    status="running",
+                    filename="orphan.jpg",
+                    sha256=done["sha256"],
+                    size=done["size"],
+                    media_type="image",
+                    source="upload",
+                    force=True,
+                    cached=False,
+                    attempts=attempts,
+                    lease_until=past,
+                    created_at=past,
+                    started_at=past,
+                )
+            )
     svc.runner.requeue_expired()
     retried = wait_job(client, ids[1], headers=headers)
     assert retried["status"] == "done" and retried["attempts"] == 2 and retried["score"] == done["score"]
@@ -425,8 +460,12 @@ def test_orphaned_jobs_are_requeued_and_give_up_after_three_starts(client, tmp_p
 def test_a_crashed_worker_is_replaced_and_the_job_retried(client, alice):
     runner = client.app.state.service.runner
     job = post_job(client, alice, REAL_CLIP, force="true")
-    wait_until(lambda: client.get(f"/v1/jobs/{job['id']}", headers=alice).json()["status"] == "running", 60,
-               "the job to start", interval=0.05)
+    wait_until(
+        lambda: client.get(f"/v1/jobs/{job['id']}", headers=alice).json()["status"] == "running",
+        60,
+        "the job to start",
+        interval=0.05,
+    )
     for pid in runner.job_pool.pids():
         os.kill(pid, signal.SIGKILL)
     done = wait_job(client, job["id"], timeout=180, headers=alice)

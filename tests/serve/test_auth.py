@@ -108,8 +108,12 @@ def test_keys_are_listed_found_and_revoked_by_id_prefix_or_token(sessions):
 
 def test_an_ambiguous_id_prefix_is_refused(sessions):
     with sessions() as session:
-        session.add_all([ApiKey(id="abcdef" + "0" * 26, name="x", prefix="fsk_00000000", key_hash="0" * 64),
-                         ApiKey(id="abcdef" + "1" * 26, name="y", prefix="fsk_11111111", key_hash="1" * 64)])
+        session.add_all(
+            [
+                ApiKey(id="abcdef" + "0" * 26, name="x", prefix="fsk_00000000", key_hash="0" * 64),
+                ApiKey(id="abcdef" + "1" * 26, name="y", prefix="fsk_11111111", key_hash="1" * 64),
+            ]
+        )
         session.commit()
         with pytest.raises(FakescopeError, match="matches 2 keys"):
             revoke_key(session, "abcdef")

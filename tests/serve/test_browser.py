@@ -76,8 +76,9 @@ def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     from fakescope.serve import ServeSettings, create_app
 
     port = free_port()
-    settings = ServeSettings(data_dir=tmp_path_factory.mktemp("serve"), no_auth=False, workers=1, frames=8,
-                             host="127.0.0.1", port=port)
+    settings = ServeSettings(
+        data_dir=tmp_path_factory.mktemp("serve"), no_auth=False, workers=1, frames=8, host="127.0.0.1", port=port
+    )
     uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, name="uvicorn", daemon=True)
     thread.start()

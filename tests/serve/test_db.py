@@ -53,9 +53,18 @@ def test_rows_round_trip_with_json_and_utc_datetimes(db_url):
     start = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
     with migrated_engine(db_url) as engine:
         with session_factory(engine)() as session:
-            job = Job(owner="key:abc", filename="clip.mp4", sha256="a" * 64, size=3 * 1024**2, source="upload",
-                      result={"status": "ok", "score": 0.25, "faces": [{"track_id": 0}]}, verdict="authentic", score=0.25,
-                      started_at=start, lease_until=start + timedelta(seconds=60))
+            job = Job(
+                owner="key:abc",
+                filename="clip.mp4",
+                sha256="a" * 64,
+                size=3 * 1024**2,
+                source="upload",
+                result={"status": "ok", "score": 0.25, "faces": [{"track_id": 0}]},
+                verdict="authentic",
+                score=0.25,
+                started_at=start,
+                lease_until=start + timedelta(seconds=60),
+            )
             session.add(job)
             session.add(UsageEvent(user="key:abc", kind="page_time", seconds=12.5))
             session.commit()
@@ -73,11 +82,10 @@ def test_rows_round_trip_with_json_and_utc_datetimes(db_url):
 
 
 def test_sqlite_engine_uses_wal_and_foreign_keys(sqlite_url):
-    with migrated_engine(sqlite_url) as engine:
-        with engine.connect() as conn:
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
-            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+    with migrated_engine(sqlite_url) as engine, engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
 
 
 def test_upgrade_creates_the_sqlite_folder(tmp_path):

@@ -21,8 +21,16 @@ from fakescope.serve import ServeSettings, create_app
 from tests.serve.service_helpers import wait_ready
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-APP = create_app(ServeSettings(data_dir=tempfile.mkdtemp(prefix="fakescope-fuzz-"), no_auth=True, frames=4,
-                               rate_limit_per_minute=100_000, max_detect_bytes=256 * 1024, max_upload_bytes=256 * 1024))
+APP = create_app(
+    ServeSettings(
+        data_dir=tempfile.mkdtemp(prefix="fakescope-fuzz-"),
+        no_auth=True,
+        frames=4,
+        rate_limit_per_minute=100_000,
+        max_detect_bytes=256 * 1024,
+        max_upload_bytes=256 * 1024,
+    )
+)
 
 
 async def without_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

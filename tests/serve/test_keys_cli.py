@@ -52,8 +52,10 @@ def test_create_list_revoke(db_url):
 
 def test_unknown_key_and_bad_names_are_one_line_errors(sqlite_url):
     missing = keys("revoke", "deadbeef", db=sqlite_url)
-    assert missing.exit_code == 1 and missing.stderr.strip() == \
-        "error: no API key with id or prefix 'deadbeef' (see `fakescope keys list`)"
+    assert (
+        missing.exit_code == 1
+        and missing.stderr.strip() == "error: no API key with id or prefix 'deadbeef' (see `fakescope keys list`)"
+    )
     blank = keys("create", "  ", db=sqlite_url)
     assert blank.exit_code == 2 and "1 to 200 characters" in blank.stderr and "Traceback" not in blank.output
 

@@ -21,11 +21,25 @@ FAKESCOPE = Path(sys.executable).with_name("fakescope")
 @contextmanager
 def service_process(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`fakescope serve` in its own process group (its workers included), killed with the group at the end."""
-    command = [str(FAKESCOPE), "serve", "--port", str(port), "--data-dir", str(data_dir),
-               "--no-auth", "--frames", "32", "--workers", "1", "--detect-workers", "1"]
+    command = [
+        str(FAKESCOPE),
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--no-auth",
+        "--frames",
+        "32",
+        "--workers",
+        "1",
+        "--detect-workers",
+        "1",
+    ]
     with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=os.environ | {"HF_HUB_OFFLINE": "1"})
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ | {"HF_HUB_OFFLINE": "1"}
+        )
     try:
         yield process
     finally:
@@ -57,8 +71,12 @@ def test_a_job_running_when_the_service_is_killed_finishes_after_a_restart(tmp_p
             running = client.post("/v1/jobs", headers=CLIENT, files={"file": ("clip.mp4", fh)}).json()
         with face_image().open("rb") as fh:
             queued = client.post("/v1/jobs", headers=CLIENT, files={"file": ("face.jpg", fh)}).json()
-        wait_until(lambda: client.get(f"/v1/jobs/{running['id']}", headers=CLIENT).json()["status"] == "running", 60,
-                   "the video job to start", interval=0.05)
+        wait_until(
+            lambda: client.get(f"/v1/jobs/{running['id']}", headers=CLIENT).json()["status"] == "running",
+            60,
+            "the video job to start",
+            interval=0.05,
+        )
         kill_group(first)
 
     with service_process(data_dir, port, log), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

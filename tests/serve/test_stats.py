@@ -40,15 +40,15 @@ def test_empty_database_gives_a_full_window_of_zeros(session):
 
 
 def test_uses_users_conversion_time_on_page_and_verdicts(session):
-    analysis(session, "key:old", datetime(2026, 2, 1, tzinfo=UTC))      # first use long before the window
+    analysis(session, "key:old", datetime(2026, 2, 1, tzinfo=UTC))  # first use long before the window
     analysis(session, "key:old", at(5), "manipulated")
-    analysis(session, "session:b", at(5, 10))                           # new, comes back: returning
+    analysis(session, "session:b", at(5, 10))  # new, comes back: returning
     analysis(session, "session:b", at(8), "suspicious")
-    analysis(session, "session:c", at(9))                               # new, once
-    analysis(session, "local:e", at(10, 8), None, "not_applicable")     # new, twice (no verdicts)
+    analysis(session, "session:c", at(9))  # new, once
+    analysis(session, "local:e", at(10, 8), None, "not_applicable")  # new, twice (no verdicts)
     analysis(session, "local:e", at(10, 9), None, "error")
     analysis(session, "local:e", at(10, 10), None, None)
-    analysis(session, "key:later", at(11))                              # after `now`: not counted anywhere
+    analysis(session, "key:later", at(11))  # after `now`: not counted anywhere
     for seconds, when in [(10.0, at(6)), (40.0, at(7)), (20.0, at(9)), (1000.0, datetime(2026, 2, 1, tzinfo=UTC))]:
         record_page_event(session, user="session:b", kind="page_time", seconds=seconds, at=when)
     record_page_event(session, user="session:b", kind="page_view", at=at(9))
@@ -90,14 +90,17 @@ def test_record_helpers_add_rows_without_committing(session):
     assert session.query(UsageEvent).count() == 0
 
 
-@pytest.mark.parametrize(("kind", "seconds", "message"), [
-    ("click", 1.0, "event must be one of"),
-    ("page_time", None, "seconds must be between"),
-    ("page_time", -1.0, "seconds must be between"),
-    ("page_time", float("nan"), "seconds must be between"),
-    ("page_time", float("inf"), "seconds must be between"),
-    ("page_time", 86401.0, "seconds must be between"),
-])
+@pytest.mark.parametrize(
+    ("kind", "seconds", "message"),
+    [
+        ("click", 1.0, "event must be one of"),
+        ("page_time", None, "seconds must be between"),
+        ("page_time", -1.0, "seconds must be between"),
+        ("page_time", float("nan"), "seconds must be between"),
+        ("page_time", float("inf"), "seconds must be between"),
+        ("page_time", 86401.0, "seconds must be between"),
+    ],
+)
 def test_page_beacons_are_validated(sqlite_url, kind, seconds, message):
     upgrade_database(sqlite_url)
     engine = make_engine(sqlite_url)

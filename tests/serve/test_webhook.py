@@ -35,7 +35,7 @@ def receiver() -> Iterator[Receiver]:
     state: Receiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             if state.delay_s:
@@ -121,18 +121,21 @@ def test_valid_webhook_urls(url):
     assert validate_webhook_url(url) == url.strip()
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("ftp://example.com/x", "must be http:// or https://"),
-    ("javascript:alert(1)", "must be http:// or https://"),
-    ("example.com/hook", "must be http:// or https://, got no scheme"),
-    ("http:///path", "has no host"),
-    ("https://user:pass@example.com/", "must not contain credentials"),
-    ("https://token@example.com/", "must not contain credentials"),
-    ("https://example.com:notaport/", "not a valid URL"),
-    ("https://example.com/a b", "spaces or control characters"),
-    ("https://example.com/" + "a" * 2048, "longer than 2048"),
-    ("", "is empty"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/x", "must be http:// or https://"),
+        ("javascript:alert(1)", "must be http:// or https://"),
+        ("example.com/hook", "must be http:// or https://, got no scheme"),
+        ("http:///path", "has no host"),
+        ("https://user:pass@example.com/", "must not contain credentials"),
+        ("https://token@example.com/", "must not contain credentials"),
+        ("https://example.com:notaport/", "not a valid URL"),
+        ("https://example.com/a b", "spaces or control characters"),
+        ("https://example.com/" + "a" * 2048, "longer than 2048"),
+        ("", "is empty"),
+    ],
+)
 def test_invalid_webhook_urls_say_why(url, message):
     with pytest.raises(FakescopeError, match=message):
         validate_webhook_url(url)

@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from fakescope.data import Sample, Splits
+from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, sha256_file
-from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
 from fakescope.train.config import load_config
-from fakescope.data import Sample, Splits
 from fakescope.train.trainer import exclude_rows, make_audio_loaders, run_training
 
 CONFIG = Path("configs/audio-bigru-attn.yaml")
@@ -42,8 +42,16 @@ def write_corpus(root: Path, n_per_class: int = 24) -> Path:
             (root / label.lower()).mkdir(parents=True, exist_ok=True)
             sf.write(root / name, voiced(rng, rng.uniform(1.0, 2.5), buzzy=label == "FAKE"), SR, subtype="PCM_16")
             family = "real" if label == "REAL" else ("buzz" if i % 2 else "hum")
-            rows.append({"file": name, "label": label, "group": f"g{i}", "source": "synthetic", "family": family,
-                         "split": "val" if i % 4 < 2 else "train"})
+            rows.append(
+                {
+                    "file": name,
+                    "label": label,
+                    "group": f"g{i}",
+                    "source": "synthetic",
+                    "family": family,
+                    "split": "val" if i % 4 < 2 else "train",
+                }
+            )
     with (root / "labels.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -57,9 +65,20 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def test_audio_config_trains_exports_and_reports_per_family(corpus, tmp_path):
-    cfg = load_config(CONFIG, [f"data.root={corpus}", "data.speech_corpus=null", "schedule.epochs=2", "batch_size=8",
-                               "data.calib_fraction=0.25", f"run_dir={tmp_path / 'run'}",
-                               "tracker=none", "threads=1", f"out={tmp_path / 'weights'}"])
+    cfg = load_config(
+        CONFIG,
+        [
+            f"data.root={corpus}",
+            "data.speech_corpus=null",
+            "schedule.epochs=2",
+            "batch_size=8",
+            "data.calib_fraction=0.25",
+            f"run_dir={tmp_path / 'run'}",
+            "tracker=none",
+            "threads=1",
+            f"out={tmp_path / 'weights'}",
+        ],
+    )
     card = run_training(cfg)
     weights = tmp_path / "weights" / card["file"]
     assert card["file"] == "audio_bigru_attn.speech.pt" and sha256_file(weights) == card["sha256"]
@@ -97,8 +116,11 @@ def test_clip_dataset_crops_pads_and_skips_silence(corpus, tmp_path):
     sf.write(tmp_path / "silent.wav", np.zeros(SR * 2, dtype=np.float32), SR)
     long = tmp_path / "long.wav"
     sf.write(long, voiced(np.random.default_rng(1), 6.0, buzzy=False), SR)
-    samples = [Sample(tmp_path / "silent.wav", 0, "s", "train"), Sample(long, 0, "l", "train"),
-               Sample(corpus / "fake" / "0.wav", 1, "f", "train")]
+    samples = [
+        Sample(tmp_path / "silent.wav", 0, "s", "train"),
+        Sample(long, 0, "l", "train"),
+        Sample(corpus / "fake" / "0.wav", 1, "f", "train"),
+    ]
     cfg = create_model("audio-bigru-attn.speech", pretrained=False).pretrained_cfg
     train = SpeechClipDataset(samples, cfg, train=True, noise=NoiseAugment(p=1.0), seed=0)
     assert [s.path.name for s in train.samples] == ["long.wav", "0.wav"], "silence-only clips are left out"

@@ -59,8 +59,14 @@ def test_build_train_transform_defaults_and_options():
     default = build_train_transform(CFG, {})
     assert [type(t).__name__ for t in default.transforms] == [type(t).__name__ for t in train_transform(CFG).transforms]
     assert "RandomDownscale" not in [type(t).__name__ for t in default.transforms]
-    aug = {"hflip": 0, "color_jitter": 0, "blur": 0, "jpeg": {"p": 1.0, "quality": [30, 40]},
-           "downscale": {"p": 1.0, "scale": [0.5, 0.5]}, "resized_crop_scale": [1.0, 1.0]}
+    aug = {
+        "hflip": 0,
+        "color_jitter": 0,
+        "blur": 0,
+        "jpeg": {"p": 1.0, "quality": [30, 40]},
+        "downscale": {"p": 1.0, "scale": [0.5, 0.5]},
+        "resized_crop_scale": [1.0, 1.0],
+    }
     transform = build_train_transform(CFG, aug)
     names = [type(t).__name__ for t in transform.transforms]
     assert names == ["RandomResizedCrop", "RandomDownscale", "RandomJpeg", "Compose"]

@@ -23,8 +23,10 @@ def test_shipped_configs_validate_and_name_registered_models(path):
 
 
 def test_overrides_are_parsed_as_yaml_and_nested():
-    cfg = load_config(Path("configs/faceswap-effnet-lite0.yaml"),
-                      ["optim.lr=3e-4", "schedule.epochs=2", "augment.sbi.p=0.5", "out=/tmp/w", "tracker=none"])
+    cfg = load_config(
+        Path("configs/faceswap-effnet-lite0.yaml"),
+        ["optim.lr=3e-4", "schedule.epochs=2", "augment.sbi.p=0.5", "out=/tmp/w", "tracker=none"],
+    )
     assert cfg.optim.lr == 3e-4 and cfg.schedule.epochs == 2 and cfg.augment.sbi.p == 0.5
     assert cfg.out == Path("/tmp/w") and cfg.tracker == "none"
     assert cfg.augment.pixel()["jpeg"] == {"p": 0.3, "quality": [50, 95]}

@@ -71,8 +71,15 @@ def test_teacher_gets_no_gradient_and_stays_in_eval_mode():
 
     data = TensorDataset(images, torch.tensor([0, 1, 0, 1]))
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
-    train_one_epoch(student, DataLoader(data, batch_size=4), optimizer, OneCycle(0.1, 1, warmup=0.0),
-                    device=torch.device("cpu"), amp=False, loss_fn=distiller)
+    train_one_epoch(
+        student,
+        DataLoader(data, batch_size=4),
+        optimizer,
+        OneCycle(0.1, 1, warmup=0.0),
+        device=torch.device("cpu"),
+        amp=False,
+        loss_fn=distiller,
+    )
     assert not teacher.training
     assert all(p.grad is None and not p.requires_grad for p in teacher.parameters())
     assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())

@@ -59,8 +59,9 @@ def test_without_its_package_is_a_clear_error(monkeypatch):
 
 
 def test_it_is_an_opt_in_corpus_generator_recorded_by_its_network(tmp_path):
-    labels = build_speech_corpus(tmp_path / "corpus", real_root=shared("speech_real"), synth_root=None, limit=2, workers=1,
-                                 generators=("hifigan",))
+    labels = build_speech_corpus(
+        tmp_path / "corpus", real_root=shared("speech_real"), synth_root=None, limit=2, workers=1, generators=("hifigan",)
+    )
     with labels.open(newline="") as fh:
         fakes = [r for r in csv.DictReader(fh) if r["label"] == "FAKE"]
     assert len(fakes) == 2 and {(r["generator"], r["family"]) for r in fakes} == {("hifigan", "gan-vocoder")}

@@ -12,4 +12,3 @@ def test_cpu_autocast_is_bf16_only_where_the_cpu_computes_it(monkeypatch, native
     layer = torch.nn.Linear(4, 3)
     with loop.autocast(torch.device("cpu")):
         assert layer(torch.randn(2, 4)).dtype == dtype
-

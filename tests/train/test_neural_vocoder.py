@@ -24,8 +24,16 @@ def test_one_hop_of_samples_per_mel_frame(architecture):
 
 def tiny_training(tmp_path, run: str, **kwargs):
     return vocoder_training.train_vocoder(
-        "istft_vocoder", real_root=shared("speech_real"), synth_root=None, run_dir=tmp_path / run,
-        out_dir=tmp_path / f"{run}-out", steps=6, batch=2, save_every=3, **kwargs)
+        "istft_vocoder",
+        real_root=shared("speech_real"),
+        synth_root=None,
+        run_dir=tmp_path / run,
+        out_dir=tmp_path / f"{run}-out",
+        steps=6,
+        batch=2,
+        save_every=3,
+        **kwargs,
+    )
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):

@@ -68,8 +68,15 @@ def test_qat_step_trains_keeps_statistics_and_layout_then_exports(tmp_path):
     weight = model.backbone.conv_stem.weight.detach().clone()
     data = TensorDataset(torch.randn(4, 3, SIZE, SIZE), torch.tensor([0, 1, 0, 1]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    loss = train_one_epoch(model, DataLoader(data, batch_size=4), optimizer, OneCycle(1e-2, 1, warmup=0.0),
-                           device=torch.device("cpu"), amp=False, frozen=norms)
+    loss = train_one_epoch(
+        model,
+        DataLoader(data, batch_size=4),
+        optimizer,
+        OneCycle(1e-2, 1, warmup=0.0),
+        device=torch.device("cpu"),
+        amp=False,
+        frozen=norms,
+    )
     assert np.isfinite(loss)
     assert not torch.equal(model.backbone.conv_stem.weight, weight), "one step moves the weights"
     assert all(torch.equal(n.running_mean, s) for n, s in zip(norms, stats, strict=True)), "folded norms stay frozen"

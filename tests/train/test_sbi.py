@@ -28,7 +28,7 @@ def test_blend_changes_only_the_masked_face(crops, points):
         out, mask = self_blend(image, points, np.random.default_rng(seed))
         assert out.shape == image.shape and out.dtype == np.uint8
         assert mask.shape == image.shape[:2] and mask.dtype == np.float32
-        assert 0.0 <= mask.min() and mask.max() <= 1.0 and mask.max() > 0.2
+        assert mask.min() >= 0.0 and mask.max() <= 1.0 and mask.max() > 0.2
         core = mask >= 0.5 * mask.max()
         assert 0.1 < core.mean() < 0.9
         assert core[112, 112], "the face centre is inside the mask"

@@ -121,7 +121,10 @@ def test_digit_utterances_use_every_file_once_and_hold_out_whole_speakers():
     assert len(files) == len(set(files)) == 1500 and len(utterances) == 378
     assert all(2 <= len(u.files) <= 4 and len(u.words) == len(u.files) for u in utterances)
     for u in utterances[:20]:
-        assert all(DIGIT_WORDS[int(f.name.split("_")[0])] == w and f"_{u.speaker}_" in f.name for f, w in zip(u.files, u.words))
+        assert all(
+            DIGIT_WORDS[int(f.name.split("_")[0])] == w and f"_{u.speaker}_" in f.name
+            for f, w in zip(u.files, u.words, strict=True)
+        )
     val = {u.speaker for u in utterances if u.split == "val"}
     assert len(val) == 2 and all(u.split == "train" for u in utterances if u.speaker not in val)
     assert read_digit_utterances(root, seed=3, val_speakers=2) == utterances
@@ -189,8 +192,12 @@ def test_each_speech_synth_real_is_also_faked_by_every_generator(corpus):
     assert reals and len(made) == len(reals) * len(OWN_GENERATORS)
     for real in reals:
         utterance = real["file"].split("/")[1].split("_", 2)[2].removesuffix("_clean.wav")
-        fakes = [r for r in made if r["file"].split("/")[1].split("_", 2)[2].startswith(utterance + "_")
-                 and r["file"].startswith(f"fake/{real['source']}_")]
+        fakes = [
+            r
+            for r in made
+            if r["file"].split("/")[1].split("_", 2)[2].startswith(utterance + "_")
+            and r["file"].startswith(f"fake/{real['source']}_")
+        ]
         assert {r["generator"] for r in fakes} == OWN_GENERATORS, real["file"]
         real_length = sf.info(labels.parent / real["file"]).frames
         for r in fakes:

@@ -133,8 +133,7 @@ def test_flite_speaks_digits_in_every_voice():
         y = flite_tts("three seven one nine", 8000, np.random.default_rng(seed))
         assert y.dtype == np.float32 and 0.8 < len(y) / 8000 < 4.0 and rms(y) > 0.01
     for voice in FLITE_VOICES:
-        done = tts.subprocess.run(["flite", "-voice", voice, "-t", "one", "-o", "none"], capture_output=True,
-                                  timeout=30)
+        done = tts.subprocess.run(["flite", "-voice", voice, "-t", "one", "-o", "none"], capture_output=True, timeout=30)
         assert done.returncode == 0 and not done.stderr, voice
 
 

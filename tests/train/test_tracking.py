@@ -19,8 +19,10 @@ from fakescope.train.tracking import (
 )
 
 # Third-party noise: clearml's bundled pyhocon uses old pyparsing names, mlflow an old SQLAlchemy option.
-pytestmark = [pytest.mark.filterwarnings("ignore::pyparsing.warnings.PyparsingDeprecationWarning"),
-              pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pyparsing.warnings.PyparsingDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,32 @@ CONFIG = Path("configs/faceswap-effnet-lite0.yaml")
 
 
 def tiny(tmp_path: Path, *extra: str):
-    return load_config(CONFIG, [f"data.root={shared('dfdc_faces')}", "data.limit=48", "batch_size=16", "optim.lr=1e-3",
-                                f"run_dir={tmp_path / 'run'}", "tracker=none", "threads=1", *extra])
+    return load_config(
+        CONFIG,
+        [
+            f"data.root={shared('dfdc_faces')}",
+            "data.limit=48",
+            "batch_size=16",
+            "optim.lr=1e-3",
+            f"run_dir={tmp_path / 'run'}",
+            "tracker=none",
+            "threads=1",
+            *extra,
+        ],
+    )
 
 
 def test_tiny_run_learns_exports_resumes_and_tracks(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    cfg = tiny(tmp_path, "schedule.epochs=1", f"out={tmp_path / 'weights'}", "augment.sbi.p=0.5",
-               "augment.cutmix.p=0.5", "tracker=mlflow", "seed=1")
+    cfg = tiny(
+        tmp_path,
+        "schedule.epochs=1",
+        f"out={tmp_path / 'weights'}",
+        "augment.sbi.p=0.5",
+        "augment.cutmix.p=0.5",
+        "tracker=mlflow",
+        "seed=1",
+    )
     card = run_training(cfg)
     weights = tmp_path / "weights" / card["file"]
     assert weights.is_file() and sha256_file(weights) == card["sha256"]

@@ -9,8 +9,11 @@ import typer
 
 from fakescope.cli import detect, models, platform, serve
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Detect manipulated faces in images and videos, and synthetic speech in audio and videos' sound.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Detect manipulated faces in images and videos, and synthetic speech in audio and videos' sound.",
+)
 
 
 @app.callback()

@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fakescope.errors import FakescopeError
 from fakescope.cli.console import console, err_console, fail
 from fakescope.cli.options import (
     AudioModelOpt,
@@ -27,6 +26,7 @@ from fakescope.cli.options import (
     detector_options,
 )
 from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions
+from fakescope.errors import FakescopeError
 
 if TYPE_CHECKING:
     from fakescope.detect import Detector, Result
@@ -47,8 +47,15 @@ def load_detector(options: DetectorOptions) -> Detector:
 
 def results_table(results: list[Result]) -> Table:
     table = Table(title="fakescope", title_justify="left")
-    for col, justify in [("file", "left"), ("type", "left"), ("verdict", "left"), ("P(fake)", "right"),
-                         ("faces", "right"), ("frames", "right"), ("time", "right")]:
+    for col, justify in [
+        ("file", "left"),
+        ("type", "left"),
+        ("verdict", "left"),
+        ("P(fake)", "right"),
+        ("faces", "right"),
+        ("frames", "right"),
+        ("time", "right"),
+    ]:
         # Long file names fold; the verdict columns never shrink to an ellipsis.
         table.add_column(col, justify=justify, overflow="fold", no_wrap=col != "file", min_width=len(col))
     for r in results:
@@ -85,8 +92,10 @@ def evidence_line(r: Result) -> str:
 @commands.command()
 def detect(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(
-        help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)"),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
     model: ModelOpt = DEFAULT_OPTIONS.model,
     frames: FramesOpt = DEFAULT_OPTIONS.frames,
@@ -155,12 +164,19 @@ def scan(
     done = read_done(output)
     todo = [f for f in files if str(f) not in done]
     console.print(f"{len(files)} files, {len(files) - len(todo)} already in {output}, {len(todo)} to scan")
-    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console
+    ) as bar:
         task = bar.add_task("scan", total=len(todo))
         options = detector_options(ctx.params)
-        new = scan_files(todo, output, options=options, workers=workers, detector_factory=lambda: load_detector(options),
-                         on_result=lambda r: bar.advance(task))
+        new = scan_files(
+            todo,
+            output,
+            options=options,
+            workers=workers,
+            detector_factory=lambda: load_detector(options),
+            on_result=lambda r: bar.advance(task),
+        )
     wanted = {str(f) for f in files}
     everything = [r for f, r in done.items() if f in wanted] + new
     counts = summarize(everything)

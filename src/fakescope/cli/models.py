@@ -32,22 +32,29 @@ def models_cmd(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="registered detectors (metrics measured on held-out data)", title_justify="left",
-                  caption="full cards: fakescope models --json")
+    table = Table(
+        title="registered detectors (metrics measured on held-out data)",
+        title_justify="left",
+        caption="full cards: fakescope models --json",
+    )
     for col in ["name", "input", "sha256", "size", "evaluated on", "AUC", "LogLoss", "ECE", "EER", "ONNX (AUC)"]:
         table.add_column(col, no_wrap=True, justify="left" if col in ("name", "input", "sha256", "evaluated on") else "right")
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else "—"  # noqa: E731
     for r in rows:
         val = r["metrics"].get(r["evaluated_on"], {})
         table.add_row(
-            r["name"], input_summary(get_pretrained_cfg(r["name"])),
+            r["name"],
+            input_summary(get_pretrained_cfg(r["name"])),
             (r["sha256"] or "—")[:12] if r["installed"] else "[red]not trained[/]",
-            f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—", r["evaluated_on"] or "—",
-            fmt(val.get("auc")), fmt(val.get("logloss")), fmt(val.get("ece")), fmt(val.get("eer")),
+            f"{r['size_mb']:.1f}MB" if r["size_mb"] else "—",
+            r["evaluated_on"] or "—",
+            fmt(val.get("auc")),
+            fmt(val.get("logloss")),
+            fmt(val.get("ece")),
+            fmt(val.get("eer")),
             " ".join(f"{v} {fmt(e['metrics'].get(r['evaluated_on'], {}).get('auc'))}" for v, e in r["onnx"].items()) or "—",
         )
     wide_console().print(table)
     console.print("reproduce:")
     for r in rows:
         console.print(f"  {r['name']}: {r['recipe'] or '—'}", soft_wrap=True, highlight=False, markup=False)
-

@@ -11,10 +11,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fakescope.errors import FakescopeError
 from fakescope.cli.console import console, fail, wide_console
 from fakescope.cli.options import BackendOpt, FaceOpt, FramesOpt, ModelOpt, ThreadsOpt
 from fakescope.detect.options import DEFAULT_OPTIONS
+from fakescope.errors import FakescopeError
 
 commands = typer.Typer()
 
@@ -22,8 +22,9 @@ commands = typer.Typer()
 @commands.command()
 def train(
     config: Annotated[Path, typer.Argument(help="recipe YAML, e.g. configs/faceswap-effnet-lite0.yaml")],
-    overrides: Annotated[list[str] | None, typer.Argument(
-        help="key=value overrides, e.g. optim.lr=3e-4 schedule.epochs=2")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. optim.lr=3e-4 schedule.epochs=2")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in run_dir from its last checkpoint")] = False,
     tracker: Annotated[str | None, typer.Option(help="mlflow (default, runs/mlflow.db), clearml (offline) or none")] = None,
 ) -> None:
@@ -38,16 +39,26 @@ def train(
         card = run_training(cfg, resume=resume, recipe=" ".join(["fakescope train", str(config), *extra]))
     except FakescopeError as err:
         fail(str(err))
-    typer.echo(json.dumps({"metrics": card["metrics"], "temperature": card["temperature"],
-                           "thresholds": card["thresholds"], "run_dir": str(cfg.run_path)}, indent=2))
+    typer.echo(
+        json.dumps(
+            {
+                "metrics": card["metrics"],
+                "temperature": card["temperature"],
+                "thresholds": card["thresholds"],
+                "run_dir": str(cfg.run_path),
+            },
+            indent=2,
+        )
+    )
 
 
 @commands.command("train-ensemble")
 def train_ensemble_cmd(
     name: Annotated[str, typer.Argument(help="registered stack, e.g. stack-faceswap.dfdc (its members come from the registry)")],
     data: Annotated[Path, typer.Option(help="the dataset the members were trained on")] = Path("../shared/data/dfdc_faces"),
-    out: Annotated[Path | None, typer.Option(
-        help="write the meta-model weights + card here (e.g. src/fakescope/weights)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write the meta-model weights + card here (e.g. src/fakescope/weights)")
+    ] = None,
 ) -> None:
     """Fit a logistic-regression meta-model over several detectors' outputs (stacking)."""
     from fakescope.train.ensemble import train_ensemble
@@ -57,23 +68,31 @@ def train_ensemble_cmd(
         card = train_ensemble(name, data, out=out)
     except FakescopeError as err:
         fail(str(err))
-    typer.echo(json.dumps({"metrics": card["metrics"], "members": card["extra"]["member_metrics"],
-                           "coef": card["extra"]["coef"]}, indent=2))
+    typer.echo(
+        json.dumps(
+            {"metrics": card["metrics"], "members": card["extra"]["member_metrics"], "coef": card["extra"]["coef"]}, indent=2
+        )
+    )
 
 
 @commands.command("eval")
 def eval_cmd(
-    dataset: Annotated[Path, typer.Argument(
-        help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders")],
+    dataset: Annotated[
+        Path, typer.Argument(help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders")
+    ],
     model: ModelOpt = DEFAULT_OPTIONS.model,
     split: Annotated[str, typer.Option(help="val (the model's held-out split), train, or all")] = "val",
     out: Annotated[Path, typer.Option("--out", "-o", help="report folder: report.html, metrics.json, plots")] = Path("runs/eval"),
     submission: Annotated[Path | None, typer.Option(help="also write a DFDC submission CSV (video folders)")] = None,
     frames: FramesOpt = DEFAULT_OPTIONS.frames,
     face_detector: FaceOpt = DEFAULT_OPTIONS.face_detector,
-    perturb: Annotated[list[str] | None, typer.Option(
-        help="also score after a perturbation, repeatable: jpeg70, resize0.5, blur1.5 (images); mp3_32k, opus_12k, "
-             "aac_32k, narrowband ... (audio)")] = None,
+    perturb: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="also score after a perturbation, repeatable: jpeg70, resize0.5, blur1.5 (images); mp3_32k, opus_12k, "
+            "aac_32k, narrowband ... (audio)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print metrics.json")] = False,
 ) -> None:
     """Score a labelled dataset: LogLoss, AUC, EER, ECE, ... at frame and video level, plots, HTML report."""
@@ -82,9 +101,16 @@ def eval_cmd(
     if split not in ("val", "train", "all"):
         fail(f"--split must be val, train or all, got {split!r}")
     try:
-        summary, html = evaluate_dataset(dataset, model, out_dir=out, split=split, frames=frames,
-                                         face_detector=face_detector, submission=submission,
-                                         perturbations=perturb or [])
+        summary, html = evaluate_dataset(
+            dataset,
+            model,
+            out_dir=out,
+            split=split,
+            frames=frames,
+            face_detector=face_detector,
+            submission=submission,
+            perturbations=perturb or [],
+        )
     except FakescopeError as err:
         fail(str(err))
     if as_json:
@@ -107,13 +133,22 @@ BENCH_KINDS = ("video", "image", "audio", "cache", "backends", "all")
 
 @commands.command()
 def bench(
-    kind: Annotated[str, typer.Argument(
-        help="video, image, audio, cache (repeated files), backends (crops/s per inference backend, val AUC) or all")] = "all",
-    files: Annotated[list[Path] | None, typer.Argument(
-        help="files (default: the bundled clips, a frame of each as images; for audio, 4 s / 30 s / 2 min speech)")] = None,
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="video, image, audio, cache (repeated files), backends (crops/s per inference backend, val AUC) or all"
+        ),
+    ] = "all",
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="files (default: the bundled clips, a frame of each as images; for audio, 4 s / 30 s / 2 min speech)"
+        ),
+    ] = None,
     frames: FramesOpt = DEFAULT_OPTIONS.frames,
-    seconds: Annotated[float | None, typer.Option(
-        min=0.5, help="video: time the first SECONDS of each clip (packets copied, no sound), e.g. 10")] = None,
+    seconds: Annotated[
+        float | None, typer.Option(min=0.5, help="video: time the first SECONDS of each clip (packets copied, no sound), e.g. 10")
+    ] = None,
     repeat: Annotated[int, typer.Option(min=1, help="runs per file; the median is reported")] = 3,
     backend: BackendOpt = DEFAULT_OPTIONS.backend,
     threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
@@ -145,8 +180,12 @@ def bench(
             from fakescope.models.onnx import default_threads
             from fakescope.optimize.bench import QUICK, bench_backends
 
-            report["backends"] = bench_backends(out_dir="runs/onnx-quick" if quick else "runs/onnx", reuse=True,
-                                                threads=threads or default_threads(), **(QUICK if quick else {}))
+            report["backends"] = bench_backends(
+                out_dir="runs/onnx-quick" if quick else "runs/onnx",
+                reuse=True,
+                threads=threads or default_threads(),
+                **(QUICK if quick else {}),
+            )
     except FakescopeError as err:
         fail(str(err))
     if as_json:
@@ -160,10 +199,12 @@ def print_bench_report(report: dict[str, Any], threads: int | None) -> None:
     from fakescope.models.onnx import default_threads
 
     out = wide_console()
-    tables = {"video": lambda rows: b.bench_table(rows, b.VIDEO_STAGES),
-              "image": lambda rows: b.bench_table(rows, b.IMAGE_STAGES, unit="faces"),
-              "audio": lambda rows: b.bench_table(rows, b.AUDIO_STAGES, unit="windows"),
-              "cache": b.cache_table}
+    tables = {
+        "video": lambda rows: b.bench_table(rows, b.VIDEO_STAGES),
+        "image": lambda rows: b.bench_table(rows, b.IMAGE_STAGES, unit="faces"),
+        "audio": lambda rows: b.bench_table(rows, b.AUDIO_STAGES, unit="windows"),
+        "cache": b.cache_table,
+    }
     for section, rows in report.items():
         if section == "backends":
             from fakescope.optimize.bench import backends_table
@@ -178,12 +219,15 @@ def print_bench_report(report: dict[str, Any], threads: int | None) -> None:
 def export(
     model: Annotated[str, typer.Argument(help="registered model name (see `fakescope models`)")],
     fmt: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
-    quantize: Annotated[str | None, typer.Option(
-        help="int8-static (calibrated on real crops, the fastest), int8-dynamic or fp16; fp32 if not given")] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="int8-static (calibrated on real crops, the fastest), int8-dynamic or fp16; fp32 if not given"),
+    ] = None,
     prune: Annotated[float | None, typer.Option(min=0.01, max=0.95, help="share of weights zeroed before export")] = None,
     prune_method: Annotated[str, typer.Option(help="l1 (unstructured magnitude) or channels (structured, L2 norm)")] = "l1",
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for <model>.<variant>.onnx and its .json card")] = Path(
-        "runs/onnx"),
+        "runs/onnx"
+    ),
     calib_crops: Annotated[int, typer.Option(min=1, help="crops of the calibration split for int8-static")] = 300,
     data: Annotated[Path | None, typer.Option(help="labelled data folder (default: the one the model was trained on)")] = None,
     evaluate: Annotated[bool, typer.Option(help="score the export on the model's val split into its card")] = True,
@@ -192,14 +236,25 @@ def export(
     from fakescope.optimize import export_model
 
     try:
-        exported = export_model(model, out, fmt, quantize=quantize, prune=prune, prune_method=prune_method,
-                                calib_crops=calib_crops, data=data, evaluate=evaluate)
+        exported = export_model(
+            model,
+            out,
+            fmt,
+            quantize=quantize,
+            prune=prune,
+            prune_method=prune_method,
+            calib_crops=calib_crops,
+            data=data,
+            evaluate=evaluate,
+        )
     except FakescopeError as err:
         fail(str(err))
     size = exported.onnx.stat().st_size / 1e6
-    console.print(f"{escape(str(exported.onnx))} ({exported.variant}, {size:.1f} MB) · card {escape(str(exported.metadata))}",
-                  soft_wrap=True, highlight=False)
+    console.print(
+        f"{escape(str(exported.onnx))} ({exported.variant}, {size:.1f} MB) · card {escape(str(exported.metadata))}",
+        soft_wrap=True,
+        highlight=False,
+    )
     for split, m in exported.metrics.items():
         console.print(f"{split}: AUC {m['auc']:.4f} · LogLoss {m['logloss']:.4f} · n {m['n']}", highlight=False)
     console.print(f"use it: fakescope detect FILE --backend onnx --onnx-dir {escape(str(out))}", soft_wrap=True, highlight=False)
-

@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fakescope.errors import FakescopeError
 from fakescope.cli.console import console, err_console, fail
+from fakescope.errors import FakescopeError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,21 +58,30 @@ def migrate_service_db(url: str) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port (default 8000)")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="database URL, e.g. postgresql+psycopg://user@host/db "
-                                                        "(default: SQLite in the data dir)")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", help="uploads, thumbnails, SQLite file (default fakescope-data)")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in the data dir)"),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="uploads, thumbnails, SQLite file (default fakescope-data)")
+    ] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="worker processes for jobs (default 1)")] = None,
-    detect_workers: Annotated[int | None, typer.Option(
-        "--detect-workers", min=1, max=64, help="worker processes for POST /v1/detect (default 1)")] = None,
+    detect_workers: Annotated[
+        int | None, typer.Option("--detect-workers", min=1, max=64, help="worker processes for POST /v1/detect (default 1)")
+    ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="no API key needed: for use on your own machine only")] = False,
-    allowed_root: Annotated[list[Path] | None, typer.Option(
-        "--allowed-root", help="server folder jobs may name by path, repeatable (default: none, path jobs refused)")] = None,
-    url_host: Annotated[list[str] | None, typer.Option(
-        "--url-host", help="host jobs may name by URL, repeatable (default: none, URL jobs refused)")] = None,
+    allowed_root: Annotated[
+        list[Path] | None,
+        typer.Option("--allowed-root", help="server folder jobs may name by path, repeatable (default: none, path jobs refused)"),
+    ] = None,
+    url_host: Annotated[
+        list[str] | None,
+        typer.Option("--url-host", help="host jobs may name by URL, repeatable (default: none, URL jobs refused)"),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="registered face model (see `fakescope models`)")] = None,
-    frames: Annotated[int | None, typer.Option(
-        "--frames", "-n", min=1, max=512, help="frames sampled per video (default 32)")] = None,
+    frames: Annotated[
+        int | None, typer.Option("--frames", "-n", min=1, max=512, help="frames sampled per video (default 32)")
+    ] = None,
 ) -> None:
     """Run the HTTP service: REST API (/v1, docs at /docs), web page (/), /metrics, /healthz and /readyz.
 
@@ -82,9 +91,19 @@ def serve(
     from fakescope.models import get_pretrained_cfg
     from fakescope.serve import create_app
 
-    settings = serve_settings(host=host, port=port, db_url=db, data_dir=data_dir, workers=workers,
-                              detect_workers=detect_workers, no_auth=no_auth or None, allowed_roots=allowed_root or None,
-                              url_hosts=url_host or None, model=model, frames=frames)
+    settings = serve_settings(
+        host=host,
+        port=port,
+        db_url=db,
+        data_dir=data_dir,
+        workers=workers,
+        detect_workers=detect_workers,
+        no_auth=no_auth or None,
+        allowed_roots=allowed_root or None,
+        url_hosts=url_host or None,
+        model=model,
+        frames=frames,
+    )
     try:
         get_pretrained_cfg(settings.model)
     except FakescopeError as err:
@@ -95,17 +114,22 @@ def serve(
     except (FakescopeError, OSError) as err:
         fail(str(err))
     auth = "[yellow]no API key needed[/]" if settings.no_auth else "API keys required (`fakescope keys create NAME`)"
-    console.print(f"fakescope serving on http://{settings.host}:{settings.port} · data {escape(str(settings.data_dir))} · {auth}",
-                  soft_wrap=True, highlight=False)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=30)
+    console.print(
+        f"fakescope serving on http://{settings.host}:{settings.port} · data {escape(str(settings.data_dir))} · {auth}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+    )
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage the service's API keys (stored hashed: a token is shown only once).")
 commands.add_typer(keys_app, name="keys")
 
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="database URL, as `fakescope serve --db` (default: SQLite in the data dir)")]
+DbOpt = Annotated[
+    str | None, typer.Option("--db", help="database URL, as `fakescope serve --db` (default: SQLite in the data dir)")
+]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="the service's data folder (default fakescope-data)")]
 
 
@@ -129,8 +153,11 @@ def utc_minute(value: datetime | None, empty: str = "—") -> str:
 
 
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Argument(help="who or what the key is for, e.g. ci-pipeline")],
-                db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
+def keys_create(
+    name: Annotated[str, typer.Argument(help="who or what the key is for, e.g. ci-pipeline")],
+    db: DbOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
     """Create a key and print its token (on stdout, alone, so scripts can capture it)."""
     from fakescope.serve.auth import create_key
 
@@ -139,8 +166,11 @@ def keys_create(name: Annotated[str, typer.Argument(help="who or what the key is
             key, token = create_key(session, name)
         except FakescopeError as err:
             fail(str(err))
-    err_console.print(f"created API key {key.id} ({escape(key.name)}). Copy the token now: it will not be shown again.",
-                      soft_wrap=True, highlight=False)
+    err_console.print(
+        f"created API key {key.id} ({escape(key.name)}). Copy the token now: it will not be shown again.",
+        soft_wrap=True,
+        highlight=False,
+    )
     typer.echo(token)
 
 
@@ -160,8 +190,9 @@ def keys_list(db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
         table.add_column(col, no_wrap=col in ("id", "prefix"), overflow="fold", min_width=len(col))
     for key in keys:
         revoked = f"[red]{utc_minute(key.revoked_at)}[/]" if key.revoked_at else "—"
-        table.add_row(key.id[:12], key.prefix, escape(key.name), utc_minute(key.created_at),
-                      utc_minute(key.last_used_at, "never"), revoked)
+        table.add_row(
+            key.id[:12], key.prefix, escape(key.name), utc_minute(key.created_at), utc_minute(key.last_used_at, "never"), revoked
+        )
     console.print(table)
 
 

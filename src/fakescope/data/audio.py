@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from fakescope.data.samples import Sample
 from fakescope.errors import FakescopeError
 from fakescope.media.audio import load_audio, prepare_speech, resample
 from fakescope.models.config import PretrainedCfg
-from fakescope.data.samples import Sample
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fakescope.data.samples import LABELS, Sample, VideoSample
 from fakescope.errors import FakescopeError, MediaError
 from fakescope.faces import FaceDetector, Track, crop_face, filter_tracks, track_faces
 from fakescope.faces.types import Box
 from fakescope.media import Frame, sample_frames
-from fakescope.data.samples import LABELS, Sample, VideoSample
 from fakescope.progress import progress
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,14 @@ def extract_face_crops(
     samples = _samples(videos, folder, manifest)
     _write_labels_csv(folder, videos, manifest)
     counts = Counter(manifest["videos"][v.path.stem]["status"] for v in videos)
-    log.info("%d face crops from %d videos in %s (%d cut now, %d skipped)",
-             len(samples), counts["done"], folder, len(todo), counts["skipped"])
+    log.info(
+        "%d face crops from %d videos in %s (%d cut now, %d skipped)",
+        len(samples),
+        counts["done"],
+        folder,
+        len(todo),
+        counts["skipped"],
+    )
     return samples
 
 
@@ -105,7 +111,9 @@ def _check_unique_stems(videos: Sequence[VideoSample]) -> None:
     stems = Counter(v.path.stem for v in videos)
     clashes = sorted(stem for stem, n in stems.items() if n > 1)
     if clashes:
-        raise FakescopeError(f"{len(clashes)} video names share the crop folder {clashes[0]!r} (names must differ before the extension)")
+        raise FakescopeError(
+            f"{len(clashes)} video names share the crop folder {clashes[0]!r} (names must differ before the extension)"
+        )
 
 
 def _load_manifest(folder: Path, settings: CropSettings) -> dict[str, Any]:
@@ -167,9 +175,7 @@ def _extract_video(video: VideoSample, folder: Path, settings: CropSettings, det
     return {"status": "done", "crops": crops}
 
 
-def _save_crop(
-    folder: Path, video: VideoSample, frame: Frame, box: Box, settings: CropSettings
-) -> str:
+def _save_crop(folder: Path, video: VideoSample, frame: Frame, box: Box, settings: CropSettings) -> str:
     crop = crop_face(frame.image, box, margin=settings.margin, shift=settings.shift, size=settings.size)
     name = f"{video.path.stem}/{frame.index}.jpg"
     Image.fromarray(np.ascontiguousarray(crop)).save(folder / name, format="JPEG", quality=JPEG_QUALITY)

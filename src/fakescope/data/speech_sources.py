@@ -143,7 +143,6 @@ class SynthClip:
     split: str = ""
 
 
-
 def read_digit_utterances(
     root: Path, *, seed: int, val_speakers: int, passes: int = 1, limit: int | None = None
 ) -> list[DigitUtterance]:
@@ -177,19 +176,28 @@ def read_digit_utterances(
         order = seeded_rng(seed, "fsdd", speaker, "order").permutation(len(files))
         shuffled = [files[i] for i in order]
         split = "val" if speaker in held else "train"
-        per_speaker.append([
-            utterance
-            for b, start in enumerate(range(0, len(shuffled), RECORDINGS_PER_GROUP))
-            for utterance in _group_utterances(root, shuffled[start : start + RECORDINGS_PER_GROUP],
-                                               group=f"{DIGIT_SOURCE}_{speaker}_{b:02d}", speaker=speaker, split=split,
-                                               passes=passes if split == "train" else 1, seed=seed)
-        ])
+        per_speaker.append(
+            [
+                utterance
+                for b, start in enumerate(range(0, len(shuffled), RECORDINGS_PER_GROUP))
+                for utterance in _group_utterances(
+                    root,
+                    shuffled[start : start + RECORDINGS_PER_GROUP],
+                    group=f"{DIGIT_SOURCE}_{speaker}_{b:02d}",
+                    speaker=speaker,
+                    split=split,
+                    passes=passes if split == "train" else 1,
+                    seed=seed,
+                )
+            ]
+        )
     interleaved = [u for round_ in _round_robin(per_speaker) for u in round_]
     return interleaved[:limit] if limit is not None else interleaved
 
 
-def _group_utterances(root: Path, block: list[tuple[str, str]], *, group: str, speaker: str, split: str, passes: int,
-                      seed: int) -> list[DigitUtterance]:
+def _group_utterances(
+    root: Path, block: list[tuple[str, str]], *, group: str, speaker: str, split: str, passes: int, seed: int
+) -> list[DigitUtterance]:
     """A group's (file, word) recordings joined four at a time, once per pass: pass 0 in the given
     order, later passes in a seeded shuffle of the same recordings."""
     utterances = []
@@ -197,9 +205,16 @@ def _group_utterances(root: Path, block: list[tuple[str, str]], *, group: str, s
         ordered = block if p == 0 else [block[i] for i in seeded_rng(seed, group, str(p)).permutation(len(block))]
         for n, start in enumerate(range(0, len(ordered), WORDS_PER_UTTERANCE)):
             chunk = ordered[start : start + WORDS_PER_UTTERANCE]
-            utterances.append(DigitUtterance(key=f"{group}{n}" + (f"p{p}" if p else ""), group=group, speaker=speaker,
-                                             files=tuple(root / f for f, _ in chunk), words=tuple(w for _, w in chunk),
-                                             split=split))
+            utterances.append(
+                DigitUtterance(
+                    key=f"{group}{n}" + (f"p{p}" if p else ""),
+                    group=group,
+                    speaker=speaker,
+                    files=tuple(root / f for f, _ in chunk),
+                    words=tuple(w for _, w in chunk),
+                    split=split,
+                )
+            )
     return utterances
 
 

@@ -15,8 +15,15 @@ if TYPE_CHECKING:
     from fakescope.detect.result import DetectorScore, FaceTrack, Result, Segment
     from fakescope.detect.verdict import Thresholds
 
-_HOMES = {"Detector": "detector", "ResultCache": "cache", "DetectorScore": "result", "FaceTrack": "result",
-          "Result": "result", "Segment": "result", "Thresholds": "verdict"}
+_HOMES = {
+    "Detector": "detector",
+    "ResultCache": "cache",
+    "DetectorScore": "result",
+    "FaceTrack": "result",
+    "Result": "result",
+    "Segment": "result",
+    "Thresholds": "verdict",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -45,8 +45,10 @@ class AudioEvidence:
 def score_windows(model: ClassifierModel, windows: np.ndarray, *, batch_size: int = 16) -> np.ndarray:
     """P(fake) per window (equal-length rows, as speech_windows makes them)."""
     device = next(model.parameters()).device
-    probs = [model(torch.from_numpy(windows[i : i + batch_size]).to(device))["prob"].float().cpu().numpy()
-             for i in range(0, len(windows), batch_size)]
+    probs = [
+        model(torch.from_numpy(windows[i : i + batch_size]).to(device))["prob"].float().cpu().numpy()
+        for i in range(0, len(windows), batch_size)
+    ]
     return np.concatenate(probs).astype(np.float64)
 
 

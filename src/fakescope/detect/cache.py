@@ -105,4 +105,3 @@ class ResultCache:
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(self.hits, self.misses, len(self._results), self._results.maxsize)
-

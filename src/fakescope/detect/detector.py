@@ -170,9 +170,18 @@ class Detector:
         """`from_options` by keywords, the library's way in: `Detector.from_pretrained()` loads the
         default models. Settings are named as in the constructor; DetectorOptions says what each does."""
         options = DetectorOptions(
-            model=name, frames=num_frames, face_detector=face_detector, image_model=image_model, audio_model=audio_model,
-            backend=backend, threads=threads, batch=batch_size, face_every=detect_every, cache_size=cache_size,
-            onnx_dir=None if onnx_dir is None else Path(onnx_dir), device=device,
+            model=name,
+            frames=num_frames,
+            face_detector=face_detector,
+            image_model=image_model,
+            audio_model=audio_model,
+            backend=backend,
+            threads=threads,
+            batch=batch_size,
+            face_every=detect_every,
+            cache_size=cache_size,
+            onnx_dir=None if onnx_dir is None else Path(onnx_dir),
+            device=device,
         )
         return cls.from_options(options, weights=weights, thresholds=thresholds)
 
@@ -186,9 +195,13 @@ class Detector:
     @property
     def fingerprint(self) -> str:
         """Everything that shapes a Result besides the file: a cached Result is reused only when this matches."""
-        settings = {"models": self.model_versions(), "frames": self.num_frames, "weights": asdict(self.weights),
-                    "detect_every": self.detect_every,
-                    "thresholds": None if self.thresholds is None else asdict(self.thresholds)}
+        settings = {
+            "models": self.model_versions(),
+            "frames": self.num_frames,
+            "weights": asdict(self.weights),
+            "detect_every": self.detect_every,
+            "thresholds": None if self.thresholds is None else asdict(self.thresholds),
+        }
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     def _optional_models(self) -> dict[str, ClassifierModel]:
@@ -250,8 +263,17 @@ class Detector:
                 result.media_type = info.kind
                 result.sha256 = digest or sha256_file(path)
             ctx = PipelineContext(
-                self.model, self.model_name, self.face_detector, self.num_frames, self.image_model, self.image_model_name or "",
-                self.audio_model, self.audio_model_name or "", self.weights, self.detect_every, self.batch_size,
+                self.model,
+                self.model_name,
+                self.face_detector,
+                self.num_frames,
+                self.image_model,
+                self.image_model_name or "",
+                self.audio_model,
+                self.audio_model_name or "",
+                self.weights,
+                self.detect_every,
+                self.batch_size,
             )
             analysis = PIPELINES[info.kind](ctx, info, result, timer)
             result, pictures = analysis.result, analysis.pictures
@@ -287,8 +309,11 @@ def resolve_optional_model(choice: str | None, default: str) -> str | None:
 
 def _check_input_kind(model: ClassifierModel, name: str, kind: InputKind) -> None:
     """A whole-picture model in the face slot (or the reverse) would score the wrong input silently."""
-    roles = {"face": "a face model (looks at face crops)", "image": "an image model (looks at whole pictures)",
-             "audio": "an audio model (listens to speech)"}
+    roles = {
+        "face": "a face model (looks at face crops)",
+        "image": "an image model (looks at whole pictures)",
+        "audio": "an audio model (listens to speech)",
+    }
     actual = model.pretrained_cfg.input_kind
     if actual != kind:
         raise ModelError(f"{name}: is {roles[actual]}, not {roles[kind].split(' (')[0]}; pass it as the {actual} model")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fakescope.constants import DEFAULT_DETECT_EVERY, MAX_CROPS_PER_FORWARD
 from fakescope.detect.audio import MIN_AUDIO_SECONDS, MIN_RECORDING_SECONDS, AudioEvidence, analyse_audio
 from fakescope.detect.fusion import (
     NO_FACE_TEMPERATURE,
@@ -30,12 +31,10 @@ from fakescope.detect.timing import StageTimer
 from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
 from fakescope.faces.crop import center_square
-from fakescope.constants import DEFAULT_DETECT_EVERY, MAX_CROPS_PER_FORWARD
 from fakescope.faces.sparse import detect_sparse
 from fakescope.faces.tracking import Track
 from fakescope.media import Frame, MediaInfo, load_image, sample_frames
 from fakescope.models.base import ClassifierModel
-
 
 # A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
 # the cap bounds the activations' memory for crowded clips.
@@ -95,7 +94,8 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         whole = None if ctx.image_model is None else _score_whole(ctx.image_model, image)
     with timer.stage("fusion"):
         result.faces = [
-            FaceTrack(track_id=i, score=float(s), frames=[(0.0, float(s), box)]) for i, (s, box) in enumerate(zip(scores, boxes))
+            FaceTrack(track_id=i, score=float(s), frames=[(0.0, float(s), box)])
+            for i, (s, box) in enumerate(zip(scores, boxes, strict=True))
         ]
         face_score = media_score(scores.tolist())
         if whole is None:
@@ -130,11 +130,13 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     if scores:
         with timer.stage("fusion"):
             score, shares = fuse_modalities(scores, ctx.weights)
-    result.modalities = [ModalityScore(modality="video", score=_round(face_score), weight=shares.get("video", 0.0),
-                                       skipped=face_skipped)]
+    result.modalities = [
+        ModalityScore(modality="video", score=_round(face_score), weight=shares.get("video", 0.0), skipped=face_skipped)
+    ]
     if audio is not None:
-        result.modalities.append(ModalityScore(modality="audio", score=_round(audio.score), weight=shares.get("audio", 0.0),
-                                               skipped=audio.skipped))
+        result.modalities.append(
+            ModalityScore(modality="audio", score=_round(audio.score), weight=shares.get("audio", 0.0), skipped=audio.skipped)
+        )
     if not scores:
         result.status = "not_applicable"
         result.reason = face_skipped if audio is None else f"{face_skipped}; audio: {audio.skipped}"
@@ -175,7 +177,9 @@ def _score_faces(
                 all_t.append(det.timestamp)
                 all_s.append(float(scores[i]))
                 i += 1
-            face_tracks.append(FaceTrack(track_id=track.track_id, score=track_score([s for _, s, _ in frames_out]), frames=frames_out))
+            face_tracks.append(
+                FaceTrack(track_id=track.track_id, score=track_score([s for _, s, _ in frames_out]), frames=frames_out)
+            )
         result.faces = face_tracks
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]
@@ -207,8 +211,11 @@ def run_audio(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         raise UnsupportedMediaError(f"{info.path.name}: audio files need an audio model (none is loaded)")
     audio = analyse_audio(ctx.audio_model, info, timer, min_seconds=MIN_RECORDING_SECONDS)
     result.duration = audio.duration or info.duration
-    result.modalities = [ModalityScore(modality="audio", score=_round(audio.score), weight=1.0 if audio.score is not None else 0.0,
-                                       skipped=audio.skipped)]
+    result.modalities = [
+        ModalityScore(
+            modality="audio", score=_round(audio.score), weight=1.0 if audio.score is not None else 0.0, skipped=audio.skipped
+        )
+    ]
     if audio.score is None:
         result.status, result.reason = "not_applicable", audio.skipped
         return Analysis(result)

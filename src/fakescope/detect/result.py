@@ -70,7 +70,8 @@ class Result(BaseModel):
     processing_time: float = 0.0
     cached: bool = Field(False, description="answered from the result cache: the same content was scored before")
     timings: dict[str, float] = Field(
-        default_factory=dict, description="seconds per stage: decode, faces, model, audio decode, audio model, fusion")
+        default_factory=dict, description="seconds per stage: decode, faces, model, audio decode, audio model, fusion"
+    )
     device: str = "cpu"
     model_versions: dict[str, str] = Field(default_factory=dict)
     timestamp: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

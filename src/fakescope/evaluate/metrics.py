@@ -104,8 +104,9 @@ def video_level(
     `fakescope.detect.fusion.track_score` to match what `detect` does for one identity.
     """
     if not (len(labels) == len(probs) == len(groups)):
-        raise FakescopeError(f"video_level: labels, probs and groups differ in length "
-                             f"({len(labels)}, {len(probs)}, {len(groups)})")
+        raise FakescopeError(
+            f"video_level: labels, probs and groups differ in length ({len(labels)}, {len(probs)}, {len(groups)})"
+        )
     if isinstance(reduce, str):
         if reduce not in REDUCERS:
             raise FakescopeError(f"video_level: unknown reduce {reduce!r} (choose from {', '.join(REDUCERS)})")

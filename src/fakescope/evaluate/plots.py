@@ -17,7 +17,7 @@ from fakescope.evaluate.metrics import calibration_bins, equal_error_rate
 
 matplotlib.use("Agg")  # before pyplot loads, so no GUI backend is ever picked
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 FIGSIZE = (4.5, 4.0)
 DPI = 100
@@ -49,8 +49,13 @@ def roc_curve_png(labels: Sequence[int], probs: Sequence[float], path: Path | st
     ax.plot(fpr, tpr, lw=1.8, label=f"AUC {skm.roc_auc_score(y, p):.3f}")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8, label="chance")
     ax.plot([eer], [1 - eer], "o", c="crimson", label=f"EER {eer:.3f}")
-    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fakes caught)",
-           title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false positive rate (real called fake)",
+        ylabel="true positive rate (fakes caught)",
+        title=title,
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
@@ -62,8 +67,9 @@ def pr_curve_png(labels: Sequence[int], probs: Sequence[float], path: Path | str
     fig, ax = plt.subplots(figsize=FIGSIZE)
     ax.step(recall, precision, where="post", lw=1.8, label=f"AP {skm.average_precision_score(y, p):.3f}")
     ax.axhline(y.mean(), ls="--", c="grey", lw=0.8, label=f"prevalence {y.mean():.2f}")
-    ax.set(xlabel="recall (fakes caught)", ylabel="precision (fake verdicts that are fake)",
-           title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="recall (fakes caught)", ylabel="precision (fake verdicts that are fake)", title=title, xlim=(0, 1), ylim=(0, 1.01)
+    )
     ax.legend(loc="lower left", fontsize=8)
     return _save(fig, path)
 
@@ -100,10 +106,18 @@ def confusion_png(
     fig, ax = plt.subplots(figsize=FIGSIZE)
     ax.imshow(row_share, cmap="Blues", vmin=0, vmax=1)
     for (i, j), n in np.ndenumerate(matrix):
-        ax.text(j, i, f"{n}\n{row_share[i, j]:.0%}", ha="center", va="center",
-                color="white" if row_share[i, j] > 0.5 else "black")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["REAL", "FAKE"], yticklabels=["REAL", "FAKE"],
-           xlabel=f"predicted (P(fake) >= {threshold:g})", ylabel="true", title=title)
+        ax.text(
+            j, i, f"{n}\n{row_share[i, j]:.0%}", ha="center", va="center", color="white" if row_share[i, j] > 0.5 else "black"
+        )
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["REAL", "FAKE"],
+        yticklabels=["REAL", "FAKE"],
+        xlabel=f"predicted (P(fake) >= {threshold:g})",
+        ylabel="true",
+        title=title,
+    )
     return _save(fig, path)
 
 
@@ -120,8 +134,7 @@ def training_curves_png(history: Sequence[dict[str, Any]], path: Path | str, tit
     fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
     ax_loss.plot(epochs, train_loss, "o-", ms=3, label="train loss")
     for split in splits:
-        ax_loss.plot(epochs, [row[split].get("logloss", np.nan) for row in history], "o-", ms=3,
-                     label=f"{split} logloss")
+        ax_loss.plot(epochs, [row[split].get("logloss", np.nan) for row in history], "o-", ms=3, label=f"{split} logloss")
         ax_auc.plot(epochs, [row[split].get("auc", np.nan) for row in history], "o-", ms=3, label=f"{split} AUC")
     ax_loss.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss")
     ax_auc.set(xlabel="epoch", ylabel="ROC-AUC", title=f"{title}: AUC", ylim=(0, 1))

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +96,9 @@ def _evaluate_section(
     y = np.asarray(labels, dtype=np.int64)
     p = np.asarray(probs, dtype=np.float64)
     if y.size == 0 or y.shape != p.shape:
-        raise FakescopeError(f"report section {name!r}: needs equal, non-zero numbers of labels and probs "
-                             f"(got {y.size}, {p.size})")
+        raise FakescopeError(
+            f"report section {name!r}: needs equal, non-zero numbers of labels and probs (got {y.size}, {p.size})"
+        )
     if not np.isin(y, (0, 1)).all():
         raise FakescopeError(f"report section {name!r}: labels must be 0 (REAL) or 1 (FAKE)")
     stem = f"{index}-{_slug(name)}"
@@ -119,8 +120,10 @@ def _evaluate_section(
 def _section_html(name: str, result: Mapping[str, Any]) -> str:
     parts = [f"<h2>{html.escape(name)}</h2>", _table(result["metrics"], "metrics")]
     if result["thresholds"] is None:
-        parts.append("<p class='note'>Only one class in this section: AUC, EER, ROC, precision-recall "
-                     "and verdict thresholds need both REAL and FAKE samples.</p>")
+        parts.append(
+            "<p class='note'>Only one class in this section: AUC, EER, ROC, precision-recall "
+            "and verdict thresholds need both REAL and FAKE samples.</p>"
+        )
     else:
         parts.append(_table(result["thresholds"], "verdict thresholds"))
     images = "".join(_img(path, f"{name} {kind}") for kind, path in result["plots"].items())
@@ -146,29 +149,44 @@ def write_report(
         raise FakescopeError("write_report: no sections to report")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    results = {name: _evaluate_section(out_dir, i, name, labels, probs, fpr=fpr, fnr=fnr)
-               for i, (name, (labels, probs)) in enumerate(sections.items(), start=1)}
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results = {
+        name: _evaluate_section(out_dir, i, name, labels, probs, fpr=fpr, fnr=fnr)
+        for i, (name, (labels, probs)) in enumerate(sections.items(), start=1)
+    }
 
-    summary = {"title": title, "generated": generated, "meta": dict(meta), "sections": {
-        name: {"metrics": r["metrics"], "thresholds": r["thresholds"],
-               "plots": {kind: path.name for kind, path in r["plots"].items()}}
-        for name, r in results.items()}}
+    summary = {
+        "title": title,
+        "generated": generated,
+        "meta": dict(meta),
+        "sections": {
+            name: {
+                "metrics": r["metrics"],
+                "thresholds": r["thresholds"],
+                "plots": {kind: path.name for kind, path in r["plots"].items()},
+            }
+            for name, r in results.items()
+        },
+    }
     (out_dir / "metrics.json").write_text(json.dumps(_json_safe(summary), indent=2, default=str) + "\n")
 
-    meta_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                        for k, v in {**meta, "generated": generated}.items())
-    page = "\n".join([
-        "<!DOCTYPE html>",
-        "<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<table>{meta_rows}</table>",
-        "<p class='note'>Labels: REAL = 0, FAKE = 1; scores are P(fake). Verdict bands: authentic below "
-        "real_below, suspicious up to fake_at_or_above, manipulated from there.</p>",
-        *(_section_html(name, r) for name, r in results.items()),
-        "</body></html>",
-    ])
+    meta_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in {**meta, "generated": generated}.items()
+    )
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            "<html lang='en'><head><meta charset='utf-8'>",
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1>",
+            f"<table>{meta_rows}</table>",
+            "<p class='note'>Labels: REAL = 0, FAKE = 1; scores are P(fake). Verdict bands: authentic below "
+            "real_below, suspicious up to fake_at_or_above, manipulated from there.</p>",
+            *(_section_html(name, r) for name, r in results.items()),
+            "</body></html>",
+        ]
+    )
     html_path = out_dir / "report.html"
     html_path.write_text(page, encoding="utf-8")
     return html_path

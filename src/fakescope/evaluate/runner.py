@@ -166,8 +166,12 @@ def evaluate_dataset(
         scores = score_videos(root, model_name, split=split, frames=frames, face_detector=face_detector)
     else:
         scores = score_images(root, model_name, split=split, perturbations=perturbations)
-    meta = {"model": model_name, "dataset": str(root), "split": split,
-            "unscored (counted as 0.5)": "; ".join(scores.unscored) or "none"}
+    meta = {
+        "model": model_name,
+        "dataset": str(root),
+        "split": split,
+        "unscored (counted as 0.5)": "; ".join(scores.unscored) or "none",
+    }
     html = write_report(out_dir, scores.sections, title=f"{model_name} on {root.name} ({split})", meta=meta)
     if submission is not None:
         write_submission(scores.results, submission)

@@ -93,7 +93,10 @@ def face_detector_rows(runs: Mapping[str, FaceDetectorRun], num_frames: int, ref
     for run in runs.values():
         per_set = [s * num_frames / len(f) for s, f in zip(run.seconds, run.faces.values(), strict=True) if f]
         row = {
-            "detector": run.name, "clips": len(run.faces), "frames": run.frames, "recall": run.recall,
+            "detector": run.name,
+            "clips": len(run.faces),
+            "frames": run.frames,
+            "recall": run.recall,
             "mean_s_per_frames": statistics.fmean(per_set) if per_set else None,
             "median_s_per_frames": statistics.median(per_set) if per_set else None,
         }
@@ -139,10 +142,15 @@ def sparse_rows(run: FaceDetectorRun, everies: Sequence[int], min_ious: Sequence
                     if filled is not truth and filled and truth
                     for f in filled[:1]
                 ]
-            rows.append({
-                "every": every, "min_iou": min_iou, "detected_share": detected / frames if frames else 0.0,
-                "recall": found / frames if frames else 0.0, "filled": len(ious),
-                "mean_iou": statistics.fmean(ious) if ious else None,
-                "p5_iou": float(np.percentile(ious, 5)) if ious else None,
-            })
+            rows.append(
+                {
+                    "every": every,
+                    "min_iou": min_iou,
+                    "detected_share": detected / frames if frames else 0.0,
+                    "recall": found / frames if frames else 0.0,
+                    "filled": len(ious),
+                    "mean_iou": statistics.fmean(ious) if ious else None,
+                    "p5_iou": float(np.percentile(ious, 5)) if ious else None,
+                }
+            )
     return rows

@@ -73,9 +73,7 @@ def pair_faces(first: Sequence[Face], second: Sequence[Face], min_iou: float) ->
     """Pairs of the same faces in two frames, best overlap first; None unless every face pairs up."""
     if len(first) != len(second):
         return None
-    candidates = sorted(
-        ((box_iou(a.box, b.box), i, j) for i, a in enumerate(first) for j, b in enumerate(second)), reverse=True
-    )
+    candidates = sorted(((box_iou(a.box, b.box), i, j) for i, a in enumerate(first) for j, b in enumerate(second)), reverse=True)
     used_first: set[int] = set()
     used_second: set[int] = set()
     pairs = []

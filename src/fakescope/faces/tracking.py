@@ -113,7 +113,7 @@ def _predicted(track: Track, frame_index: int) -> Box:
     steps = last.frame_index - before.frame_index
     ahead = frame_index - last.frame_index
     return tuple(  # type: ignore[return-value]
-        b + (b - a) * ahead / steps for a, b in zip(before.face.box, last.face.box)
+        b + (b - a) * ahead / steps for a, b in zip(before.face.box, last.face.box, strict=True)
     )
 
 
@@ -123,11 +123,9 @@ def _match(scores: list[list[float]]) -> list[tuple[int, int]]:
         return []
     if linear_sum_assignment is not None:
         rows, cols = linear_sum_assignment(scores, maximize=True)
-        pairs = zip(rows.tolist(), cols.tolist())
+        pairs = zip(rows.tolist(), cols.tolist(), strict=True)
     else:
-        ranked = sorted(
-            ((s, r, c) for r, row in enumerate(scores) for c, s in enumerate(row)), reverse=True
-        )
+        ranked = sorted(((s, r, c) for r, row in enumerate(scores) for c, s in enumerate(row)), reverse=True)
         used_rows: set[int] = set()
         used_cols: set[int] = set()
         greedy = []
@@ -158,12 +156,10 @@ def track_faces(
     closed.
     """
     if len(faces_per_frame) != len(timestamps):
-        raise ValueError(
-            f"{len(faces_per_frame)} frames of faces but {len(timestamps)} timestamps"
-        )
+        raise ValueError(f"{len(faces_per_frame)} frames of faces but {len(timestamps)} timestamps")
     tracks: list[Track] = []
     active: list[Track] = []
-    for frame_index, (faces, timestamp) in enumerate(zip(faces_per_frame, timestamps)):
+    for frame_index, (faces, timestamp) in enumerate(zip(faces_per_frame, timestamps, strict=True)):
         active = [t for t in active if frame_index - t.last_frame - 1 <= max_missed]
         scores = [
             [
@@ -187,9 +183,7 @@ def track_faces(
     return tracks
 
 
-def filter_tracks(
-    tracks: Sequence[Track], *, min_detections: int = 2, min_fraction: float = 0.25
-) -> list[Track]:
+def filter_tracks(tracks: Sequence[Track], *, min_detections: int = 2, min_fraction: float = 0.25) -> list[Track]:
     """Drop spurious tracks (a background patch detected once) and renumber from 0.
 
     A track stays if it has at least `min_detections` detections and at least

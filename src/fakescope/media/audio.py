@@ -141,9 +141,7 @@ def is_silent(samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE, floor_dbfs
     return not bool(np.any(frame_dbfs(samples, sample_rate) > floor_dbfs))
 
 
-def trim_silence(
-    audio: Audio, *, top_db: float = 40.0, floor_dbfs: float = SILENCE_FLOOR_DBFS, margin: float = 0.05
-) -> Audio:
+def trim_silence(audio: Audio, *, top_db: float = 40.0, floor_dbfs: float = SILENCE_FLOOR_DBFS, margin: float = 0.05) -> Audio:
     """Drop quiet leading/trailing frames, keeping `margin` seconds around the sound; `start` follows.
 
     A frame is quiet below max(loudest frame - top_db, floor_dbfs). All quiet gives empty samples,
@@ -187,9 +185,7 @@ def prepare_speech(audio: Audio) -> Audio:
     return replace(trimmed, samples=normalize_loudness(trimmed.samples, sample_rate=trimmed.sample_rate))
 
 
-def speech_windows(
-    audio: Audio, *, window: float = 4.0, hop: float = 2.0
-) -> tuple[np.ndarray, list[tuple[float, float]]]:
+def speech_windows(audio: Audio, *, window: float = 4.0, hop: float = 2.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Fixed windows (n, window_samples) and their (start, end) in file seconds, never padded.
 
     A clip no longer than `window` is one window of its own length. Longer ones start every

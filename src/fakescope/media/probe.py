@@ -99,9 +99,7 @@ def check_file(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> Checke
     if st.st_size == 0:
         raise EmptyFileError(f"{name}: file is empty")
     if st.st_size > limits.max_file_bytes:
-        raise MediaTooLargeError(
-            f"{name}: file is too large ({fmt_bytes(st.st_size)}, limit {fmt_bytes(limits.max_file_bytes)})"
-        )
+        raise MediaTooLargeError(f"{name}: file is too large ({fmt_bytes(st.st_size)}, limit {fmt_bytes(limits.max_file_bytes)})")
     try:
         with p.open("rb") as fh:
             head = fh.read(HEAD_BYTES)
@@ -135,8 +133,7 @@ def open_image(file: CheckedFile, fmt: str, limits: MediaLimits) -> Iterator[Ima
             image = Image.open(file.path)
     except Image.DecompressionBombError as err:
         raise MediaTooLargeError(
-            f"{file.name}: image is too large ({_bomb_size(fmt, file.head, err)}, "
-            f"limit {fmt_mpx(limits.max_image_pixels)} Mpx)"
+            f"{file.name}: image is too large ({_bomb_size(fmt, file.head, err)}, limit {fmt_mpx(limits.max_image_pixels)} Mpx)"
         ) from err
     except Exception as err:  # Pillow raises many types (OSError, SyntaxError, ValueError...) on bad input
         if fmt in ("avif", "heic", "heif"):
@@ -182,8 +179,14 @@ def _probe_image(file: CheckedFile, fmt: str, limits: MediaLimits) -> MediaInfo:
     if rotation in (90, 270):
         width, height = height, width
     return MediaInfo(
-        path=file.path, kind="image", format=fmt, size_bytes=file.size, width=width, height=height,
-        frame_count=frames, rotation=rotation,
+        path=file.path,
+        kind="image",
+        format=fmt,
+        size_bytes=file.size,
+        width=width,
+        height=height,
+        frame_count=frames,
+        rotation=rotation,
     )
 
 
@@ -200,7 +203,12 @@ def _probe_av(file: CheckedFile, kind: MediaKind, fmt: str, limits: MediaLimits)
 
 
 def _video_info(
-    file: CheckedFile, fmt: str, container: InputContainer, stream: VideoStream, *, has_audio: bool,
+    file: CheckedFile,
+    fmt: str,
+    container: InputContainer,
+    stream: VideoStream,
+    *,
+    has_audio: bool,
     limits: MediaLimits,
 ) -> MediaInfo:
     _check_frame_size(file, stream.codec_context.width, stream.codec_context.height, limits)
@@ -222,9 +230,19 @@ def _video_info(
     if rotation in (90, 270):
         width, height = height, width
     return MediaInfo(
-        path=file.path, kind="video", format=fmt, size_bytes=file.size, width=width, height=height,
-        duration=duration, fps=fps, frame_count=frame_count, rotation=rotation, has_audio=has_audio,
-        has_video=True, codec=stream.codec_context.name,
+        path=file.path,
+        kind="video",
+        format=fmt,
+        size_bytes=file.size,
+        width=width,
+        height=height,
+        duration=duration,
+        fps=fps,
+        frame_count=frame_count,
+        rotation=rotation,
+        has_audio=has_audio,
+        has_video=True,
+        codec=stream.codec_context.name,
     )
 
 
@@ -235,8 +253,13 @@ def _audio_info(
     duration = stream_duration(container, stream)
     _check_duration(file, "audio", duration, limits)
     return MediaInfo(
-        path=file.path, kind="audio", format="m4a" if fmt == "mp4" else fmt, size_bytes=file.size,
-        duration=duration, has_audio=True, codec=stream.codec_context.name,
+        path=file.path,
+        kind="audio",
+        format="m4a" if fmt == "mp4" else fmt,
+        size_bytes=file.size,
+        duration=duration,
+        has_audio=True,
+        codec=stream.codec_context.name,
         sample_rate=stream.codec_context.sample_rate or None,
     )
 
@@ -276,8 +299,7 @@ def _check_frame_size(file: CheckedFile, width: int, height: int, limits: MediaL
 def _check_duration(file: CheckedFile, kind: str, duration: float | None, limits: MediaLimits) -> None:
     if duration is not None and duration > limits.max_video_seconds:
         raise MediaTooLargeError(
-            f"{file.name}: {kind} is too long ({fmt_seconds(duration)}, "
-            f"limit {fmt_seconds(limits.max_video_seconds)})"
+            f"{file.name}: {kind} is too long ({fmt_seconds(duration)}, limit {fmt_seconds(limits.max_video_seconds)})"
         )
 
 

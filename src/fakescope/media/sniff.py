@@ -13,7 +13,12 @@ HEAD_BYTES = 4096
 _BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 _FTYP_AUDIO = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _FTYP_IMAGE = {
-    b"avif": "avif", b"avis": "avif", b"heic": "heic", b"heix": "heic", b"mif1": "heif", b"msf1": "heif",
+    b"avif": "avif",
+    b"avis": "avif",
+    b"heic": "heic",
+    b"heix": "heic",
+    b"mif1": "heif",
+    b"msf1": "heif",
 }
 # kbit/s by (MPEG-1?, layer bits): layer bits 3 = Layer I, 2 = Layer II, 1 = Layer III.
 _MP3_BITRATES = {

@@ -97,8 +97,9 @@ def sample_frames(
         keyframes = keyframe_times(stream, start)
         interval = info.frame_count / len(keyframes) if keyframes and info.frame_count else None
         chosen = choose_strategy(info.frame_count, num_frames, interval) if strategy == "auto" else strategy
-        log.debug("%s: %d frames by %s (frame_count=%s, keyframe interval=%s)",
-                  path, num_frames, chosen, info.frame_count, interval)
+        log.debug(
+            "%s: %d frames by %s (frame_count=%s, keyframe interval=%s)", path, num_frames, chosen, info.frame_count, interval
+        )
         if chosen == "seek":
             frames = sample_seek(container, clip, targets, keyframes, interval)
         else:

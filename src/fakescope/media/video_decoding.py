@@ -193,9 +193,7 @@ def _worth_seeking(position: float, seek_to: float, keyframes: list[float] | Non
     return at >= 0 and keyframes[at] > position
 
 
-def _seek_before(
-    container: InputContainer, clip: SampledStream, seek_to: float, target: float
-) -> Iterator[av.VideoFrame] | None:
+def _seek_before(container: InputContainer, clip: SampledStream, seek_to: float, target: float) -> Iterator[av.VideoFrame] | None:
     """Frames from a keyframe at or before `target`, stepping back when the demuxer overshoots.
 
     Seeking MPEG-TS, or any file without an index, can land after the requested time; a

@@ -1,11 +1,11 @@
 """Detector architectures, their registry and pretrained configs."""
 
+from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL
 from fakescope.models import audio as _audio  # noqa: F401  (registers the speech detectors)
 from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (registers its models)
 from fakescope.models import stack as _stack  # noqa: F401  (registers the stacked ensembles)
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
-from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL
 from fakescope.models.registry import (
     create_model,
     get_pretrained_cfg,

@@ -74,8 +74,15 @@ def run_gru(gru: nn.GRU, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class AudioModel(ClassifierModel):
     """Shared front end (features → masked normalisation) and back end (attention pool → logit)."""
 
-    def __init__(self, pretrained_cfg: PretrainedCfg, pooled_dim: int, dropout: float, features: FeatureKind | None,
-                 utterance_norm: bool | None = None, **frontend: object) -> None:
+    def __init__(
+        self,
+        pretrained_cfg: PretrainedCfg,
+        pooled_dim: int,
+        dropout: float,
+        features: FeatureKind | None,
+        utterance_norm: bool | None = None,
+        **frontend: object,
+    ) -> None:
         super().__init__(pretrained_cfg)
         kind = features or pretrained_cfg.extra.get("features", "mfcc")
         self.utterance_norm = pretrained_cfg.extra.get("utterance_norm", False) if utterance_norm is None else utterance_norm
@@ -115,12 +122,27 @@ class BiGRUAttention(AudioModel):
     """`frame_stride` 2 feeds the GRU 50 frames/s (20 ms): half the sequential steps of the
     10 ms MFCC frames, which keeps the real-time factor under 0.02 on a 2-core CPU."""
 
-    def __init__(self, pretrained_cfg: PretrainedCfg, *, hidden: int = 64, layers: int = 2, dropout: float = 0.2,
-                 frame_stride: int = 2, features: FeatureKind | None = None, **frontend: object) -> None:
+    def __init__(
+        self,
+        pretrained_cfg: PretrainedCfg,
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        dropout: float = 0.2,
+        frame_stride: int = 2,
+        features: FeatureKind | None = None,
+        **frontend: object,
+    ) -> None:
         super().__init__(pretrained_cfg, 2 * hidden, dropout, features, **frontend)
         self.frame_stride = frame_stride
-        self.gru = nn.GRU(self.frontend.dim, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-                          dropout=dropout if layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            self.frontend.dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         x, mask = pool_frames(*self.frames(wave), self.frame_stride)
@@ -128,14 +150,26 @@ class BiGRUAttention(AudioModel):
 
 
 class ConvGRU(AudioModel):
-    def __init__(self, pretrained_cfg: PretrainedCfg, *, channels: int = 64, hidden: int = 64, dropout: float = 0.2,
-                 features: FeatureKind | None = None, **frontend: object) -> None:
+    def __init__(
+        self,
+        pretrained_cfg: PretrainedCfg,
+        *,
+        channels: int = 64,
+        hidden: int = 64,
+        dropout: float = 0.2,
+        features: FeatureKind | None = None,
+        **frontend: object,
+    ) -> None:
         super().__init__(pretrained_cfg, hidden, dropout, features, **frontend)
 
         def block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv1d(c_in, c_out, 5, stride=stride, padding=2), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv1d(c_in, c_out, 5, stride=stride, padding=2), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True)
+            )
 
-        self.conv = nn.Sequential(block(self.frontend.dim, channels, 1), block(channels, channels, 2), block(channels, channels, 2))
+        self.conv = nn.Sequential(
+            block(self.frontend.dim, channels, 1), block(channels, channels, 2), block(channels, channels, 2)
+        )
         self.gru = nn.GRU(channels, hidden, batch_first=True)
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
@@ -158,8 +192,16 @@ class SpectrogramCNN(ClassifierModel):
     as anything but zeros.
     """
 
-    def __init__(self, pretrained_cfg: PretrainedCfg, *, channels: tuple[int, ...] = (8, 16, 32, 64), embed: int = 128,
-                 dropout: float = 0.3, phase: bool | None = None, one_class: bool | None = None) -> None:
+    def __init__(
+        self,
+        pretrained_cfg: PretrainedCfg,
+        *,
+        channels: tuple[int, ...] = (8, 16, 32, 64),
+        embed: int = 128,
+        dropout: float = 0.3,
+        phase: bool | None = None,
+        one_class: bool | None = None,
+    ) -> None:
         super().__init__(pretrained_cfg)
         use_phase = pretrained_cfg.extra.get("phase", False) if phase is None else phase
         self.one_class = pretrained_cfg.extra.get("one_class", False) if one_class is None else one_class
@@ -167,11 +209,17 @@ class SpectrogramCNN(ClassifierModel):
         self.norm = MaskedNorm(self.frontend.channels)
         blocks, c_in = [], self.frontend.channels
         for c_out in channels:
-            blocks.append(nn.Sequential(
-                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-                nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ))
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True),
+                    nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True),
+                    nn.MaxPool2d(2, ceil_mode=True),
+                )
+            )
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
         bins = self.frontend.bins
@@ -201,7 +249,9 @@ class SpectrogramCNN(ClassifierModel):
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(feat))
 
-    def losses(self, out: dict[str, torch.Tensor], labels: torch.Tensor, *, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+    def losses(
+        self, out: dict[str, torch.Tensor], labels: torch.Tensor, *, label_smoothing: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         if not self.one_class:
             return super().losses(out, labels, label_smoothing=label_smoothing)
         loss = self.head.loss(out["logits"].float(), labels)

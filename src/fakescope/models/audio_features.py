@@ -66,8 +66,7 @@ def delta_kernel(width: int = 9) -> torch.Tensor:
 def stft(wave: torch.Tensor, window: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
     """Complex (B, n_fft // 2 + 1, frames) STFT, frames centred on multiples of `hop_length`; the edges
     are padded with zeros, like batch padding, so a padded frame is one of exact zeros (the mask's cue)."""
-    return torch.stft(wave, n_fft, hop_length, window.numel(), window, center=True, pad_mode="constant",
-                      return_complex=True)
+    return torch.stft(wave, n_fft, hop_length, window.numel(), window, center=True, pad_mode="constant", return_complex=True)
 
 
 class SpeechFeatures(nn.Module):
@@ -193,8 +192,9 @@ class LogSpectrogram(nn.Module):
     phase step to the next bin (group delay).
     """
 
-    def __init__(self, *, sample_rate: int = 16_000, n_fft: int = 512, win_length: int = 400, hop_length: int = 160,
-                 phase: bool = False) -> None:
+    def __init__(
+        self, *, sample_rate: int = 16_000, n_fft: int = 512, win_length: int = 400, hop_length: int = 160, phase: bool = False
+    ) -> None:
         super().__init__()
         self.n_fft, self.hop_length, self.phase = n_fft, hop_length, phase
         self.bins = n_fft // 2 + 1

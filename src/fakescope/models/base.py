@@ -34,7 +34,9 @@ class ClassifierModel(nn.Module):
         prob = torch.sigmoid(logits / self.pretrained_cfg.temperature)
         return {"logits": logits, "prob": prob, "feat": feat}
 
-    def losses(self, out: dict[str, torch.Tensor], labels: torch.Tensor, *, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+    def losses(
+        self, out: dict[str, torch.Tensor], labels: torch.Tensor, *, label_smoothing: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         target = labels.float() * (1 - label_smoothing) + 0.5 * label_smoothing
         bce = F.binary_cross_entropy_with_logits(out["logits"].float(), target)
         return {"bce": bce, "total": bce}

@@ -28,15 +28,31 @@ def model_info(name: str, cfg: PretrainedCfg | None = None) -> dict[str, Any]:
     installed = bool(path and path.is_file())
     evaluated_on, val = next(iter(cfg.metrics.items()), (None, {}))
     shipped = Path(str(resources.files(WEIGHTS_PACKAGE)))
-    exports = {variant: {"file": f"{name}.{variant}.onnx", "sha256": card["sha256"],
-                         "size_mb": round(card.get("size_bytes", 0) / 1e6, 2), "metrics": card.get("metrics", {})}
-               for variant, card in exports_of(name, shipped).items()}
+    exports = {
+        variant: {
+            "file": f"{name}.{variant}.onnx",
+            "sha256": card["sha256"],
+            "size_mb": round(card.get("size_bytes", 0) / 1e6, 2),
+            "metrics": card.get("metrics", {}),
+        }
+        for variant, card in exports_of(name, shipped).items()
+    }
     return {
-        "name": name, "input": cfg.input_kind, "input_size": list(cfg.input_size), "weights": cfg.file,
-        "installed": installed, "sha256": cfg.sha256,
+        "name": name,
+        "input": cfg.input_kind,
+        "input_size": list(cfg.input_size),
+        "weights": cfg.file,
+        "installed": installed,
+        "sha256": cfg.sha256,
         "size_mb": round(path.stat().st_size / 1e6, 2) if path and installed else None,
-        "metrics": cfg.metrics, "evaluated_on": evaluated_on, "dataset": cfg.dataset, "recipe": cfg.recipe,
-        "temperature": cfg.temperature, "thresholds": cfg.thresholds, "auc": val.get("auc"), "logloss": val.get("logloss"),
+        "metrics": cfg.metrics,
+        "evaluated_on": evaluated_on,
+        "dataset": cfg.dataset,
+        "recipe": cfg.recipe,
+        "temperature": cfg.temperature,
+        "thresholds": cfg.thresholds,
+        "auc": val.get("auc"),
+        "logloss": val.get("logloss"),
         "onnx": exports,
     }
 

@@ -24,15 +24,21 @@ from fakescope.errors import ModelError
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import WEIGHTS_PACKAGE, PretrainedCfg
-from fakescope.models.registry import resolve_name
 from fakescope.models.onnx_artifact import INPUT_NAME, OUTPUT_NAMES, artifact_stem, check_variant, read_metadata, read_verified
+from fakescope.models.registry import resolve_name
 
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 # Which export `--backend onnx` picks when none is named: the fastest whose accuracy was checked first.
 VARIANT_PREFERENCE = ("int8-static", "fp32", "fp16", "int8-dynamic")
-_LOAD_ERRORS = (ort_state.Fail, ort_state.InvalidArgument, ort_state.InvalidProtobuf, ort_state.InvalidGraph,
-                ort_state.NotImplemented, ort_state.RuntimeException)
+_LOAD_ERRORS = (
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidProtobuf,
+    ort_state.InvalidGraph,
+    ort_state.NotImplemented,
+    ort_state.RuntimeException,
+)
 
 
 def default_threads() -> int:
@@ -91,8 +97,9 @@ class OnnxModel:
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if inputs != [INPUT_NAME] or sorted(outputs) != sorted(OUTPUT_NAMES):
-            raise ModelError(f"{self.path.name}: expected input {INPUT_NAME!r} and outputs {OUTPUT_NAMES}, "
-                             f"got {inputs} -> {outputs}")
+            raise ModelError(
+                f"{self.path.name}: expected input {INPUT_NAME!r} and outputs {OUTPUT_NAMES}, got {inputs} -> {outputs}"
+            )
         self.pretrained_cfg = cfg_from_metadata(self.metadata)
         self.threads = threads or default_threads()
 
@@ -138,8 +145,10 @@ def find_onnx(name: str, *, variant: str | None = None, onnx_dir: str | Path | N
         if path.is_file():
             return path
     wanted = variant or "any variant"
-    raise ModelError(f"{full}: no ONNX export ({wanted}) in {root}; "
-                     f"create one with `fakescope export {full} --format onnx --quantize int8-static --out {root}`")
+    raise ModelError(
+        f"{full}: no ONNX export ({wanted}) in {root}; "
+        f"create one with `fakescope export {full} --format onnx --quantize int8-static --out {root}`"
+    )
 
 
 def has_onnx(name: str, onnx_dir: str | Path | None = None) -> bool:
@@ -151,7 +160,7 @@ def has_onnx(name: str, onnx_dir: str | Path | None = None) -> bool:
 
 
 def choose_backend(name: str, backend: str, *, device: str = "cpu", onnx_dir: str | Path | None = None) -> Backend:
-    """"auto": ONNX Runtime on CPU when `name` has an export (the fast path), torch otherwise."""
+    """ "auto": ONNX Runtime on CPU when `name` has an export (the fast path), torch otherwise."""
     if backend == "auto":
         return "onnx" if torch.device(device).type == "cpu" and has_onnx(name, onnx_dir) else "torch"
     if backend not in BACKENDS:

@@ -30,8 +30,9 @@ def check_variant(variant: str) -> Variant:
     return variant  # type: ignore[return-value]
 
 
-def artifact_stem(model_name: str, variant: str, *, prune: float | None = None, prune_method: str = "l1",
-                  fine_tuned: bool = False) -> str:
+def artifact_stem(
+    model_name: str, variant: str, *, prune: float | None = None, prune_method: str = "l1", fine_tuned: bool = False
+) -> str:
     """`faceswap-effnet-lite0.dfdc.int8-static`; a pruned export (`…dfdc.pruned-l1-30[-ft].int8-static`) is named
     apart so it never shadows the plain one."""
     pruned = f".pruned-{prune_method}-{round(prune * 100)}{'-ft' if fine_tuned else ''}" if prune else ""

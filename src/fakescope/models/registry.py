@@ -28,7 +28,6 @@ _factories: dict[str, ModelFactory] = {}
 _pretrained_cfgs: dict[str, dict[str, PretrainedCfg]] = {}
 
 
-
 def register_model(cfgs: dict[str, PretrainedCfg]) -> Callable[[ModelFactory], ModelFactory]:
     """Register a factory `name(pretrained_cfg=..., **kw)` with its pretrained configs by tag."""
 
@@ -74,7 +73,7 @@ def get_pretrained_cfg(name: str) -> PretrainedCfg:
 def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[str]:
     """Registered names matching a glob; with `pretrained=True`, only `arch.tag` names whose weights ship."""
     names: list[str] = []
-    for arch, cfgs in sorted(_factories.items()):
+    for arch in sorted(_factories):
         if pretrained:
             for tag, cfg in cfgs_items(arch):
                 path = cfg.weights_path()

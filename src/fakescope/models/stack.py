@@ -20,8 +20,17 @@ from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import create_model, register_model
 
-INPUT_CONTRACT = ("input_size", "mean", "std", "face_margin", "face_shift", "input_kind", "sample_rate", "window_seconds",
-                  "hop_seconds")
+INPUT_CONTRACT = (
+    "input_size",
+    "mean",
+    "std",
+    "face_margin",
+    "face_shift",
+    "input_kind",
+    "sample_rate",
+    "window_seconds",
+    "hop_seconds",
+)
 
 
 class StackedModel(ClassifierModel):

@@ -172,6 +172,7 @@ class WhisperEncoder(nn.Module):
 
     def load_ctranslate2(self, arrays: dict[str, np.ndarray]) -> WhisperEncoder:
         """Copy a CTranslate2 Whisper model's encoder weights (blocks beyond `layers` are left out)."""
+
         def put(param: torch.Tensor, name: str) -> None:
             value = torch.from_numpy(np.asarray(arrays[f"encoder/{name}"], dtype=np.float32))
             if value.shape != param.shape:
@@ -187,8 +188,12 @@ class WhisperEncoder(nn.Module):
                 for norm, name in ((block.attn_norm, "self_attention/layer_norm"), (block.mlp_norm, "ffn/layer_norm")):
                     put(norm.weight, f"layer_{i}/{name}/gamma")
                     put(norm.bias, f"layer_{i}/{name}/beta")
-                for linear, name in ((block.qkv, "self_attention/linear_0"), (block.proj, "self_attention/linear_1"),
-                                     (block.fc1, "ffn/linear_0"), (block.fc2, "ffn/linear_1")):
+                for linear, name in (
+                    (block.qkv, "self_attention/linear_0"),
+                    (block.proj, "self_attention/linear_1"),
+                    (block.fc1, "ffn/linear_0"),
+                    (block.fc2, "ffn/linear_1"),
+                ):
                     put(linear.weight, f"layer_{i}/{name}/weight")
                     put(linear.bias, f"layer_{i}/{name}/bias")
         return self

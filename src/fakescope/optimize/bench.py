@@ -18,23 +18,24 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from fakescope.models.transforms import crops_to_tensor
-from fakescope.models import DEFAULT_MODEL, create_model, get_pretrained_cfg
-from fakescope.models.registry import resolve_name
-from fakescope.models.onnx_artifact import artifact_stem, read_metadata
 from fakescope.data.model_data import data_root, labelled_samples
+from fakescope.models import DEFAULT_MODEL, create_model, get_pretrained_cfg
+from fakescope.models.onnx import OnnxModel
+from fakescope.models.onnx_artifact import artifact_stem, read_metadata
+from fakescope.models.registry import resolve_name
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.optimize.evaluation import evaluate_model, load_crops
 from fakescope.optimize.export import DEFAULT_CALIBRATION_CROPS, export_variants
 from fakescope.optimize.fuse import fuse_conv_bn
-from fakescope.models.onnx import OnnxModel
 
 BATCHES = (1, 8, 32)
 ONNX_VARIANTS = ("fp32", "int8-dynamic", "int8-static")
 QUICK = {"crops": 32, "repeat": 1, "seconds": 0.2, "eval_limit": 64, "calib_crops": 32}
 
 
-def crops_per_second(call: Callable[[torch.Tensor], Any], inputs: torch.Tensor, batch: int, *, repeat: int,
-                     seconds: float) -> float:
+def crops_per_second(
+    call: Callable[[torch.Tensor], Any], inputs: torch.Tensor, batch: int, *, repeat: int, seconds: float
+) -> float:
     """Median over `repeat` runs of crops/s, each run cycling through the whole batches of `inputs` for at least
     `seconds`, after two warm-up batches (the first call at a new shape builds kernels and thread pools)."""
     if len(inputs) < batch:
@@ -103,8 +104,14 @@ def bench_backends(
         for variant, path in paths.items():
             model = OnnxModel(path, threads=threads)
             rates = {b: crops_per_second(model, nchw, b, repeat=repeat, seconds=seconds) for b in batches}
-            rows.append({"backend": f"onnx {variant}", "crops_per_s": rates, "size_bytes": path.stat().st_size,
-                         "metrics": next(iter(model.metadata["metrics"].values()), {})})
+            rows.append(
+                {
+                    "backend": f"onnx {variant}",
+                    "crops_per_s": rates,
+                    "size_bytes": path.stat().st_size,
+                    "metrics": next(iter(model.metadata["metrics"].values()), {}),
+                }
+            )
     finally:
         torch.set_num_threads(previous_threads)
     reference = rows[0]["crops_per_s"]
@@ -113,8 +120,16 @@ def bench_backends(
     return rows
 
 
-def _torch_rows(name: str, inputs: torch.Tensor, batches: Sequence[int], *, repeat: int, seconds: float,
-                eval_limit: int | None, data: str | Path | None) -> list[dict[str, Any]]:
+def _torch_rows(
+    name: str,
+    inputs: torch.Tensor,
+    batches: Sequence[int],
+    *,
+    repeat: int,
+    seconds: float,
+    eval_limit: int | None,
+    data: str | Path | None,
+) -> list[dict[str, Any]]:
     model = create_model(name, pretrained=True).eval()
     weights = model.pretrained_cfg.weights_path()
     size = weights.stat().st_size if weights is not None else 0
@@ -135,8 +150,10 @@ def _torch_rows(name: str, inputs: torch.Tensor, batches: Sequence[int], *, repe
 
 def backends_table(rows: list[dict[str, Any]], *, threads: int) -> Table:
     batches = list(rows[0]["crops_per_s"])
-    table = Table(title=f"crops/s per backend ({threads} threads; × = speed-up over torch fp32 in this run), size, val metrics",
-                  title_justify="left")
+    table = Table(
+        title=f"crops/s per backend ({threads} threads; × = speed-up over torch fp32 in this run), size, val metrics",
+        title_justify="left",
+    )
     table.add_column("backend", no_wrap=True)
     for b in batches:
         table.add_column(f"batch {b}", justify="right", no_wrap=True)
@@ -145,8 +162,11 @@ def backends_table(rows: list[dict[str, Any]], *, threads: int) -> Table:
     for row in rows:
         metrics = row["metrics"]
         table.add_row(
-            row["backend"], *[f"{row['crops_per_s'][b]:.1f} ({row['speedup'][b]:.1f}×)" for b in batches],
-            f"{row['size_bytes'] / 1e6:.1f} MB", f"{metrics.get('auc', float('nan')):.4f}",
-            f"{metrics.get('logloss', float('nan')):.4f}", str(metrics.get("n", "")),
+            row["backend"],
+            *[f"{row['crops_per_s'][b]:.1f} ({row['speedup'][b]:.1f}×)" for b in batches],
+            f"{row['size_bytes'] / 1e6:.1f} MB",
+            f"{metrics.get('auc', float('nan')):.4f}",
+            f"{metrics.get('logloss', float('nan')):.4f}",
+            str(metrics.get("n", "")),
         )
     return table

@@ -38,16 +38,18 @@ def calibration_inputs(name: str, n: int, *, root: str | Path | None = None) -> 
     return np.ascontiguousarray(crops_to_tensor(crops, cfg).numpy())
 
 
-def evaluate_model(model: object, name: str, *, root: str | Path | None = None, limit: int | None = None,
-                   batch_size: int = 32) -> dict[str, float]:
+def evaluate_model(
+    model: object, name: str, *, root: str | Path | None = None, limit: int | None = None, batch_size: int = 32
+) -> dict[str, float]:
     """binary_metrics (auc, logloss, n, ...) of a torch or ONNX detector on the model's val split."""
     samples = labelled_samples(name, "val", root=root, limit=limit)
     probs = score_crops(model, load_crops(samples, model.pretrained_cfg), batch_size=batch_size)  # type: ignore[attr-defined]
     return binary_metrics([s.label for s in samples], probs)
 
 
-def evaluate_variant(path: str | Path, *, root: str | Path | None = None, limit: int | None = None,
-                     threads: int | None = None) -> dict[str, float]:
+def evaluate_variant(
+    path: str | Path, *, root: str | Path | None = None, limit: int | None = None, threads: int | None = None
+) -> dict[str, float]:
     """binary_metrics (auc, logloss, n, ...) of an exported .onnx on its model's val split (all of it by default)."""
 
     model = OnnxModel(path, threads=threads)

@@ -28,7 +28,6 @@ from fakescope.errors import ModelError
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
-from fakescope.models.registry import resolve_name
 from fakescope.models.onnx_artifact import (
     INPUT_NAME,
     OUTPUT_NAMES,
@@ -37,6 +36,7 @@ from fakescope.models.onnx_artifact import (
     sha256_bytes,
     write_metadata,
 )
+from fakescope.models.registry import resolve_name
 from fakescope.optimize.evaluation import calibration_inputs, evaluate_variant
 from fakescope.optimize.fuse import fuse_conv_bn
 from fakescope.optimize.prune import prune_model, sparsity
@@ -63,8 +63,10 @@ class OnnxOutputs(nn.Module):
 
 def check_exportable(name: str, cfg: PretrainedCfg) -> None:
     if cfg.input_kind == "audio":
-        raise ModelError(f"{name}: audio models cannot be exported to ONNX (their MFCC front end masks each row by its own "
-                         f"length, a data-dependent shape torch.export cannot trace); use --backend torch")
+        raise ModelError(
+            f"{name}: audio models cannot be exported to ONNX (their MFCC front end masks each row by its own "
+            f"length, a data-dependent shape torch.export cannot trace); use --backend torch"
+        )
 
 
 def export_onnx(model: ClassifierModel, path: Path, *, opset: int = OPSET) -> Path:
@@ -73,8 +75,14 @@ def export_onnx(model: ClassifierModel, path: Path, *, opset: int = OPSET) -> Pa
     wrapper = OnnxOutputs(fuse_conv_bn(model)).eval()
     example = torch.zeros(2, *cfg.input_size)
     program = torch.onnx.export(
-        wrapper, (example,), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), opset_version=opset, dynamo=True,
-        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}, verbose=False,
+        wrapper,
+        (example,),
+        input_names=[INPUT_NAME],
+        output_names=list(OUTPUT_NAMES),
+        opset_version=opset,
+        dynamo=True,
+        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
+        verbose=False,
     )
     program.save(str(path), external_data=False)
     onnx.checker.check_model(str(path))
@@ -91,12 +99,22 @@ class ExportedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def build_metadata(name: str, variant: str, onnx_path: Path, cfg: PretrainedCfg, *, source_sha256: str | None,
-                   pruning: dict[str, Any] | None, calibration: dict[str, Any] | None) -> dict[str, Any]:
+def build_metadata(
+    name: str,
+    variant: str,
+    onnx_path: Path,
+    cfg: PretrainedCfg,
+    *,
+    source_sha256: str | None,
+    pruning: dict[str, Any] | None,
+    calibration: dict[str, Any] | None,
+) -> dict[str, Any]:
     data = onnx_path.read_bytes()
     recipe = f"fakescope export {name} --format onnx" + (f" --quantize {variant}" if variant != "fp32" else "")
     if pruning:
-        recipe += f" --prune {pruning['amount']:g}" + ("" if pruning["method"] == "l1" else f" --prune-method {pruning['method']}")
+        recipe += f" --prune {pruning['amount']:g}" + (
+            "" if pruning["method"] == "l1" else f" --prune-method {pruning['method']}"
+        )
         if pruning["fine_tuned"]:
             recipe = f"python benchmarks/prune_finetune.py --amount {pruning['amount']:g} --method {pruning['method']}"
     return {
@@ -125,8 +143,12 @@ def build_metadata(name: str, variant: str, onnx_path: Path, cfg: PretrainedCfg,
         "calibration": calibration,
         "metrics": {},
         "recipe": recipe,
-        "versions": {"fakescope": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": ort.__version__},
+        "versions": {
+            "fakescope": __version__,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+        },
     }
 
 
@@ -196,8 +218,9 @@ def export_variants(
                 inputs = calibration_inputs(name, calib_crops, root=data)
                 calibration = {"split": "calib", "crops": len(inputs), "method": "minmax"}
             shutil.move(make_variant(fp32, Path(tmp) / "variant.onnx", variant, calibration=inputs), dst)
-            metadata = build_metadata(name, variant, dst, model.pretrained_cfg, source_sha256=source_sha, pruning=pruning,
-                                      calibration=calibration)
+            metadata = build_metadata(
+                name, variant, dst, model.pretrained_cfg, source_sha256=source_sha, pruning=pruning, calibration=calibration
+            )
             meta_path = write_metadata(dst, metadata)
             if evaluate:
                 metrics = evaluate_variant(dst, root=data, limit=eval_limit)

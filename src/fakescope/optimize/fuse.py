@@ -37,8 +37,12 @@ def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
         if node.op != "call_module" or not _foldable_norm(modules[node.target]):
             continue
         source = node.args[0]
-        if (isinstance(source, fx.Node) and source.op == "call_module" and type(modules[source.target]) is nn.Conv2d
-                and len(source.users) == 1):
+        if (
+            isinstance(source, fx.Node)
+            and source.op == "call_module"
+            and type(modules[source.target]) is nn.Conv2d
+            and len(source.users) == 1
+        ):
             pairs.append((str(source.target), str(node.target)))
     return pairs
 

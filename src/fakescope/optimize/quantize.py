@@ -59,9 +59,17 @@ def quantize_int8_static(src: Path, dst: Path, calibration: np.ndarray, *, reduc
         raise ModelError("int8-static needs calibration crops, got none")
     with tempfile.TemporaryDirectory() as tmp:
         prepared = preprocess(src, Path(tmp) / "prepared.onnx")
-        quantize_static(str(prepared), str(dst), CropBatches(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=reduce_range,
-                        nodes_to_exclude=head_nodes(onnx.load(str(prepared))))
+        quantize_static(
+            str(prepared),
+            str(dst),
+            CropBatches(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            reduce_range=reduce_range,
+            nodes_to_exclude=head_nodes(onnx.load(str(prepared))),
+        )
     return dst
 
 

@@ -44,7 +44,7 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
-                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 }
 DESCRIPTION = """Deepfake detection as a service: faces in images and videos, whole AI-generated pictures,
 synthetic speech. Send a file to POST /v1/detect for an answer in the same request, or to POST /v1/jobs
@@ -54,7 +54,10 @@ Authenticate with an API key (`fakescope keys create NAME`) as `Authorization: B
 Every error is JSON `{"detail": "<one line>"}`."""
 # FakescopeError subclasses a request can raise, and the status each means.
 ERROR_STATUS: dict[type[FakescopeError], int] = {
-    UploadTooLargeError: 413, EmptyUploadError: 422, DetectTimeoutError: 504, MissingFileError: 404,
+    UploadTooLargeError: 413,
+    EmptyUploadError: 422,
+    DetectTimeoutError: 504,
+    MissingFileError: 404,
 }
 
 
@@ -68,9 +71,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     metrics = Metrics()
     blobs = BlobStore(settings.blob_dir)
     service = Service(
-        settings=settings, engine=engine, sessions=sessions, blobs=blobs,
-        runner=JobRunner(settings, sessions, blobs, metrics), limiter=RateLimiter(settings.rate_limit_per_minute),
-        metrics=metrics, require_owner=owner_dependency(settings, sessions), session_secret=session_secret(settings))
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        blobs=blobs,
+        runner=JobRunner(settings, sessions, blobs, metrics),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+        metrics=metrics,
+        require_owner=owner_dependency(settings, sessions),
+        session_secret=session_secret(settings),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -88,8 +98,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, detect_bytes=settings.max_detect_bytes, upload_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Fakescope-Client"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Fakescope-Client"],
+        )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_error_handlers(app)
     app.include_router(health.router)

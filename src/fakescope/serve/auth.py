@@ -183,8 +183,9 @@ def session_secret(settings: ServeSettings) -> str:
 
 def set_session_cookie(response: Response, client_id: str, secret: str, ttl_s: int = SESSION_TTL_S) -> None:
     """The page's session cookie with the flags the contract fixes (HttpOnly, SameSite=Strict, path /)."""
-    response.set_cookie(SESSION_COOKIE, sign_session(client_id, secret, ttl_s), max_age=ttl_s, path="/",
-                        httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE, sign_session(client_id, secret, ttl_s), max_age=ttl_s, path="/", httponly=True, samesite="strict"
+    )
 
 
 def request_token(request: Request) -> str | None:

@@ -59,8 +59,9 @@ class DetectBatcher:
         self._flush()
 
     def _flush(self) -> None:
-        while self._pending and (len(self._pending) >= self.max_files
-                                 or (not self._window_open and self._in_flight < self.pool.size)):
+        while self._pending and (
+            len(self._pending) >= self.max_files or (not self._window_open and self._in_flight < self.pool.size)
+        ):
             batch, self._pending = self._pending[: self.max_files], self._pending[self.max_files :]
             self._send(batch)
 

@@ -53,9 +53,19 @@ class _Running:
 class Dispatcher:
     """Runs the queue on `pool`; `on_finished` is told of every job it finishes or fails."""
 
-    def __init__(self, settings: ServeSettings, sessions: sessionmaker[Session], queue: JobQueue, pool: WorkerPool,
-                 blobs: BlobStore, results: StoredResults, metrics: Metrics, *, thumbs_for: Callable[[str], Path],
-                 on_finished: Callable[[Job], None]) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        sessions: sessionmaker[Session],
+        queue: JobQueue,
+        pool: WorkerPool,
+        blobs: BlobStore,
+        results: StoredResults,
+        metrics: Metrics,
+        *,
+        thumbs_for: Callable[[str], Path],
+        on_finished: Callable[[Job], None],
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.queue = queue
@@ -118,7 +128,7 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the dispatcher
+            except Exception:
                 log.exception("dispatcher tick failed")
             self._wake.wait(TICK_S)
             self._wake.clear()
@@ -148,8 +158,9 @@ class Dispatcher:
             if not path.is_file():
                 self._fail(claim.job_id, claim.attempts, "the uploaded file is no longer stored")
                 continue
-            future, generation = self.pool.submit(workers.run_detect, str(path), claim.filename,
-                                                  str(self.thumbs_for(claim.job_id)))
+            future, generation = self.pool.submit(
+                workers.run_detect, str(path), claim.filename, str(self.thumbs_for(claim.job_id))
+            )
             future.add_done_callback(lambda _f: self._wake.set())
             with self._lock:
                 self._running[claim.job_id] = _Running(claim.job_id, claim.attempts, future, generation)
@@ -217,8 +228,9 @@ class Dispatcher:
                 return
             self.results.fill(job, data)
             job.finished_at, job.lease_until = utcnow(), None
-            record_analysis(session, user=job.owner, job_id=job.id, verdict=job.verdict, media_type=job.media_type,
-                            status=data.get("status"))
+            record_analysis(
+                session, user=job.owner, job_id=job.id, verdict=job.verdict, media_type=job.media_type, status=data.get("status")
+            )
         log.info("job %s done: %s", r.job_id, job.verdict or data.get("status"))
         self.on_finished(job)
 

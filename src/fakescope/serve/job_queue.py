@@ -42,15 +42,29 @@ def get_owned_job(session: Session, owner: str, job_id: str) -> Job | None:
     return job if job is not None and job.owner == owner else None
 
 
-def list_owned_jobs(session: Session, owner: str, *, status: str | None = None, media_type: str | None = None,
-                    verdict: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[Job], int]:
+def list_owned_jobs(
+    session: Session,
+    owner: str,
+    *,
+    status: str | None = None,
+    media_type: str | None = None,
+    verdict: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[Job], int]:
     """One page of the owner's jobs, newest first, and how many match in all."""
     where = [Job.owner == owner]
-    where += [c for v, c in ((status, Job.status == status), (media_type, Job.media_type == media_type),
-                             (verdict, Job.verdict == verdict)) if v is not None]
+    where += [
+        c
+        for v, c in (
+            (status, Job.status == status),
+            (media_type, Job.media_type == media_type),
+            (verdict, Job.verdict == verdict),
+        )
+        if v is not None
+    ]
     total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
-    rows = session.scalars(select(Job).where(*where).order_by(Job.created_at.desc(), Job.id.desc())
-                           .limit(limit).offset(offset))
+    rows = session.scalars(select(Job).where(*where).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset))
     return list(rows), int(total)
 
 
@@ -64,15 +78,22 @@ class JobQueue:
         """Atomically take the oldest queued job, or None."""
         now = utcnow()
         with self.sessions.begin() as session:
-            job = session.scalars(select(Job).where(Job.status == "queued", Job.kind == "job")
-                                  .order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)).first()
+            job = session.scalars(
+                select(Job)
+                .where(Job.status == "queued", Job.kind == "job")
+                .order_by(Job.created_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
             if job is None:
                 return None
             claimed = Claim(job.id, job.sha256, job.filename, job.attempts + 1)
             done = session.execute(
-                update(Job).where(Job.id == job.id, Job.status == "queued")
+                update(Job)
+                .where(Job.id == job.id, Job.status == "queued")
                 .values(status="running", attempts=Job.attempts + 1, lease_until=now + LEASE, started_at=now, error=None)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
         return claimed if done.rowcount == 1 else None
 
     def requeue(self, job_id: str, attempts: int, *, penalty: bool) -> None:
@@ -82,16 +103,24 @@ class JobQueue:
         if not penalty:
             values["attempts"] = Job.attempts - 1
         with self.sessions.begin() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.status == "running", Job.attempts == attempts)
-                            .values(**values).execution_options(synchronize_session=False))
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.attempts == attempts)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
     def renew_leases(self, job_ids: list[str]) -> None:
         """Push the leases of the jobs this instance runs one LEASE further."""
         if not job_ids:
             return
         with self.sessions.begin() as session:
-            session.execute(update(Job).where(Job.id.in_(job_ids), Job.status == "running")
-                            .values(lease_until=utcnow() + LEASE).execution_options(synchronize_session=False))
+            session.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.status == "running")
+                .values(lease_until=utcnow() + LEASE)
+                .execution_options(synchronize_session=False)
+            )
 
     def recover(self, *, at_start: bool, ours: set[str]) -> tuple[int, list[Job]]:
         """Queue again the running jobs whose server died (lease expired), fail those out of attempts;
@@ -114,15 +143,17 @@ class JobQueue:
                 if job.attempts >= MAX_ATTEMPTS:
                     job.status, job.finished_at, job.lease_until = "failed", now, None
                     job.error = f"gave up after {job.attempts} attempts (the service stopped while it ran)"
-                    record_analysis(session, user=job.owner, job_id=job.id, verdict=None, media_type=job.media_type,
-                                    status="error")
+                    record_analysis(
+                        session, user=job.owner, job_id=job.id, verdict=None, media_type=job.media_type, status="error"
+                    )
                     failed.append(job)
                 else:
                     job.status, job.lease_until = "queued", None
                     requeued += 1
         if requeued or failed:
-            log.warning("recovered %d interrupted jobs (%d queued again, %d failed)", requeued + len(failed), requeued,
-                        len(failed))
+            log.warning(
+                "recovered %d interrupted jobs (%d queued again, %d failed)", requeued + len(failed), requeued, len(failed)
+            )
         return requeued, failed
 
     def depth(self) -> int:

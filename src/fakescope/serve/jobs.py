@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 class JobRunner:
     """Owns the worker pools and the dispatcher thread of one service instance."""
 
-    def __init__(self, settings: ServeSettings, sessions: sessionmaker[Session], blobs: BlobStore,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: ServeSettings, sessions: sessionmaker[Session], blobs: BlobStore, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.blobs = blobs
@@ -46,16 +47,34 @@ class JobRunner:
         threads = threads_per_worker(settings.workers + settings.detect_workers)
         self.job_pool = WorkerPool("jobs", settings.workers, settings, threads=threads, on_warm=self._warmed)
         self.detect_pool = WorkerPool("detect", settings.detect_workers, settings, threads=threads, on_warm=self._warmed)
-        self.detect_batches = DetectBatcher(self.detect_pool, settings.batch_window_ms, settings.batch_max_files,
-                                            on_batch=self.metrics.detect_batch_size.observe)
+        self.detect_batches = DetectBatcher(
+            self.detect_pool, settings.batch_window_ms, settings.batch_max_files, on_batch=self.metrics.detect_batch_size.observe
+        )
         self.webhooks = WebhookSender(sessions, resolve_secret(settings.webhook_secret, settings.data_dir / "webhook_secret"))
         self.results = StoredResults(lambda: self.models_info, self.thumbs_for)
         self.queue = JobQueue(sessions)
-        self.dispatcher = Dispatcher(settings, sessions, self.queue, self.job_pool, blobs, self.results, self.metrics,
-                                     thumbs_for=self.thumbs_for, on_finished=self._finished)
-        self.detects = SyncDetects(settings, sessions, self.detect_pool, self.detect_batches, self.results, self.metrics,
-                                   thumbs_for=self.thumbs_for, on_cache_hit=self._answered_from_cache,
-                                   on_finished=self._finished)
+        self.dispatcher = Dispatcher(
+            settings,
+            sessions,
+            self.queue,
+            self.job_pool,
+            blobs,
+            self.results,
+            self.metrics,
+            thumbs_for=self.thumbs_for,
+            on_finished=self._finished,
+        )
+        self.detects = SyncDetects(
+            settings,
+            sessions,
+            self.detect_pool,
+            self.detect_batches,
+            self.results,
+            self.metrics,
+            thumbs_for=self.thumbs_for,
+            on_cache_hit=self._answered_from_cache,
+            on_finished=self._finished,
+        )
 
     # life cycle
 
@@ -102,12 +121,34 @@ class JobRunner:
 
     # submitting
 
-    def submit_job(self, *, owner: str, blob: StoredBlob, filename: str, media_type: str | None, source: str,
-                   force: bool = False, webhook_url: str | None = None) -> Job:
+    def submit_job(
+        self,
+        *,
+        owner: str,
+        blob: StoredBlob,
+        filename: str,
+        media_type: str | None,
+        source: str,
+        force: bool = False,
+        webhook_url: str | None = None,
+    ) -> Job:
         """A new job row: queued for the dispatcher, or done at once from the cache."""
-        job = Job(id=new_id(), owner=owner, kind="job", status="queued", filename=filename, sha256=blob.sha256,
-                  size=blob.size, media_type=media_type, source=source, force=force, cached=False,
-                  webhook_url=webhook_url, attempts=0, created_at=utcnow())
+        job = Job(
+            id=new_id(),
+            owner=owner,
+            kind="job",
+            status="queued",
+            filename=filename,
+            sha256=blob.sha256,
+            size=blob.size,
+            media_type=media_type,
+            source=source,
+            force=force,
+            cached=False,
+            webhook_url=webhook_url,
+            attempts=0,
+            created_at=utcnow(),
+        )
         with self.sessions.begin() as session:
             hit = self.results.answer(session, job)
             session.add(job)
@@ -118,8 +159,9 @@ class JobRunner:
             self.dispatcher.wake()
         return job
 
-    async def detect_now(self, blob: StoredBlob, *, owner: str, filename: str, media_type: str | None,
-                         force: bool = False) -> Result:
+    async def detect_now(
+        self, blob: StoredBlob, *, owner: str, filename: str, media_type: str | None, force: bool = False
+    ) -> Result:
         """Analyse now in the detect pool (or answer from the cache); stored as a job of kind "detect"."""
         return await self.detects.detect_now(blob, owner=owner, filename=filename, media_type=media_type, force=force)
 

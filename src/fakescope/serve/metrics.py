@@ -23,21 +23,29 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("fakescope_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r)
-        self.latency = Histogram("fakescope_http_request_seconds", "HTTP request latency", ["method", "route"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.latency = Histogram(
+            "fakescope_http_request_seconds", "HTTP request latency", ["method", "route"], buckets=LATENCY_BUCKETS, registry=r
+        )
         self.queue_depth = Gauge("fakescope_jobs_queued", "jobs waiting for a worker", registry=r)
         self.jobs_running = Gauge("fakescope_jobs_running", "jobs being analysed by this instance", registry=r)
-        self.verdicts = Counter("fakescope_verdicts", "finished analyses by verdict (or status when not scored)",
-                                ["verdict"], registry=r)
+        self.verdicts = Counter(
+            "fakescope_verdicts", "finished analyses by verdict (or status when not scored)", ["verdict"], registry=r
+        )
         self.jobs_finished = Counter("fakescope_jobs_finished", "jobs finished by this instance", ["kind", "status"], registry=r)
-        self.model_load = Gauge("fakescope_model_load_seconds", "seconds a worker process took to load its models",
-                                ["pool"], registry=r)
-        self.detect_batch_size = Histogram("fakescope_detect_batch_files", "files per batch sent to a detect worker",
-                                           buckets=(1, 2, 3, 4, 6, 8, 16, 32, 64), registry=r)
+        self.model_load = Gauge(
+            "fakescope_model_load_seconds", "seconds a worker process took to load its models", ["pool"], registry=r
+        )
+        self.detect_batch_size = Histogram(
+            "fakescope_detect_batch_files",
+            "files per batch sent to a detect worker",
+            buckets=(1, 2, 3, 4, 6, 8, 16, 32, 64),
+            registry=r,
+        )
         self.cache_hits = Counter("fakescope_cache_hits", "analyses answered from a stored result", registry=r)
         self.cache_misses = Counter("fakescope_cache_misses", "analyses that needed a worker", registry=r)
-        self.worker_restarts = Counter("fakescope_worker_restarts", "worker pools rebuilt (crash, timeout, cancel)",
-                                       ["pool"], registry=r)
+        self.worker_restarts = Counter(
+            "fakescope_worker_restarts", "worker pools rebuilt (crash, timeout, cancel)", ["pool"], registry=r
+        )
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition format and its content type, for GET /metrics."""

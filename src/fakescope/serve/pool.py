@@ -29,8 +29,15 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """`size` spawned processes running `workers.init_worker`; `generation` counts builds."""
 
-    def __init__(self, name: str, size: int, settings: ServeSettings, *, threads: int,
-                 on_warm: Callable[[str, dict[str, Any]], None] = lambda name, info: None) -> None:
+    def __init__(
+        self,
+        name: str,
+        size: int,
+        settings: ServeSettings,
+        *,
+        threads: int,
+        on_warm: Callable[[str, dict[str, Any]], None] = lambda name, info: None,
+    ) -> None:
         self.name = name
         self.size = size
         self.settings = settings
@@ -102,8 +109,11 @@ class WorkerPool:
         self._ready.clear()
         self._warm = 0
         self._executor = ProcessPoolExecutor(
-            self.size, mp_context=multiprocessing.get_context("spawn"),
-            initializer=workers.init_worker, initargs=(self.settings, self.threads))
+            self.size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=workers.init_worker,
+            initargs=(self.settings, self.threads),
+        )
         generation = self.generation
         for _ in range(self.size):
             self._executor.submit(workers.warm_up).add_done_callback(lambda f, g=generation: self._warmed(f, g))

@@ -47,8 +47,9 @@ class StoredResults:
         key = self.key(job.sha256)
         if job.force or key is None:
             return None
-        hit = session.scalars(select(Job).where(Job.cache_key == key, Job.status == "done")
-                              .order_by(Job.finished_at.desc()).limit(1)).first()
+        hit = session.scalars(
+            select(Job).where(Job.cache_key == key, Job.status == "done").order_by(Job.finished_at.desc()).limit(1)
+        ).first()
         if hit is None or hit.result is None:
             return None
         now = utcnow()
@@ -57,8 +58,14 @@ class StoredResults:
         job.verdict, job.score, job.media_type = hit.verdict, hit.score, hit.media_type or job.media_type
         job.started_at = job.finished_at = now
         job.attempts = 0
-        record_analysis(session, user=job.owner, job_id=job.id, verdict=job.verdict, media_type=job.media_type,
-                        status=job.result.get("status"))
+        record_analysis(
+            session,
+            user=job.owner,
+            job_id=job.id,
+            verdict=job.verdict,
+            media_type=job.media_type,
+            status=job.result.get("status"),
+        )
         return hit
 
     def fill(self, job: Job, data: dict[str, Any]) -> None:

@@ -44,7 +44,8 @@ class JobOut(BaseModel):
     score: float | None = Field(None, description="calibrated P(fake), when the file could be scored")
     result: Result | None = Field(None, description="the full Result, once done (the same object as `fakescope detect --json`)")
     faces_url_template: str = Field(
-        FACES_URL_TEMPLATE, description="where each face track's thumbnail is: fill in {id} and a track_id of result.faces")
+        FACES_URL_TEMPLATE, description="where each face track's thumbnail is: fill in {id} and a track_id of result.faces"
+    )
 
 
 class JobPage(BaseModel):
@@ -68,7 +69,8 @@ class Stats(BaseModel):
     uses: int = Field(description="analyses in the window")
     unique_users: int = Field(description="distinct users (API keys, page sessions) with an analysis in the window")
     returning_share: float | None = Field(
-        None, description="among users whose first analysis is in the window, the share who made a second one")
+        None, description="among users whose first analysis is in the window, the share who made a second one"
+    )
     median_time_on_page_s: float | None = Field(None, description="median time spent on the web page, in seconds")
     verdict_mix: dict[str, int] = Field(description="analyses per verdict (or not_applicable / error)")
 
@@ -90,7 +92,8 @@ class ModelsOut(BaseModel):
     frames: int = Field(description="frames sampled per video")
     versions: dict[str, str] = Field(description="model_versions every Result carries")
     fingerprint: str = Field(
-        description="hash of everything that shapes a Result; stored results are reused only while it is unchanged")
+        description="hash of everything that shapes a Result; stored results are reused only while it is unchanged"
+    )
 
 
 class BeaconIn(BaseModel):

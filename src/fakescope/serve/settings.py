@@ -27,9 +27,15 @@ class ServeSettings(BaseSettings):
     max_upload_bytes: int = Field(500 * MIB, ge=1)
     max_detect_bytes: int = Field(50 * MIB, ge=1, description="upload limit of the synchronous POST /v1/detect")
     detect_timeout_s: float = Field(120.0, gt=0)
-    batch_window_ms: float = Field(5.0, ge=0, le=1000, description=(
-        "POST /v1/detect requests arriving this close together (or while the detect workers are busy) go to a worker "
-        "as one batch whose model calls share forwards; 0: one request per call"))
+    batch_window_ms: float = Field(
+        5.0,
+        ge=0,
+        le=1000,
+        description=(
+            "POST /v1/detect requests arriving this close together (or while the detect workers are busy) go to a worker "
+            "as one batch whose model calls share forwards; 0: one request per call"
+        ),
+    )
     batch_max_files: int = Field(8, ge=1, le=256, description="most files in one detect batch")
     job_timeout_s: float = Field(1800.0, gt=0)
     rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per API key or page session")
@@ -66,6 +72,12 @@ class ServeSettings(BaseSettings):
 
     def detector_options(self) -> DetectorOptions:
         """The Detector the service's workers analyse with; how it runs (threads, batching) is up to them."""
-        return DetectorOptions(model=self.model, frames=self.frames, face_detector=self.face_detector, backend=self.backend,
-                               image_model=model_choice(self.image_model), audio_model=model_choice(self.audio_model),
-                               audio_weight=self.audio_weight)
+        return DetectorOptions(
+            model=self.model,
+            frames=self.frames,
+            face_detector=self.face_detector,
+            backend=self.backend,
+            image_model=model_choice(self.image_model),
+            audio_model=model_choice(self.audio_model),
+            audio_weight=self.audio_weight,
+        )

@@ -25,8 +25,16 @@ MAX_PAGE_SECONDS = 24 * 3600.0
 MAX_DAYS = 3660
 
 
-def record_analysis(session: Session, *, user: str, job_id: str | None, verdict: str | None, media_type: str | None,
-                    status: str | None = None, at: datetime | None = None) -> UsageEvent:
+def record_analysis(
+    session: Session,
+    *,
+    user: str,
+    job_id: str | None,
+    verdict: str | None,
+    media_type: str | None,
+    status: str | None = None,
+    at: datetime | None = None,
+) -> UsageEvent:
     """Add (not commit) one analysis; with no verdict the Result's status ("not_applicable"/"error") is counted."""
     if not verdict:
         verdict = status if status in NO_VERDICT else "error"
@@ -35,8 +43,9 @@ def record_analysis(session: Session, *, user: str, job_id: str | None, verdict:
     return event
 
 
-def record_page_event(session: Session, *, user: str, kind: str, seconds: float | None = None,
-                      at: datetime | None = None) -> UsageEvent:
+def record_page_event(
+    session: Session, *, user: str, kind: str, seconds: float | None = None, at: datetime | None = None
+) -> UsageEvent:
     """Add (not commit) a page beacon; time on page must be a finite 0..24 h, as a beacon is client input."""
     if kind not in PAGE_KINDS:
         raise FakescopeError(f"event must be one of {', '.join(PAGE_KINDS)}, got {kind!r}")
@@ -66,18 +75,26 @@ def usage_stats(session: Session, *, days: int = 30, now: datetime | None = None
     analysis = UsageEvent.kind == "analysis"
 
     per_day = Counter(at.astimezone(UTC).date() for at in session.scalars(select(UsageEvent.at).where(analysis, in_window)))
-    day_rows = [{"date": (first + timedelta(days=i)).isoformat(), "uses": per_day.get(first + timedelta(days=i), 0)}
-                for i in range(days)]
+    day_rows = [
+        {"date": (first + timedelta(days=i)).isoformat(), "uses": per_day.get(first + timedelta(days=i), 0)} for i in range(days)
+    ]
     unique_users = session.scalar(select(func.count(func.distinct(UsageEvent.user))).where(analysis, in_window)) or 0
 
-    firsts = (select(UsageEvent.user, func.min(UsageEvent.at).label("first_at"), func.count().label("n"))
-              .where(analysis, UsageEvent.at <= now).group_by(UsageEvent.user).subquery())
+    firsts = (
+        select(UsageEvent.user, func.min(UsageEvent.at).label("first_at"), func.count().label("n"))
+        .where(analysis, UsageEvent.at <= now)
+        .group_by(UsageEvent.user)
+        .subquery()
+    )
     new_users, returning = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((firsts.c.n >= 2, 1), else_=0)), 0))
-        .where(firsts.c.first_at >= start)).one()
+        select(func.count(), func.coalesce(func.sum(case((firsts.c.n >= 2, 1), else_=0)), 0)).where(firsts.c.first_at >= start)
+    ).one()
 
-    page_times = list(session.scalars(select(UsageEvent.seconds).where(
-        UsageEvent.kind == "page_time", in_window, UsageEvent.seconds.is_not(None))))
+    page_times = list(
+        session.scalars(
+            select(UsageEvent.seconds).where(UsageEvent.kind == "page_time", in_window, UsageEvent.seconds.is_not(None))
+        )
+    )
     verdicts: Counter[str] = Counter()
     by_verdict = select(UsageEvent.verdict, func.count()).where(analysis, in_window).group_by(UsageEvent.verdict)
     for verdict, n in session.execute(by_verdict):

@@ -186,6 +186,7 @@ class BlobStore:
         size = path.stat().st_size
         if size > max_bytes:
             raise UploadTooLargeError(
-                f"file too large: {path.name} is {format_bytes(size)}, the limit is {format_bytes(max_bytes)}")
+                f"file too large: {path.name} is {format_bytes(size)}, the limit is {format_bytes(max_bytes)}"
+            )
         with path.open("rb") as fh:
             return self.save_iter(iter(lambda: fh.read(CHUNK_BYTES), b""), max_bytes)

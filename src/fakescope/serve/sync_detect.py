@@ -44,9 +44,19 @@ class SyncDetects:
 
     Reads detect_timeout_s from `settings` at each call."""
 
-    def __init__(self, settings: ServeSettings, sessions: sessionmaker[Session], pool: WorkerPool, batches: DetectBatcher,
-                 results: StoredResults, metrics: Metrics, *, thumbs_for: Callable[[str], Path],
-                 on_cache_hit: Callable[[Job, Job], None], on_finished: Callable[[Job], None]) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        sessions: sessionmaker[Session],
+        pool: WorkerPool,
+        batches: DetectBatcher,
+        results: StoredResults,
+        metrics: Metrics,
+        *,
+        thumbs_for: Callable[[str], Path],
+        on_cache_hit: Callable[[Job, Job], None],
+        on_finished: Callable[[Job], None],
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.pool = pool
@@ -57,12 +67,25 @@ class SyncDetects:
         self.on_cache_hit = on_cache_hit
         self.on_finished = on_finished
 
-    async def detect_now(self, blob: StoredBlob, *, owner: str, filename: str, media_type: str | None,
-                         force: bool = False) -> Result:
+    async def detect_now(
+        self, blob: StoredBlob, *, owner: str, filename: str, media_type: str | None, force: bool = False
+    ) -> Result:
         """Analyse now (or answer from the cache); stored as a job of kind "detect"."""
-        job = Job(id=new_id(), owner=owner, kind="detect", status="running", filename=filename, sha256=blob.sha256,
-                  size=blob.size, media_type=media_type, source="upload", force=force, cached=False, attempts=1,
-                  created_at=utcnow())
+        job = Job(
+            id=new_id(),
+            owner=owner,
+            kind="detect",
+            status="running",
+            filename=filename,
+            sha256=blob.sha256,
+            size=blob.size,
+            media_type=media_type,
+            source="upload",
+            force=force,
+            cached=False,
+            attempts=1,
+            created_at=utcnow(),
+        )
         hit = await anyio.to_thread.run_sync(self._store_cached, job)
         if hit is not None:
             return Result.model_validate(job.result)
@@ -113,6 +136,12 @@ class SyncDetects:
             else:
                 self.results.fill(job, data)
             session.add(job)
-            record_analysis(session, user=job.owner, job_id=job.id, verdict=job.verdict, media_type=job.media_type,
-                            status=data.get("status") if data else "error")
+            record_analysis(
+                session,
+                user=job.owner,
+                job_id=job.id,
+                verdict=job.verdict,
+                media_type=job.media_type,
+                status=data.get("status") if data else "error",
+            )
         self.on_finished(job)

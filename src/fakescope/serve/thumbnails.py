@@ -56,7 +56,7 @@ def write_thumbnails(faces: Sequence[FaceTrack], pictures: Mapping[int, np.ndarr
         try:
             _save_jpeg(face_thumbnail(pictures[track.track_id], best_frame(track)[2]), out_dir / f"{int(track.track_id)}.jpg")
             written.append(track.track_id)
-        except Exception:  # noqa: BLE001 - a missing thumbnail must never fail the analysis
+        except Exception:
             log.exception("thumbnail of face track %s in %s failed", track.track_id, name)
     return written
 

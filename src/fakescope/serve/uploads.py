@@ -106,14 +106,16 @@ def url_filename(url: str) -> str:
 async def fetch_url(url: str, blobs: BlobStore, max_bytes: int) -> StoredBlob:
     """Stream a URL's body into the blob store, stopping at `max_bytes` (redirects are not followed)."""
     try:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=FETCH_TIMEOUT_S) as client:
-            async with client.stream("GET", url) as response:
-                if not response.is_success:
-                    raise HTTPException(502, f"could not fetch url: HTTP {response.status_code}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise HTTPException(413, f"file too large: the limit is {format_bytes(max_bytes)}")
-                return await blobs.save_stream(response.aiter_bytes(), max_bytes)
+        async with (
+            httpx.AsyncClient(follow_redirects=False, timeout=FETCH_TIMEOUT_S) as client,
+            client.stream("GET", url) as response,
+        ):
+            if not response.is_success:
+                raise HTTPException(502, f"could not fetch url: HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise HTTPException(413, f"file too large: the limit is {format_bytes(max_bytes)}")
+            return await blobs.save_stream(response.aiter_bytes(), max_bytes)
     except httpx.HTTPError as err:
         raise HTTPException(502, f"could not fetch url: {type(err).__name__}") from None
 
@@ -179,7 +181,15 @@ class BodyLimitMiddleware:
 
 async def _too_large(send: Send, limit: int) -> None:
     body = json.dumps({"detail": f"file too large: the limit is {format_bytes(limit)}"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

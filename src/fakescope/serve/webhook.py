@@ -71,8 +71,16 @@ def validate_webhook_url(url: str, hosts: Sequence[str] = ()) -> str:
     return url
 
 
-def deliver(url: str, payload: dict[str, Any], secret: str, *, tries: int = 3, timeout: float = 5.0,
-            backoff: Sequence[float] = (1, 2, 4), sleep: Callable[[float], None] = time.sleep) -> str:
+def deliver(
+    url: str,
+    payload: dict[str, Any],
+    secret: str,
+    *,
+    tries: int = 3,
+    timeout: float = 5.0,
+    backoff: Sequence[float] = (1, 2, 4),
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     """POST the JSON payload, signed; "delivered" on a 2xx answer, else "failed: <why>" after the tries."""
     try:
         validate_webhook_url(url)
@@ -85,8 +93,12 @@ def deliver(url: str, payload: dict[str, Any], secret: str, *, tries: int = 3, t
             if attempt:
                 sleep(backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0)
             timestamp = int(time.time())
-            headers = {"Content-Type": "application/json", "User-Agent": "fakescope-webhook",
-                       SIGNATURE_HEADER: sign(secret, timestamp, body), TIMESTAMP_HEADER: str(timestamp)}
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "fakescope-webhook",
+                SIGNATURE_HEADER: sign(secret, timestamp, body),
+                TIMESTAMP_HEADER: str(timestamp),
+            }
             try:
                 response = client.post(url, content=body, headers=headers)
             except Exception as err:  # noqa: BLE001 - a webhook must never take its job down
@@ -136,5 +148,9 @@ class WebhookSender:
     def _deliver(self, job_id: str, url: str, payload: dict[str, Any]) -> None:
         status = deliver(url, payload, self.secret)
         with self.sessions.begin() as session:
-            session.execute(update(Job).where(Job.id == job_id).values(webhook_status=status[:1000])
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(webhook_status=status[:1000])
+                .execution_options(synchronize_session=False)
+            )

@@ -41,7 +41,7 @@ def init_worker(settings: ServeSettings, threads: int) -> None:
         _detector = Detector.from_options(replace(settings.detector_options(), cache_size=0))
         if settings.batch_window_ms > 0:
             _detector.batch_calls(max_wait_ms=settings.batch_window_ms)
-    except Exception as err:  # noqa: BLE001 - reported through warm_up, see above
+    except Exception as err:
         log.exception("worker %d could not load its models", os.getpid())
         _load_error = f"{type(err).__name__}: {err}"
     _load_seconds = time.perf_counter() - start
@@ -60,8 +60,11 @@ def describe(detector: Detector) -> dict[str, Any]:
     from fakescope.models.info import model_summary
 
     models = [(detector.model_name, detector.model)]
-    models += [(n, m) for n, m in ((detector.image_model_name, detector.image_model),
-                                   (detector.audio_model_name, detector.audio_model)) if n and m is not None]
+    models += [
+        (n, m)
+        for n, m in ((detector.image_model_name, detector.image_model), (detector.audio_model_name, detector.audio_model))
+        if n and m is not None
+    ]
     return {
         "versions": detector.model_versions(),
         "fingerprint": detector.fingerprint,
@@ -107,6 +110,6 @@ def run_detect(blob_path: str, display_name: str, thumb_dir: str | None = None) 
 
         try:
             write_thumbnails(result.faces, analysis.pictures, Path(thumb_dir), display_name)
-        except Exception:  # noqa: BLE001 - thumbnails are a nicety, the Result is the answer
+        except Exception:
             log.exception("thumbnails for %s failed", display_name)
     return result.model_dump(mode="json")

@@ -40,14 +40,27 @@ class DataCfg(Strict):
     root: Path = Field(description="labels.csv folder, real/ + fake/ folders, or DFDC videos + metadata.json")
     speech_corpus: SpeechCorpusCfg | None = Field(None, description="build root as a speech corpus first (audio models)")
     exclude: list[str] = Field([], description="column=value rows left out of train and calib (held-out generators)")
-    val_fraction: float = Field(DEFAULT_VAL_FRACTION, ge=0, lt=1, description="share of groups held out as val when the data has no split column")
-    calib_fraction: float = Field(DEFAULT_CALIB_FRACTION, ge=0, lt=1, description="share of train groups held out to pick the epoch, temperature and thresholds")
+    val_fraction: float = Field(
+        DEFAULT_VAL_FRACTION, ge=0, lt=1, description="share of groups held out as val when the data has no split column"
+    )
+    calib_fraction: float = Field(
+        DEFAULT_CALIB_FRACTION,
+        ge=0,
+        lt=1,
+        description="share of train groups held out to pick the epoch, temperature and thresholds",
+    )
     frames_per_video: int = Field(8, ge=1, description="face crops extracted per video (DFDC-format folders)")
     crop_cache: Path | None = Field(None, description="where extracted video crops are cached (default runs/crop_cache/<name>)")
     limit: int | None = Field(None, ge=1, description="use at most this many train crops (smoke runs)")
-    balance_power: float = Field(0.0, ge=0, le=1, description=(
-        "audio: draw training clips with weight n**-power, n = training clips of the same family (fakes) or "
-        "source (reals), each class keeping its share; 0 = every clip once an epoch, 1 = every family equally often"))
+    balance_power: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "audio: draw training clips with weight n**-power, n = training clips of the same family (fakes) or "
+            "source (reals), each class keeping its share; 0 = every clip once an epoch, 1 = every family equally often"
+        ),
+    )
 
 
 class SbiCfg(Strict):
@@ -72,7 +85,8 @@ class SpeedCfg(Strict):
 class RawBoostCfg(Strict):
     p: float = Field(0.0, ge=0, le=1, description="share of training clips given RawBoost distortions (audio models)")
     stages: tuple[Stage, ...] = Field(
-        ("convolutive", "impulsive"), min_length=1, description="RawBoost distortions, run in this order")
+        ("convolutive", "impulsive"), min_length=1, description="RawBoost distortions, run in this order"
+    )
 
 
 class AugmentCfg(Strict):
@@ -86,7 +100,8 @@ class AugmentCfg(Strict):
     speed: SpeedCfg = SpeedCfg()
     rawboost: RawBoostCfg = RawBoostCfg()
     crop_seconds: tuple[float, float] | None = Field(
-        None, description="audio: train on random crops of a random length in this range (default: whole window)")
+        None, description="audio: train on random crops of a random length in this range (default: whole window)"
+    )
 
     def pixel(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -137,8 +152,10 @@ class TrainConfig(Strict):
     model: str = Field(description="registered model to train, e.g. faceswap-effnet-lite0.dfdc")
     model_args: dict[str, Any] = Field({}, description="keyword arguments of the model factory, e.g. {features: logmel}")
     init: Literal["auto", "imagenet", "none", "pretrained"] = Field(
-        "auto", description="auto = ImageNet start for face/image backbones, random for audio models; "
-                            "pretrained = the model's shipped weights (fine-tuning: QAT, distillation)")
+        "auto",
+        description="auto = ImageNet start for face/image backbones, random for audio models; "
+        "pretrained = the model's shipped weights (fine-tuning: QAT, distillation)",
+    )
     freeze_backbone: bool = Field(False, description="train only the head on frozen features (linear probe)")
     data: DataCfg
     augment: AugmentCfg = AugmentCfg()
@@ -147,8 +164,11 @@ class TrainConfig(Strict):
     thresholds: ThresholdCfg = ThresholdCfg()
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(64, ge=1)
-    amp: bool = Field(True, description="fp16 autocast on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), "
-                                        "fp32 on other CPUs (emulated bf16 is far slower)")
+    amp: bool = Field(
+        True,
+        description="fp16 autocast on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), "
+        "fp32 on other CPUs (emulated bf16 is far slower)",
+    )
     seed: int = DEFAULT_SEED
     threads: int = Field(2, ge=1)
     workers: int = Field(0, ge=0, description="DataLoader worker processes")

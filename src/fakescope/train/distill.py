@@ -28,15 +28,23 @@ log = logging.getLogger(__name__)
 INPUT_CONTRACT = ("input_kind", "input_size", "mean", "std", "face_margin", "face_shift")
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, *, alpha: float,
-                      temperature: float, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+def distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    alpha: float,
+    temperature: float,
+    label_smoothing: float = 0.0,
+) -> dict[str, torch.Tensor]:
     """{"bce", "distill", "total"} for student and teacher logits (B,) and labels (B,) in [0, 1]."""
     student = student.float()
     target = labels.float() * (1 - label_smoothing) + 0.5 * label_smoothing
     bce = F.binary_cross_entropy_with_logits(student, target)
     soft = torch.sigmoid(teacher.float() / temperature)
-    kl = (F.binary_cross_entropy_with_logits(student / temperature, soft)
-          - F.binary_cross_entropy_with_logits(teacher.float() / temperature, soft))
+    kl = F.binary_cross_entropy_with_logits(student / temperature, soft) - F.binary_cross_entropy_with_logits(
+        teacher.float() / temperature, soft
+    )
     distill = temperature**2 * kl
     return {"bce": bce, "distill": distill, "total": (1 - alpha) * bce + alpha * distill}
 
@@ -44,8 +52,9 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torc
 class Distiller:
     """The training loss with a teacher: call it with the student's output, the batch and its labels."""
 
-    def __init__(self, teacher: ClassifierModel, *, alpha: float, temperature: float, amp: bool = False,
-                 label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self, teacher: ClassifierModel, *, alpha: float, temperature: float, amp: bool = False, label_smoothing: float = 0.0
+    ) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
         self.alpha, self.temperature, self.amp, self.label_smoothing = alpha, temperature, amp, label_smoothing
 
@@ -59,12 +68,19 @@ class Distiller:
         return logits / self.teacher.pretrained_cfg.temperature
 
     def __call__(self, out: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return distillation_loss(out["logits"], self.teacher_logits(images), labels, alpha=self.alpha,
-                                 temperature=self.temperature, label_smoothing=self.label_smoothing)
+        return distillation_loss(
+            out["logits"],
+            self.teacher_logits(images),
+            labels,
+            alpha=self.alpha,
+            temperature=self.temperature,
+            label_smoothing=self.label_smoothing,
+        )
 
 
-def load_teacher(name: str, student: ClassifierModel, *, weights: Path | None = None,
-                 device: torch.device | str = "cpu") -> ClassifierModel:
+def load_teacher(
+    name: str, student: ClassifierModel, *, weights: Path | None = None, device: torch.device | str = "cpu"
+) -> ClassifierModel:
     """The registered `name` with its shipped weights (or the state dict in `weights`), checked to read the student's input."""
     if name not in list_models(pretrained=True):
         raise FakescopeError(f"distill.teacher: {name!r} is not a registered model with weights (see `fakescope models`)")
@@ -80,7 +96,9 @@ def load_teacher(name: str, student: ClassifierModel, *, weights: Path | None = 
             raise FakescopeError(f"distill.teacher_weights: {weights} does not fit {name} ({str(err).splitlines()[0]})") from None
     for key in INPUT_CONTRACT:
         if getattr(teacher.pretrained_cfg, key) != getattr(student.pretrained_cfg, key):
-            raise FakescopeError(f"distill.teacher: {name} reads a different input ({key} differs from the student's); "
-                                 f"teacher and student must score the same crops")
+            raise FakescopeError(
+                f"distill.teacher: {name} reads a different input ({key} differs from the student's); "
+                f"teacher and student must score the same crops"
+            )
     log.info("distilling from %s (%d parameters)", name, sum(p.numel() for p in teacher.parameters()))
     return teacher.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)

@@ -17,16 +17,16 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch.utils.data import DataLoader
 
+from fakescope.data import SplitSettings, load_samples, recorded_split, three_way_split
+from fakescope.data.audio import SpeechClipDataset, pad_batch
+from fakescope.data.images import FaceCropDataset
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.thresholds import verdict_thresholds
+from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedModel
-from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
-from fakescope.data.audio import SpeechClipDataset, pad_batch
 from fakescope.models.transforms import eval_transform
-from fakescope.data import SplitSettings, load_samples, recorded_split, three_way_split
-from fakescope.data.images import FaceCropDataset
 from fakescope.train.trainer import export_weights, git_sha, input_contract
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,10 @@ def train_ensemble(
     probs = meta.predict_proba(x_val)[:, 1]
     thresholds = verdict_thresholds(y_calib, meta.predict_proba(x_calib)[:, 1])
     metrics = {data.name + "/val": binary_metrics(y_val, probs)}
-    members = {m: binary_metrics(y_val, 1 / (1 + np.exp(-x_val[:, i] / get_pretrained_cfg(m).temperature)))
-               for i, m in enumerate(stack.member_names)}
+    members = {
+        m: binary_metrics(y_val, 1 / (1 + np.exp(-x_val[:, i] / get_pretrained_cfg(m).temperature)))
+        for i, m in enumerate(stack.member_names)
+    }
     log.info("stack %s val: %s", name, metrics)
     card = {
         "model": name,
@@ -96,12 +98,18 @@ def train_ensemble(
         "metrics": metrics,
         "dataset": f"{data.name}: meta-model fitted on {len(calib)} calib samples, reported on {len(val)} val samples",
         "recipe": f"fakescope train-ensemble {name} --data {data} --out src/fakescope/weights",
-        "extra": {"members": stack.member_names, "coef": meta.coef_.ravel().tolist(), "intercept": float(meta.intercept_[0]),
-                  "member_metrics": members, "git": git_sha(),
-                  "config": {"data": {"val_fraction": settings.val_fraction, "calib_fraction": settings.calib_fraction},
-                                 "seed": settings.seed}},
+        "extra": {
+            "members": stack.member_names,
+            "coef": meta.coef_.ravel().tolist(),
+            "intercept": float(meta.intercept_[0]),
+            "member_metrics": members,
+            "git": git_sha(),
+            "config": {
+                "data": {"val_fraction": settings.val_fraction, "calib_fraction": settings.calib_fraction},
+                "seed": settings.seed,
+            },
+        },
     }
     if out is not None:
         card = export_weights(stack, card, out)
     return card
-

@@ -55,7 +55,7 @@ def _read_npz(cache_file: Path) -> dict[str, dict]:
             return {}
         return {
             str(key): {"stamp": stamp.tolist(), "landmarks": None if np.isnan(points).any() else points.tolist()}
-            for key, stamp, points in zip(data["keys"], data["stamps"], data["landmarks"])
+            for key, stamp, points in zip(data["keys"], data["stamps"], data["landmarks"], strict=True)
         }
 
 
@@ -73,8 +73,9 @@ def _save_cache(cache_file: Path, entries: dict[str, dict]) -> None:
                 version=np.int64(_CACHE_VERSION),
                 keys=np.array(keys, dtype=str),
                 stamps=np.array([entries[k]["stamp"] for k in keys], dtype=np.int64).reshape(-1, 2),
-                landmarks=np.array([np.full((5, 2), np.nan) if p is None else p for p in points], dtype=np.float32)
-                .reshape(-1, 5, 2),
+                landmarks=np.array([np.full((5, 2), np.nan) if p is None else p for p in points], dtype=np.float32).reshape(
+                    -1, 5, 2
+                ),
             )
     else:
         tmp.write_text(json.dumps({"version": _CACHE_VERSION, "entries": entries}))
@@ -113,15 +114,15 @@ def detect_landmarks(images: Sequence[np.ndarray], detector: FaceDetector) -> li
     Points may lie slightly outside the crop when the face does.
     """
     found = [
-        _central_face(faces, im.shape[1], im.shape[0], 0.0) for im, faces in zip(images, detector.detect(images))
+        _central_face(faces, im.shape[1], im.shape[0], 0.0) for im, faces in zip(images, detector.detect(images), strict=True)
     ]
     missed = [i for i, points in enumerate(found) if points is None]
     if missed:
         pads = [round(PAD_FRACTION * max(images[i].shape[:2])) for i in missed]
         padded = [
-            cv2.copyMakeBorder(images[i], pad, pad, pad, pad, cv2.BORDER_REFLECT_101) for i, pad in zip(missed, pads)
+            cv2.copyMakeBorder(images[i], pad, pad, pad, pad, cv2.BORDER_REFLECT_101) for i, pad in zip(missed, pads, strict=True)
         ]
-        for i, pad, faces in zip(missed, pads, detector.detect(padded)):
+        for i, pad, faces in zip(missed, pads, detector.detect(padded), strict=True):
             found[i] = _central_face(faces, images[i].shape[1], images[i].shape[0], float(pad))
     return found
 
@@ -150,7 +151,7 @@ def face_landmarks(
         detector = detector or create_face_detector("mtcnn")
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            for path, points in zip(chunk, detect_landmarks([_read_rgb(p) for p in chunk], detector)):
+            for path, points in zip(chunk, detect_landmarks([_read_rgb(p) for p in chunk], detector), strict=True):
                 entries[str(path)] = {
                     "stamp": stamps[str(path)],
                     "landmarks": None if points is None else points.round(2).tolist(),

@@ -52,8 +52,9 @@ def fine_tune(
     history: list[dict] = []
     calib: tuple[np.ndarray, np.ndarray] | None = None
     for epoch in range(epochs):
-        loss = train_one_epoch(model, loaders["train"], optimizer, schedule, device=device, amp=amp,
-                               description=f"fine-tune {epoch + 1}/{epochs}")
+        loss = train_one_epoch(
+            model, loaders["train"], optimizer, schedule, device=device, amp=amp, description=f"fine-tune {epoch + 1}/{epochs}"
+        )
         row: dict = {"epoch": epoch + 1, "train_loss": loss}
         if "calib" in loaders:
             calib = predict_logits(model, loaders["calib"], device=device, amp=False)
@@ -72,6 +73,10 @@ def recalibrate(model: ClassifierModel, logits: np.ndarray, labels: np.ndarray) 
     cfg = model.pretrained_cfg
     targets = cfg.thresholds or {}
     temperature = fit_temperature(logits, labels)
-    thresholds = verdict_thresholds(labels, 1 / (1 + np.exp(-logits / temperature)), fpr=float(targets.get("fpr_target", 0.05)),
-                                    fnr=float(targets.get("fnr_target", 0.05)))
+    thresholds = verdict_thresholds(
+        labels,
+        1 / (1 + np.exp(-logits / temperature)),
+        fpr=float(targets.get("fpr_target", 0.05)),
+        fnr=float(targets.get("fnr_target", 0.05)),
+    )
     model.pretrained_cfg = replace(cfg, temperature=temperature, thresholds=thresholds)

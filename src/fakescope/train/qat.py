@@ -78,9 +78,18 @@ class QatConv2d(nn.Conv2d):
     """
 
     def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d | None, *, momentum: float = 0.1) -> None:
-        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                         dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
-                         padding_mode=conv.padding_mode, device="meta")
+        super().__init__(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            device="meta",
+        )
         self.weight, self.bias = conv.weight, conv.bias
         self.input_quant = ActivationFakeQuant(momentum)
         self._norm = (norm,)  # a tuple, so the norm stays registered only where it already is
@@ -103,9 +112,18 @@ class QatConv2d(nn.Conv2d):
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
     def to_plain(self) -> nn.Conv2d:
-        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
-                         dilation=self.dilation, groups=self.groups, bias=self.bias is not None,
-                         padding_mode=self.padding_mode, device="meta")
+        conv = nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=self.bias is not None,
+            padding_mode=self.padding_mode,
+            device="meta",
+        )
         conv.weight, conv.bias = self.weight, self.bias
         return conv
 
@@ -143,8 +161,9 @@ def folded_norms(model: nn.Module) -> list[nn.Module]:
     return [m._norm[0] for m in model.modules() if isinstance(m, QatConv2d) and m._norm[0] is not None]
 
 
-def export_int8(model: ClassifierModel, card: dict[str, Any], out_dir: Path, *, data: Path, calib_crops: int,
-                recipe: str | None) -> dict[str, dict[str, float]]:
+def export_int8(
+    model: ClassifierModel, card: dict[str, Any], out_dir: Path, *, data: Path, calib_crops: int, recipe: str | None
+) -> dict[str, dict[str, float]]:
     """fp32 and int8-static ONNX exports of the QAT-trained `model` (fake quantization stripped) into `out_dir`,
     each scored on its model's whole val split; returns {variant: metrics}.
 
@@ -156,8 +175,9 @@ def export_int8(model: ClassifierModel, card: dict[str, Any], out_dir: Path, *, 
 
     strip_fake_quant(model)
     model.pretrained_cfg = replace(model.pretrained_cfg, temperature=card["temperature"], thresholds=card["thresholds"])
-    exports = export_variants(card["model"], out_dir, ["fp32", "int8-static"], model=model.eval(), data=data,
-                              calib_crops=calib_crops)
+    exports = export_variants(
+        card["model"], out_dir, ["fp32", "int8-static"], model=model.eval(), data=data, calib_crops=calib_crops
+    )
     results = {}
     for export in exports:
         metadata = read_metadata(export.onnx)
@@ -167,4 +187,3 @@ def export_int8(model: ClassifierModel, card: dict[str, Any], out_dir: Path, *, 
         results[export.variant] = next(iter(export.metrics.values()), {})
         log.info("QAT export %s: val auc %.4f", export.onnx.name, results[export.variant].get("auc", float("nan")))
     return results
-

@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from fakescope.errors import FakescopeError
 from fakescope.data.images import FaceCropDataset
+from fakescope.errors import FakescopeError
 
 REAL, FAKE = 0, 1
 
@@ -33,8 +33,15 @@ REAL, FAKE = 0, 1
 # Jaw and brows follow dlib's mean 68-point face; the forehead row stands for SBI's 13 extra
 # forehead points (the 81-landmark model).
 _JAW = (
-    (-1.15, 0.0), (-1.12, 0.45), (-1.0, 0.95), (-0.55, 1.3), (0.0, 1.42),
-    (0.55, 1.3), (1.0, 0.95), (1.12, 0.45), (1.15, 0.0),
+    (-1.15, 0.0),
+    (-1.12, 0.45),
+    (-1.0, 0.95),
+    (-0.55, 1.3),
+    (0.0, 1.42),
+    (0.55, 1.3),
+    (1.0, 0.95),
+    (1.12, 0.45),
+    (1.15, 0.0),
 )
 _BROWS = ((-1.05, -0.38), (-0.5, -0.48), (0.5, -0.48), (1.05, -0.38))
 _FOREHEAD = ((-0.95, -0.75), (-0.55, -1.1), (0.0, -1.2), (0.55, -1.1), (0.95, -0.75))
@@ -139,8 +146,7 @@ def _deform(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     coarse = rng.normal(0, 4 * unit, size=(4, 4, 2)).astype(np.float32)
     field = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     xs, ys = _pixel_grid(height, width)
-    mask = cv2.remap(mask, xs + field[..., 0], ys + field[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    mask = cv2.remap(mask, xs + field[..., 0], ys + field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     radius = int(rng.integers(0, max(1, round(10 * unit)) + 1))
     if radius:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -157,9 +163,7 @@ def _check(image: np.ndarray, landmarks: np.ndarray | None) -> None:
         raise ValueError(f"expected (5, 2) landmarks (eyes, nose, mouth corners), got {np.shape(landmarks)}")
 
 
-def self_blend(
-    image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A pseudo-fake of `image` and its blending mask (float32, H x W, in [0, 1]).
 
     `out = source * mask + image * (1 - mask)`, where the source is `image` with colour and/or

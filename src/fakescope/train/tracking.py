@@ -69,8 +69,9 @@ class Tracker(ABC):
         self.run_id: str | None = None
         self.active = False
 
-    def start(self, params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-              resume_id: str | None = None) -> Tracker:
+    def start(
+        self, params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None, resume_id: str | None = None
+    ) -> Tracker:
         """Open the run (or continue `resume_id`, the `run_id` of an earlier start) and log its params."""
         if self.active:
             raise RuntimeError(f"{type(self).__name__} run {self.run_id} is already started")
@@ -106,8 +107,7 @@ class Tracker(ABC):
     def __enter__(self) -> Tracker:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc_type is None:
             self.end("FINISHED")
         else:
@@ -152,8 +152,13 @@ class MLflowTracker(Tracker):
     `store_uri`: the given one, else `MLFLOW_TRACKING_URI`, else `default_store_uri()`.
     """
 
-    def __init__(self, run_dir: Path | None = None, experiment: str = "fakescope", run_name: str | None = None,
-                 store_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path | None = None,
+        experiment: str = "fakescope",
+        run_name: str | None = None,
+        store_uri: str | None = None,
+    ) -> None:
         super().__init__(run_dir, experiment, run_name)
         self.store_uri = store_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_store_uri()
         self._client: Any = None
@@ -209,7 +214,7 @@ class MLflowTracker(Tracker):
         now = int(time.time() * 1000)
         rows = [Metric(k, v, now, step) for k, v in metrics.items()]
         for start in range(0, len(rows), 1000):  # MAX_METRICS_PER_BATCH
-            self._client.log_batch(self.run_id, metrics=rows[start:start + 1000])
+            self._client.log_batch(self.run_id, metrics=rows[start : start + 1000])
 
     def _log_artifact(self, path: Path, artifact_path: str | None) -> None:
         if path.is_dir():
@@ -246,14 +251,32 @@ def _mlflow_client(store_uri: str) -> Any:
 
 
 def _chunks(items: list, size: int = MLFLOW_BATCH_LIMIT) -> Iterable[list]:
-    return (items[i:i + size] for i in range(0, len(items), size))
+    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 # Everything ClearML would patch or scan on Task.init; detect_repository=False skips the git
 # and requirements scan (the trainer tags the git sha itself).
-_CLEARML_NO_HOOKS = {name: False for name in (
-    "hydra", "scikit", "joblib", "matplotlib", "tensorflow", "tensorboard", "tfdefines", "pytorch",
-    "megengine", "xgboost", "catboost", "fastai", "lightgbm", "gradio", "jsonargparse", "detect_repository")}
+_CLEARML_NO_HOOKS = {
+    name: False
+    for name in (
+        "hydra",
+        "scikit",
+        "joblib",
+        "matplotlib",
+        "tensorflow",
+        "tensorboard",
+        "tfdefines",
+        "pytorch",
+        "megengine",
+        "xgboost",
+        "catboost",
+        "fastai",
+        "lightgbm",
+        "gradio",
+        "jsonargparse",
+        "detect_repository",
+    )
+}
 
 
 class ClearMLTracker(Tracker):
@@ -284,17 +307,24 @@ class ClearMLTracker(Tracker):
         config_obj.set_overrides({"sdk": {"development": {"report_use_subprocess": False}}})
         Task.set_offline(offline_mode=True)
         labels = [f"{k}={v}" for k, v in tags.items()] + ([f"resumed_from={resume_id}"] if resume_id else [])
-        self._task = Task.init(project_name=self.experiment, task_name=self.run_name or "run", tags=labels,
-                               reuse_last_task_id=False, auto_connect_frameworks=_CLEARML_NO_HOOKS,
-                               auto_resource_monitoring=False, auto_connect_arg_parser=False,
-                               auto_connect_streams=False)
+        self._task = Task.init(
+            project_name=self.experiment,
+            task_name=self.run_name or "run",
+            tags=labels,
+            reuse_last_task_id=False,
+            auto_connect_frameworks=_CLEARML_NO_HOOKS,
+            auto_resource_monitoring=False,
+            auto_connect_arg_parser=False,
+            auto_connect_streams=False,
+        )
         if params:
             self._task.connect(params, name="config")
         self.run_id = self._task.id
         self.offline_path = Path(self._task.get_offline_mode_folder())
         if resume_id:
-            log.warning("ClearML offline runs cannot be reopened: %s is a new session, tagged resumed_from=%s",
-                        self.run_id, resume_id)
+            log.warning(
+                "ClearML offline runs cannot be reopened: %s is a new session, tagged resumed_from=%s", self.run_id, resume_id
+            )
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         logger = self._task.get_logger()
@@ -319,8 +349,13 @@ class ClearMLTracker(Tracker):
         log.info("ClearML offline session: %s", self.offline_zip)
 
 
-def create_tracker(name: str, run_dir: Path | None = None, experiment: str = "fakescope",
-                   run_name: str | None = None, store_uri: str | None = None) -> Tracker:
+def create_tracker(
+    name: str,
+    run_dir: Path | None = None,
+    experiment: str = "fakescope",
+    run_name: str | None = None,
+    store_uri: str | None = None,
+) -> Tracker:
     """`mlflow` (in `store_uri`, see `MLflowTracker`), `clearml` or `none`; nothing is imported until `start`."""
     if name == "mlflow":
         return MLflowTracker(run_dir, experiment, run_name, store_uri=store_uri)

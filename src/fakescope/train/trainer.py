@@ -25,6 +25,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from fakescope.data import Sample, Splits, load_samples, three_way_split
+from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
+from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT
+from fakescope.data.images import FaceCropDataset
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics, fit_temperature
 from fakescope.evaluate.breakdown import subgroups
@@ -36,13 +40,9 @@ from fakescope.models import create_model, sha256_file
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg, split_model_name
-from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT
-from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
 from fakescope.models.transforms import eval_transform
 from fakescope.train.augment import build_train_transform, cutmix
 from fakescope.train.config import TrainConfig, dump_config
-from fakescope.data import Sample, Splits, load_samples, three_way_split
-from fakescope.data.images import FaceCropDataset
 from fakescope.train.distill import Distiller, load_teacher
 from fakescope.train.landmarks import face_landmarks
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
@@ -82,13 +82,28 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     data = cfg.data
     if data.speech_corpus is not None:
         corpus = data.speech_corpus
-        build_speech_corpus(data.root, real_root=corpus.real, synth_root=corpus.synth, seed=cfg.seed, workers=corpus.workers,
-                            generators=corpus.generators, val_speakers=corpus.val_speakers, val_fraction=corpus.val_fraction,
-                            digit_passes=corpus.digit_passes)
+        build_speech_corpus(
+            data.root,
+            real_root=corpus.real,
+            synth_root=corpus.synth,
+            seed=cfg.seed,
+            workers=corpus.workers,
+            generators=corpus.generators,
+            val_speakers=corpus.val_speakers,
+            val_fraction=corpus.val_fraction,
+            digit_passes=corpus.digit_passes,
+        )
     cache = data.crop_cache or DEFAULT_CACHE_ROOT / data.root.name
     extensions = AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
-    samples = load_samples(data.root, val_fraction=data.val_fraction, seed=cfg.seed, crop_cache=cache,
-                           frames_per_video=data.frames_per_video, face_cfg=model_cfg, extensions=extensions)
+    samples = load_samples(
+        data.root,
+        val_fraction=data.val_fraction,
+        seed=cfg.seed,
+        crop_cache=cache,
+        frames_per_video=data.frames_per_video,
+        face_cfg=model_cfg,
+        extensions=extensions,
+    )
     splits = three_way_split(samples, data.calib_fraction, seed=cfg.seed)
     train, calib, val = exclude_rows(splits.train, data.exclude), exclude_rows(splits.calib, data.exclude), splits.val
     if data.limit:
@@ -97,7 +112,11 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
         def subset(items: list[Sample], n: int) -> list[Sample]:
             return [items[i] for i in sorted(rng.choice(len(items), min(n, len(items)), replace=False))]
 
-        train, calib, val = subset(train, data.limit), subset(calib, max(data.limit // 4, 8)), subset(val, max(data.limit // 4, 8))
+        train, calib, val = (
+            subset(train, data.limit),
+            subset(calib, max(data.limit // 4, 8)),
+            subset(val, max(data.limit // 4, 8)),
+        )
     for name, part in (("train", train), ("calib", calib), ("val", val)):
         if not part or len({s.label for s in part}) < 2:
             raise FakescopeError(f"{data.root}: the {name} split needs both REAL and FAKE samples (has {len(part)})")
@@ -143,17 +162,26 @@ def make_audio_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Split
     generator = torch.Generator().manual_seed(cfg.seed)
     speed = SpeedAugment(cfg.augment.speed.p, cfg.augment.speed.factor)
     rawboost = RawBoostAugment(cfg.augment.rawboost.p, cfg.augment.rawboost.stages)
-    train = SpeechClipDataset(splits.train, model_cfg, train=True, noise=noise, speed=speed, rawboost=rawboost,
-                              crop_seconds=cfg.augment.crop_seconds, seed=cfg.seed)
+    train = SpeechClipDataset(
+        splits.train,
+        model_cfg,
+        train=True,
+        noise=noise,
+        speed=speed,
+        rawboost=rawboost,
+        crop_seconds=cfg.augment.crop_seconds,
+        seed=cfg.seed,
+    )
     order: dict[str, object] = {"shuffle": True}
     if cfg.data.balance_power:
         weights = torch.from_numpy(balanced_weights(train.samples, cfg.data.balance_power))
         order = {"sampler": WeightedRandomSampler(weights, len(train), replacement=True, generator=generator)}
     return {
-        "train": DataLoader(train, batch_size=cfg.batch_size, drop_last=True, generator=generator,
-                            collate_fn=pad_batch, **order),
-        **{name: DataLoader(SpeechClipDataset(part, model_cfg), batch_size=cfg.eval_batch_size, collate_fn=pad_batch)
-           for name, part in (("calib", splits.calib), ("val", splits.val))},
+        "train": DataLoader(train, batch_size=cfg.batch_size, drop_last=True, generator=generator, collate_fn=pad_batch, **order),
+        **{
+            name: DataLoader(SpeechClipDataset(part, model_cfg), batch_size=cfg.eval_batch_size, collate_fn=pad_batch)
+            for name, part in (("calib", splits.calib), ("val", splits.val))
+        },
     }
 
 
@@ -185,12 +213,32 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def save(self, model: ClassifierModel, optimizer: torch.optim.Optimizer, schedule: OneCycle, epoch: int, best: float,
-             history: list[dict], tracker_id: str | None) -> None:
+    def save(
+        self,
+        model: ClassifierModel,
+        optimizer: torch.optim.Optimizer,
+        schedule: OneCycle,
+        epoch: int,
+        best: float,
+        history: list[dict],
+        tracker_id: str | None,
+    ) -> None:
         tmp = self.path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": schedule.step, "epoch": epoch,
-                    "best": best, "history": history, "rng": torch.get_rng_state(), "np_rng": np.random.get_state(),
-                    "py_rng": random.getstate(), "tracker_id": tracker_id}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": schedule.step,
+                "epoch": epoch,
+                "best": best,
+                "history": history,
+                "rng": torch.get_rng_state(),
+                "np_rng": np.random.get_state(),
+                "py_rng": random.getstate(),
+                "tracker_id": tracker_id,
+            },
+            tmp,
+        )
         tmp.replace(self.path)
 
     def load(self, model: ClassifierModel, optimizer: torch.optim.Optimizer, schedule: OneCycle, device: torch.device) -> dict:
@@ -228,8 +276,9 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
     model = build_model(cfg, model_cfg, device)
     splits = make_splits(cfg, model_cfg)
     loaders = make_loaders(cfg, model_cfg, splits)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                  weight_decay=cfg.optim.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+    )
     steps_per_epoch = len(loaders["train"])
     schedule = OneCycle(max_lr=cfg.optim.lr, total_steps=cfg.schedule.epochs * steps_per_epoch, warmup=cfg.schedule.warmup)
     history: list[dict] = []
@@ -276,18 +325,33 @@ def train_epochs(
     loss_fn = None
     if cfg.distill is not None:
         teacher = load_teacher(cfg.distill.teacher, model, weights=cfg.distill.teacher_weights, device=device)
-        loss_fn = Distiller(teacher, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature, amp=cfg.amp,
-                            label_smoothing=cfg.optim.label_smoothing)
+        loss_fn = Distiller(
+            teacher,
+            alpha=cfg.distill.alpha,
+            temperature=cfg.distill.temperature,
+            amp=cfg.amp,
+            label_smoothing=cfg.optim.label_smoothing,
+        )
     patience = cfg.schedule.early_stop_patience
     for epoch in range(start_epoch, cfg.schedule.epochs):
         if patience and history and epochs_without_improvement(history) >= patience:
             log.info("early stop: calib LogLoss has not improved for %d epochs", patience)
             break
         t0 = time.time()
-        loss = train_one_epoch(model, loaders["train"], optimizer, schedule, device=device,
-                               description=f"epoch {epoch + 1}/{cfg.schedule.epochs}", grad_clip=cfg.optim.grad_clip,
-                               amp=cfg.amp, label_smoothing=cfg.optim.label_smoothing, batch_transform=mix, frozen=frozen,
-                               loss_fn=loss_fn)
+        loss = train_one_epoch(
+            model,
+            loaders["train"],
+            optimizer,
+            schedule,
+            device=device,
+            description=f"epoch {epoch + 1}/{cfg.schedule.epochs}",
+            grad_clip=cfg.optim.grad_clip,
+            amp=cfg.amp,
+            label_smoothing=cfg.optim.label_smoothing,
+            batch_transform=mix,
+            frozen=frozen,
+            loss_fn=loss_fn,
+        )
         row: dict = {"epoch": epoch + 1, "train_loss": loss, "lr": schedule.lr()}
         for split in ("calib", "val"):
             logits, y = predict_logits(model, loaders[split], device=device, amp=cfg.amp)
@@ -300,13 +364,28 @@ def train_epochs(
         ckpt.save(model, optimizer, schedule, epoch, best, history, tracker.run_id)
         (ckpt.path.parent / "history.json").write_text(json.dumps(history, indent=2))
         curves = training_curves_png(history, ckpt.path.parent / "curves.png")
-        tracker.log_metrics({"train/loss": loss, "lr": row["lr"],
-                             **{f"{s}/{k}": v for s in ("calib", "val") for k, v in row[s].items() if k != "n"}}, step=epoch + 1)
+        tracker.log_metrics(
+            {
+                "train/loss": loss,
+                "lr": row["lr"],
+                **{f"{s}/{k}": v for s in ("calib", "val") for k, v in row[s].items() if k != "n"},
+            },
+            step=epoch + 1,
+        )
         tracker.log_artifact(curves)
         eta = row["seconds"] * (cfg.schedule.epochs - epoch - 1)
-        log.info("epoch %d/%d %.0fs: loss %.4f | calib logloss %.4f auc %.4f | val logloss %.4f auc %.4f | ETA %.0f min",
-                 epoch + 1, cfg.schedule.epochs, row["seconds"], loss, row["calib"]["logloss"], row["calib"]["auc"],
-                 row["val"]["logloss"], row["val"]["auc"], eta / 60)
+        log.info(
+            "epoch %d/%d %.0fs: loss %.4f | calib logloss %.4f auc %.4f | val logloss %.4f auc %.4f | ETA %.0f min",
+            epoch + 1,
+            cfg.schedule.epochs,
+            row["seconds"],
+            loss,
+            row["calib"]["logloss"],
+            row["calib"]["auc"],
+            row["val"]["logloss"],
+            row["val"]["auc"],
+            eta / 60,
+        )
 
 
 def finish(
@@ -332,9 +411,12 @@ def finish(
     dataset = cfg.data.root.name
     val_metrics = binary_metrics(val_y, val_probs)
     model_cfg = model.pretrained_cfg
-    report = write_report(run_dir / "report", {f"{dataset}/val": (val_y, val_probs)}, title=f"{cfg.model} on {dataset} val",
-                          meta={"model": cfg.model, "temperature": round(temperature, 4), "recipe": recipe or "",
-                                "git": git_sha()})
+    report = write_report(
+        run_dir / "report",
+        {f"{dataset}/val": (val_y, val_probs)},
+        title=f"{cfg.model} on {dataset} val",
+        meta={"model": cfg.model, "temperature": round(temperature, 4), "recipe": recipe or "", "git": git_sha()},
+    )
     best_epoch = min(history, key=lambda r: r["calib"]["logloss"])["epoch"]
     card = {
         "model": cfg.model,
@@ -342,14 +424,22 @@ def finish(
         "thresholds": thresholds,
         **input_contract(model_cfg),
         "metrics": {f"{dataset}/val": val_metrics, **subgroup_metrics(f"{dataset}/val", loaders["val"].dataset, val_probs)},
-        "dataset": f"{dataset} ({len(splits.train)} train / {len(splits.calib)} calib / {len(splits.val)} val samples, split by group)",
+        "dataset": f"{dataset} ({len(splits.train)} train / {len(splits.calib)} calib / {len(splits.val)} val samples, "
+        "split by group)",
         "recipe": recipe or model_cfg.recipe,
-        "extra": {"best_epoch": best_epoch, "epochs_run": len(history), "git": git_sha(), "device": str(device),
-                  "train_seconds": round(sum(r["seconds"] for r in history), 1), "config": cfg.model_dump(mode="json")},
+        "extra": {
+            "best_epoch": best_epoch,
+            "epochs_run": len(history),
+            "git": git_sha(),
+            "device": str(device),
+            "train_seconds": round(sum(r["seconds"] for r in history), 1),
+            "config": cfg.model_dump(mode="json"),
+        },
     }
     (run_dir / "card.json").write_text(json.dumps(card, indent=2))
-    tracker.log_metrics({f"final/val/{k}": v for k, v in val_metrics.items() if k != "n"} | {"final/temperature": temperature},
-                        step=len(history))
+    tracker.log_metrics(
+        {f"final/val/{k}": v for k, v in val_metrics.items() if k != "n"} | {"final/temperature": temperature}, step=len(history)
+    )
     for path in (run_dir / "history.json", run_dir / "config.yaml", report):
         tracker.log_artifact(path)
     log.info("val (T=%.3f): %s", temperature, val_metrics)
@@ -362,20 +452,27 @@ def finish(
 
 def export_qat(cfg: TrainConfig, model: ClassifierModel, card: dict, tracker: Tracker, recipe: str | None) -> dict:
     """fp32 + int8-static ONNX of the QAT weights into run_dir/onnx; their val metrics go into the card."""
-    onnx_metrics = export_int8(model, card, cfg.run_path / "onnx", data=cfg.data.root, calib_crops=cfg.qat.calib_crops,
-                               recipe=recipe)
+    onnx_metrics = export_int8(
+        model, card, cfg.run_path / "onnx", data=cfg.data.root, calib_crops=cfg.qat.calib_crops, recipe=recipe
+    )
     card = {**card, "extra": {**card["extra"], "onnx": onnx_metrics}}
     (cfg.run_path / "card.json").write_text(json.dumps(card, indent=2))
-    tracker.log_metrics({f"final/onnx-{variant}/{k}": v for variant, m in onnx_metrics.items() for k, v in m.items() if k != "n"},
-                        step=card["extra"]["epochs_run"])
+    tracker.log_metrics(
+        {f"final/onnx-{variant}/{k}": v for variant, m in onnx_metrics.items() for k, v in m.items() if k != "n"},
+        step=card["extra"]["epochs_run"],
+    )
     return card
 
 
 def input_contract(cfg: PretrainedCfg) -> dict:
     """What the card records about the model's input."""
     if cfg.input_kind == "audio":
-        return {"input_kind": "audio", "sample_rate": cfg.sample_rate, "window_seconds": cfg.window_seconds,
-                "hop_seconds": cfg.hop_seconds}
+        return {
+            "input_kind": "audio",
+            "sample_rate": cfg.sample_rate,
+            "window_seconds": cfg.window_seconds,
+            "hop_seconds": cfg.hop_seconds,
+        }
     return {"input_size": list(cfg.input_size), "mean": list(cfg.mean), "std": list(cfg.std)}
 
 

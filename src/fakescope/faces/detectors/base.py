@@ -75,18 +75,11 @@ def to_face(
     )
     landmarks = None
     if points is not None:
-        landmarks = tuple(
-            (min(max(float(px) * sx, 0.0), w), min(max(float(py) * sy, 0.0), h))
-            for px, py in points
-        )
+        landmarks = tuple((min(max(float(px) * sx, 0.0), w), min(max(float(py) * sy, 0.0), h)) for px, py in points)
     return Face(box=mapped, score=float(score), landmarks=landmarks)
 
 
 def keep_faces(faces: list[Face], *, min_face_size: float, min_score: float) -> list[Face]:
     """Drop weak and small faces (long side below `min_face_size`), largest first."""
-    kept = [
-        f
-        for f in faces
-        if f.score >= min_score and max(f.width, f.height) >= min_face_size
-    ]
+    kept = [f for f in faces if f.score >= min_score and max(f.width, f.height) >= min_face_size]
     return sorted(kept, key=lambda f: f.area, reverse=True)

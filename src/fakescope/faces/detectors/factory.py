@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakescope.errors import ModelError
 from fakescope.constants import DEFAULT_FACE_DETECTOR
+from fakescope.errors import ModelError
 from fakescope.faces.detectors.base import FACE_DETECTORS, FaceDetector
 from fakescope.faces.detectors.fallback import FallbackFaceDetector
 from fakescope.faces.detectors.haar import HaarFaceDetector

@@ -72,6 +72,6 @@ class HaarFaceDetector:
         )
         faces = [
             to_face((x, y, x + w, y + h), 1.0 / (1.0 + math.exp(-float(weight))), None, scaled)
-            for (x, y, w, h), weight in zip(rects, np.ravel(weights))
+            for (x, y, w, h), weight in zip(rects, np.ravel(weights), strict=True)
         ]
         return keep_faces(faces, min_face_size=self.min_face_size, min_score=self.min_score)

@@ -72,7 +72,7 @@ class MTCNNFaceDetector:
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                for index, faces in zip(chunk, self._detect_same_size([scaled[i] for i in chunk])):
+                for index, faces in zip(chunk, self._detect_same_size([scaled[i] for i in chunk]), strict=True):
                     results[index] = faces
         return results
 
@@ -98,12 +98,13 @@ class MTCNNFaceDetector:
                 nets.device,
             )
         out = []
-        for item, image_boxes, image_points in zip(batch, boxes, points):
+        for item, image_boxes, image_points in zip(batch, boxes, points, strict=True):
             faces = [
                 to_face(box[:4], box[4], pts, item)
                 for box, pts in zip(
                     np.asarray(image_boxes, dtype=np.float64).reshape(-1, 5),
                     np.asarray(image_points, dtype=np.float64).reshape(-1, 5, 2),
+                    strict=True,
                 )
             ]
             out.append(keep_faces(faces, min_face_size=self.min_face_size, min_score=self.min_score))

@@ -79,6 +79,6 @@ class YuFaceDetector:
         confs, boxes, points = self._detect(bgr, conf=self.min_score)
         faces = [
             to_face((x, y, x + w, y + h), float(conf) / 100.0, pts.reshape(5, 2), scaled)
-            for conf, (x, y, w, h), pts in zip(confs.tolist(), boxes.tolist(), np.asarray(points, dtype=np.float64))
+            for conf, (x, y, w, h), pts in zip(confs.tolist(), boxes.tolist(), np.asarray(points, dtype=np.float64), strict=True)
         ]
         return keep_faces(faces, min_face_size=self.min_face_size, min_score=self.min_score)

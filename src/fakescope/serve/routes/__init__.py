@@ -40,6 +40,9 @@ def current_owner(request: Request, _bearer_key: Any = Depends(_bearer), _header
     retry_after = svc.limiter.check(owner)
     if retry_after is not None:
         seconds = int(retry_after)
-        raise HTTPException(429, f"rate limit exceeded: {svc.settings.rate_limit_per_minute} requests a minute, "
-                                 f"retry in {seconds} s", headers={"Retry-After": str(seconds)})
+        raise HTTPException(
+            429,
+            f"rate limit exceeded: {svc.settings.rate_limit_per_minute} requests a minute, retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
     return owner

@@ -11,9 +11,16 @@ from fakescope.serve.uploads import clean_filename, upload_kind
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
 
-@router.post("/detect", response_model=Result, responses={
-    **AUTH_ERRORS, 413: error("the file is larger than max_detect_bytes"),
-    415: error("not an image, video or audio file (judged from its content)"), 504: error("the analysis took too long")})
+@router.post(
+    "/detect",
+    response_model=Result,
+    responses={
+        **AUTH_ERRORS,
+        413: error("the file is larger than max_detect_bytes"),
+        415: error("not an image, video or audio file (judged from its content)"),
+        504: error("the analysis took too long"),
+    },
+)
 async def detect(
     request: Request,
     file: UploadFile = File(description="an image, video or audio file"),
@@ -29,5 +36,6 @@ async def detect(
     svc = service(request)
     media_type = await upload_kind(file)
     blob = await svc.blobs.save_upload(file, svc.settings.max_detect_bytes)
-    return await svc.runner.detect_now(blob, owner=owner, filename=clean_filename(file.filename), media_type=media_type,
-                                       force=force)
+    return await svc.runner.detect_now(
+        blob, owner=owner, filename=clean_filename(file.filename), media_type=media_type, force=force
+    )

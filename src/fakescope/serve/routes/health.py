@@ -37,8 +37,9 @@ def readyz(request: Request) -> Health:
     return Health(status="ready")
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+@router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}}
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics: requests and latency per route, queue depth, running jobs, verdicts, cache, model load."""
     svc = service(request)

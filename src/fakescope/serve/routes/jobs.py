@@ -37,10 +37,19 @@ def job_out(job: Job) -> JobOut:
     return out
 
 
-@router.post("/jobs", status_code=202, response_model=JobOut, responses={
-    **AUTH_ERRORS, 403: error("path or URL not allowed on this server"), 404: error("the named server file does not exist"),
-    413: error("the file is larger than max_upload_bytes"), 415: error("not an image, video or audio file"),
-    502: error("the URL could not be fetched")})
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        **AUTH_ERRORS,
+        403: error("path or URL not allowed on this server"),
+        404: error("the named server file does not exist"),
+        413: error("the file is larger than max_upload_bytes"),
+        415: error("not an image, video or audio file"),
+        502: error("the URL could not be fetched"),
+    },
+)
 async def create_job(
     request: Request,
     file: UploadFile | None = File(None, description="an image, video or audio file"),
@@ -85,9 +94,18 @@ async def create_job(
             await anyio.to_thread.run_sync(svc.runner.forget_blob, blob.sha256)
             raise
         source, filename = "url", url_filename(checked)
-    job = await anyio.to_thread.run_sync(partial(
-        svc.runner.submit_job, owner=owner, blob=blob, filename=filename, media_type=media_type, source=source,
-        force=bool(force or force_field), webhook_url=webhook_url or None))
+    job = await anyio.to_thread.run_sync(
+        partial(
+            svc.runner.submit_job,
+            owner=owner,
+            blob=blob,
+            filename=filename,
+            media_type=media_type,
+            source=source,
+            force=bool(force or force_field),
+            webhook_url=webhook_url or None,
+        )
+    )
     return job_out(job)
 
 
@@ -103,8 +121,9 @@ def list_jobs(
 ) -> JobPage:
     """The caller's jobs, newest first (other callers' jobs are never listed)."""
     with service(request).sessions() as session:
-        rows, total = list_owned_jobs(session, owner, status=status, media_type=media_type, verdict=verdict,
-                                      limit=limit, offset=offset)
+        rows, total = list_owned_jobs(
+            session, owner, status=status, media_type=media_type, verdict=verdict, limit=limit, offset=offset
+        )
     return JobPage(items=[job_out(j) for j in rows], total=total, limit=limit, offset=offset)
 
 
@@ -126,11 +145,18 @@ def delete_job(request: Request, job_id: str = JobId, owner: str = Depends(curre
     return Response(status_code=204)
 
 
-@router.get("/jobs/{job_id}/faces/{track_id}.jpg", response_class=FileResponse, responses={
-    **AUTH_ERRORS, 200: {"content": {"image/jpeg": {}}, "description": "JPEG, at most 160 px a side"},
-    404: error("no such job or no thumbnail for this face")})
-def face_thumbnail(request: Request, job_id: str = JobId, track_id: int = Path(ge=0, le=1_000_000),
-                   owner: str = Depends(current_owner)) -> FileResponse:
+@router.get(
+    "/jobs/{job_id}/faces/{track_id}.jpg",
+    response_class=FileResponse,
+    responses={
+        **AUTH_ERRORS,
+        200: {"content": {"image/jpeg": {}}, "description": "JPEG, at most 160 px a side"},
+        404: error("no such job or no thumbnail for this face"),
+    },
+)
+def face_thumbnail(
+    request: Request, job_id: str = JobId, track_id: int = Path(ge=0, le=1_000_000), owner: str = Depends(current_owner)
+) -> FileResponse:
     """A face track's crop at its most suspicious frame (result.faces[].track_id)."""
     svc = service(request)
     with svc.sessions() as session:

@@ -23,7 +23,15 @@ COLUMNS = ("file", "label", "group", "speaker", "source", "generator", "family",
 # `hifigan` (GENERATORS) is left out: trained beside the others it made the detector worse on the
 # generators it had seen (docs/TRAINING.md, "The published vocoder"); add it with data.speech_corpus.generators.
 DEFAULT_GENERATORS = (
-    "griffin_lim", "phase_vocoder", "lpc", "world", "upsampling_vocoder", "istft_vocoder", "espeak", "flite", "kokoro",
+    "griffin_lim",
+    "phase_vocoder",
+    "lpc",
+    "world",
+    "upsampling_vocoder",
+    "istft_vocoder",
+    "espeak",
+    "flite",
+    "kokoro",
 )
 
 

@@ -23,9 +23,16 @@ Stage = Literal["convolutive", "impulsive", "coloured"]
 STAGES: tuple[Stage, ...] = ("convolutive", "impulsive", "coloured")
 
 
-def random_notch_filter(rng: np.random.Generator, sample_rate: int, *, gain_db: tuple[float, float] = (0.0, 0.0),
-                       bands: int = 5, centre_hz: tuple[float, float] = (20.0, 8000.0),
-                       width_hz: tuple[float, float] = (100.0, 1000.0), taps: tuple[int, int] = (10, 100)) -> np.ndarray:
+def random_notch_filter(
+    rng: np.random.Generator,
+    sample_rate: int,
+    *,
+    gain_db: tuple[float, float] = (0.0, 0.0),
+    bands: int = 5,
+    centre_hz: tuple[float, float] = (20.0, 8000.0),
+    width_hz: tuple[float, float] = (100.0, 1000.0),
+    taps: tuple[int, int] = (10, 100),
+) -> np.ndarray:
     """A cascade of `bands` random band-stop (notch) FIR filters of odd lengths, as RawBoost's
     `genNotchCoeffs`; the cascade's peak gain is set to `gain_db`."""
     nyquist = sample_rate / 2

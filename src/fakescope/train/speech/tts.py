@@ -27,8 +27,19 @@ from fakescope.media.audio import decode_audio, resample
 ESPEAK = "espeak-ng"
 # English voices with formant variants (`espeak-ng --voices=en`, variants under voices/!v).
 ESPEAK_VOICES = (
-    "en-us", "en-gb", "en", "en-gb-scotland", "en-gb-x-rp", "en-029",
-    "en-us+m3", "en-us+f2", "en+f4", "en-us+m7", "en-gb+f3", "en+m5", "en-us+klatt",
+    "en-us",
+    "en-gb",
+    "en",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-029",
+    "en-us+m3",
+    "en-us+f2",
+    "en+f4",
+    "en-us+m7",
+    "en-gb+f3",
+    "en+m5",
+    "en-us+klatt",
 )
 TTS_TIMEOUT_S = 30.0
 
@@ -48,7 +59,7 @@ def program_version(program: str) -> str | None:
     if shutil.which(program) is None:
         return None
     try:
-        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=TTS_TIMEOUT_S)
+        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=TTS_TIMEOUT_S, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return " ".join(done.stdout.split()) or None
@@ -59,7 +70,7 @@ def _run_tts(command: list[str], text: str, *, program: str, package: str, what:
     if shutil.which(program) is None:
         raise FakescopeError(f"{program}: not installed (Debian package {package}); the {what} generator needs it")
     try:
-        done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True, timeout=TTS_TIMEOUT_S)
+        done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True, timeout=TTS_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as err:
         raise FakescopeError(f"{program}: no answer within {TTS_TIMEOUT_S:.0f} s for {text!r}") from err
     if done.returncode != 0:
@@ -89,8 +100,19 @@ def flite_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
     stretch, f0 = float(rng.uniform(0.85, 1.2)), int(rng.integers(90, 181))
     with tempfile.TemporaryDirectory(prefix="fakescope-flite-") as tmp:
         wav = f"{tmp}/speech.wav"
-        command = [FLITE, "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}", "--setf",
-                   f"int_f0_target_mean={f0}", "-f", "/dev/stdin", "-o", wav]
+        command = [
+            FLITE,
+            "-voice",
+            voice,
+            "--setf",
+            f"duration_stretch={stretch:.3f}",
+            "--setf",
+            f"int_f0_target_mean={f0}",
+            "-f",
+            "/dev/stdin",
+            "-o",
+            wav,
+        ]
         _run_tts(command, text, program=FLITE, package="flite", what="flite")
         samples, rate = decode_audio(wav, sample_rate=None, name=FLITE)
     return resample(samples, rate, sr)
@@ -103,8 +125,16 @@ _KOKORO_ACCENTS = ("en-us", "en-gb")
 # espeak-ng IPA -> the phoneme spelling Kokoro was trained on (misaki's, one symbol per diphthong
 # and affricate); pairs before single symbols.
 _MISAKI_SPELLING = (
-    ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"),
-    ("ɔɪ", "Y"), ("oʊ", "O"), ("əʊ", "Q"), ("ɚ", "əɹ"), ("r", "ɹ"),
+    ("dʒ", "ʤ"),
+    ("tʃ", "ʧ"),
+    ("eɪ", "A"),
+    ("aɪ", "I"),
+    ("aʊ", "W"),
+    ("ɔɪ", "Y"),
+    ("oʊ", "O"),
+    ("əʊ", "Q"),
+    ("ɚ", "əɹ"),
+    ("r", "ɹ"),
     ("ɐ", "ə"),
 )
 
@@ -134,8 +164,7 @@ def _kokoro() -> tuple[Any, dict[str, int], dict[str, np.ndarray]]:
 
 def kokoro_phonemes(text: str, accent: str) -> str:
     """`text` as Kokoro's phoneme string: espeak-ng's IPA in misaki's spelling, clauses ended by full stops."""
-    done = _run_tts([ESPEAK, "-q", "--ipa", "--stdin", "-v", accent], text, program=ESPEAK, package="espeak-ng",
-                    what="kokoro")
+    done = _run_tts([ESPEAK, "-q", "--ipa", "--stdin", "-v", accent], text, program=ESPEAK, package="espeak-ng", what="kokoro")
     ipa = ". ".join(" ".join(line.split()) for line in done.stdout.decode("utf-8").splitlines() if line.strip())
     for espeak_spelling, misaki_spelling in _MISAKI_SPELLING:
         ipa = ipa.replace(espeak_spelling, misaki_spelling)
@@ -153,11 +182,14 @@ def kokoro_tts(text: str, sr: int, rng: np.random.Generator) -> np.ndarray:
     share = float(rng.uniform(0.0, 1.0))
     row = min(len(tokens), len(styles[first])) - 1
     style = share * styles[first][row] + (1.0 - share) * styles[second][row]
-    audio = session.run(None, {
-        "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-        "style": style.reshape(1, 256).astype(np.float32),
-        "speed": np.array([rng.uniform(0.85, 1.2)], dtype=np.float32),
-    })[0]
+    audio = session.run(
+        None,
+        {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style.reshape(1, 256).astype(np.float32),
+            "speed": np.array([rng.uniform(0.85, 1.2)], dtype=np.float32),
+        },
+    )[0]
     return resample(np.asarray(audio, dtype=np.float32).ravel(), _KOKORO_RATE, sr)
 
 

@@ -45,15 +45,24 @@ SEGMENT = 32 * HOP
 EVAL_SECONDS = 2.0
 
 
-def read_reals(real_root: Path, synth_root: Path | None, *, split: str, seed: int = 20261123, val_speakers: int = 2,
-               val_fraction: float = 0.25) -> list[np.ndarray]:
+def read_reals(
+    real_root: Path,
+    synth_root: Path | None,
+    *,
+    split: str,
+    seed: int = 20261123,
+    val_speakers: int = 2,
+    val_fraction: float = 0.25,
+) -> list[np.ndarray]:
     """Real recordings of one corpus split at 16 kHz, each scaled to peak 0.9: digit recordings one by
     one, speech_synth reals whole. Same split arguments as `build_speech_corpus`."""
-    files = sorted({f for u in read_digit_utterances(real_root, seed=seed, val_speakers=val_speakers) if u.split == split
-                    for f in u.files})
+    files = sorted(
+        {f for u in read_digit_utterances(real_root, seed=seed, val_speakers=val_speakers) if u.split == split for f in u.files}
+    )
     if synth_root is not None:
-        files += [c.path for c in read_synth_clips(synth_root, seed=seed, val_fraction=val_fraction)
-                  if c.split == split and not c.label]
+        files += [
+            c.path for c in read_synth_clips(synth_root, seed=seed, val_fraction=val_fraction) if c.split == split and not c.label
+        ]
     clips = [decode_audio(f, sample_rate=VOCODER_RATE)[0] for f in files]
     clips = [0.9 * c / peak for c in clips if (peak := float(np.max(np.abs(c), initial=0.0))) > 0]
     if not clips:
@@ -106,8 +115,11 @@ def evaluate(model: torch.nn.Module, front: LogMel, clips: list[np.ndarray]) -> 
             losses.append(float(stft_loss(y, wave)))
             lsd.append(float((_power_db(y) - _power_db(wave)).pow(2).mean(dim=1).sqrt().mean()))
     model.train()
-    return {"stft_loss": round(float(np.mean(losses)), 4), "log_spectral_distance_db": round(float(np.mean(lsd)), 2),
-            "clips": len(losses)}
+    return {
+        "stft_loss": round(float(np.mean(losses)), 4),
+        "log_spectral_distance_db": round(float(np.mean(lsd)), 2),
+        "clips": len(losses),
+    }
 
 
 def _power_db(wave: torch.Tensor) -> torch.Tensor:
@@ -116,9 +128,20 @@ def _power_db(wave: torch.Tensor) -> torch.Tensor:
     return 10.0 * spec.abs().pow(2).clamp(min=1e-10).log10()
 
 
-def train_vocoder(name: str, *, real_root: Path, synth_root: Path | None, run_dir: Path, out_dir: Path = WEIGHTS_DIR,
-                  steps: int = 3000, batch: int = 16, lr: float = 1e-3, seed: int = 0, save_every: int = 250,
-                  threads: int | None = None) -> dict[str, Any]:
+def train_vocoder(
+    name: str,
+    *,
+    real_root: Path,
+    synth_root: Path | None,
+    run_dir: Path,
+    out_dir: Path = WEIGHTS_DIR,
+    steps: int = 3000,
+    batch: int = 16,
+    lr: float = 1e-3,
+    seed: int = 0,
+    save_every: int = 250,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Train (or resume) vocoder `name`; writes `<out_dir>/<name>.pt` and its card; returns the card."""
     if name not in VOCODERS:
         raise FakescopeError(f"unknown vocoder {name!r}; use one of {', '.join(VOCODERS)}")
@@ -155,17 +178,45 @@ def train_vocoder(name: str, *, real_root: Path, synth_root: Path | None, run_di
         step += 1
         history.append(loss.item())
         if step % save_every == 0 or step == steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
-                        "history": history}, checkpoint)
-            log.info("%s: step %d/%d, loss %.3f (last %d), %.1f s", name, step, steps,
-                     float(np.mean(history[-save_every:])), save_every, time.monotonic() - started)
-    return _ship(name, model, front, held_out, out_dir, steps=steps, batch=batch, lr=lr, seed=seed,
-                 train_clips=len(train), final_loss=float(np.mean(history[-save_every:])))
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "step": step,
+                    "history": history,
+                },
+                checkpoint,
+            )
+            log.info(
+                "%s: step %d/%d, loss %.3f (last %d), %.1f s",
+                name,
+                step,
+                steps,
+                float(np.mean(history[-save_every:])),
+                save_every,
+                time.monotonic() - started,
+            )
+    return _ship(
+        name,
+        model,
+        front,
+        held_out,
+        out_dir,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        train_clips=len(train),
+        final_loss=float(np.mean(history[-save_every:])),
+    )
 
 
-def _ship(name: str, model: torch.nn.Module, front: LogMel, held_out: list[np.ndarray], out_dir: Path,
-          **recipe: Any) -> dict[str, Any]:
+def _ship(
+    name: str, model: torch.nn.Module, front: LogMel, held_out: list[np.ndarray], out_dir: Path, **recipe: Any
+) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.pt"
     torch.save(model.state_dict(), weights)
@@ -175,8 +226,7 @@ def _ship(name: str, model: torch.nn.Module, front: LogMel, held_out: list[np.nd
         "parameters": sum(p.numel() for p in model.parameters()),
         "sample_rate": VOCODER_RATE,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "recipe": {"command": f"{TRAIN_COMMAND} {name} --steps {recipe['steps']}",
-                   "loss": "multi-resolution STFT", **recipe},
+        "recipe": {"command": f"{TRAIN_COMMAND} {name} --steps {recipe['steps']}", "loss": "multi-resolution STFT", **recipe},
         "held_out_reals": evaluate(model, front, held_out),
     }
     (out_dir / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -198,9 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        card = train_vocoder(args.name, real_root=args.real, synth_root=args.synth if args.synth.exists() else None,
-                             run_dir=args.run_dir or Path("runs/vocoders") / args.name, out_dir=args.out, steps=args.steps,
-                             batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads)
+        card = train_vocoder(
+            args.name,
+            real_root=args.real,
+            synth_root=args.synth if args.synth.exists() else None,
+            run_dir=args.run_dir or Path("runs/vocoders") / args.name,
+            out_dir=args.out,
+            steps=args.steps,
+            batch=args.batch,
+            lr=args.lr,
+            seed=args.seed,
+            threads=args.threads,
+        )
     except FakescopeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -75,8 +75,11 @@ class UpsamplingVocoder(nn.Module):
         self.pre = nn.Conv1d(N_MELS, channels, 7, padding=3)
         stages: list[nn.Module] = []
         for stride in strides:
-            stages += [nn.LeakyReLU(0.1), nn.ConvTranspose1d(channels, channels // 2, 2 * stride, stride, padding=stride // 2),
-                       _ResBlock(channels // 2)]
+            stages += [
+                nn.LeakyReLU(0.1),
+                nn.ConvTranspose1d(channels, channels // 2, 2 * stride, stride, padding=stride // 2),
+                _ResBlock(channels // 2),
+            ]
             channels //= 2
         self.stages = nn.Sequential(*stages)
         self.post = nn.Conv1d(channels, 1, 7, padding=3)
