@@ -26,7 +26,7 @@ def test_every_clip_in_videos_is_scored(pretrained_detector, name, label):
 
 @pytest.mark.slow
 def test_auc_over_all_34_labelled_clips(pretrained_detector):
-    """Reported in the README; the floor here only guards against a broken pipeline."""
+    """Reported in docs/RESULTS.md; the floor here only guards against a broken pipeline."""
     y, p = [], []
     for folder in ("videos", "videos_more"):
         for name, label in labelled(folder):

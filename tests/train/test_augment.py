@@ -69,7 +69,7 @@ def test_build_train_transform_defaults_and_options():
     }
     transform = build_train_transform(CFG, aug)
     names = [type(t).__name__ for t in transform.transforms]
-    assert names == ["RandomResizedCrop", "RandomDownscale", "RandomJpeg", "Compose"]
+    assert names == ["RandomResizedCrop", "RandomDownscale", "RandomJpeg", "Normalize"]
     out = transform(image)
     assert out.shape == (3, 64, 64) and out.dtype == torch.float32
 

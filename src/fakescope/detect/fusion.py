@@ -3,8 +3,8 @@
 A face swap usually touches one person, and in a clip only some frames show the blending
 artefacts clearly; so an identity is scored by the mean of its most suspicious frames, and a
 video by its most suspicious identity. The choice (top 50% mean, max over tracks) was compared
-with six other rules on the 34 labelled clips (best accuracy, near-best LogLoss): see
-benchmarks/fusion_study.py and the README's "Measured" section.
+with six other rules on the 34 labelled clips (best LogLoss; no rule clearly best by AUC): see
+benchmarks/fusion_study.py and docs/RESULTS.md, Videos.
 
 Several detectors on one image (face swap on the faces, AI generation on the whole picture):
 the image is fake if a face was swapped OR the whole picture was generated, so the fused

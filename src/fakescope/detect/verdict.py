@@ -12,9 +12,9 @@ from fakescope.constants import Verdict
 class Thresholds:
     """P(fake) below `suspicious` is authentic; at or above `manipulated` is manipulated.
 
-    Measured for the default model on dfdc_faces val (1,200 crops): 86% of crops scored
-    below 0.35 are real and 87% of crops scored 0.65 or more are fake, while in between the
-    model is right only 54% of the time, so there we say "suspicious" instead of guessing.
+    The fixed bands sit where a face model's val crops were mostly real (below) and mostly fake
+    (above), while in between it was little better than a guess, so there we say "suspicious"
+    instead of guessing (figures: docs/RESULTS.md, Verdict bands).
     A model card may carry bands chosen on validation data instead (`from_card`).
     """
 

@@ -3,7 +3,7 @@
 `audio-spec-cnn`: log power spectrogram (257 bins) → four 2-D conv blocks → attention
 mean and spread over time. Convolutions on the full-resolution spectrogram see the smeared
 partials and buzzy excitation vocoders leave; on the speech corpus val split its EER is well
-below the MFCC models' (README, "Audio"). `phase=True` adds phase channels (did not help).
+below the MFCC models' (docs/RESULTS.md, What changed, step by step). `phase=True` adds phase channels (did not help).
 `audio-whisper-probe`: a frozen Whisper tiny.en encoder (models.whisper) → mean and spread of
 its first two blocks → one linear layer; weaker on the fakes the corpus holds, stronger on
 generators it never saw. The default audio model stacks the two (models.stack: stack-speech).
@@ -15,7 +15,7 @@ generators it never saw. The default audio model stacks the two (models.stack: s
 `features` (a model argument of the MFCC models, e.g. `model_args: {features: logmel}` in a
 training config) picks "mfcc" (the default), "logmel" (64 log-mel energies + deltas) or
 "mfcc_spec" (MFCCs plus the log power of every FFT bin); `utterance_norm=True` subtracts each
-clip's mean feature vector first. Neither option beat plain MFCCs (README, "Audio").
+clip's mean feature vector first. Neither option beat plain MFCCs (docs/RESULTS.md, What changed, step by step: History).
 All take a (B, samples) float waveform at `pretrained_cfg.sample_rate` (batch padding =
 exact zeros, masked out) and follow the model contract (logits, prob, feat).
 """
@@ -120,7 +120,7 @@ def pool_frames(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch
 
 class BiGRUAttention(AudioModel):
     """`frame_stride` 2 feeds the GRU 50 frames/s (20 ms): half the sequential steps of the
-    10 ms MFCC frames, which keeps the real-time factor under 0.02 on a 2-core CPU."""
+    10 ms MFCC frames, which keeps the real-time factor low on a 2-core CPU (docs/RESULTS.md, Speed)."""
 
     def __init__(
         self,
@@ -235,7 +235,8 @@ class SpectrogramCNN(ClassifierModel):
         batch, chans, bins, frames = image.shape
         cells = image.permute(0, 3, 2, 1).reshape(batch, frames * bins, chans)
         x = self.norm(cells, mask.repeat_interleave(bins, dim=1)).reshape(batch, frames, bins, chans).permute(0, 3, 2, 1)
-        # channels_last: oneDNN's convolutions and pooling run 2-3x faster on CPU in this layout (same numbers).
+        # channels_last: oneDNN's convolutions and pooling run faster on CPU in this layout, same numbers
+        # (docs/RESULTS.md, Photos, repeated files, audio).
         x = x.contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
             # Padding goes back to exact zeros after every block, as a lone clip's conv padding sees it;
@@ -287,9 +288,9 @@ class WhisperProbe(ClassifierModel):
 
     Whisper's encoder was trained on hundreds of thousands of hours of real speech; a linear read-out
     of its statistics transfers to vocoders the probe never saw, where the spectrogram CNN learnt
-    the artefacts of the fakes in its corpus (README, "Audio"). A head that pools learnt per-frame
-    projections with attention fitted the training fakes as the CNN does and lost that (held-out
-    GAN vocoders: EER 0.47 against this head's 0.38); the first two blocks carry most of
+    the artefacts of the fakes in its corpus (docs/RESULTS.md, Unseen generator families). A head that pools
+    learnt per-frame projections with attention fitted the training fakes as the CNN does and lost that
+    (docs/RESULTS.md, What changed, step by step: Tried and dropped); the first two blocks carry most of
     what the four hold, and each further block costs as much again.
     """
 

@@ -3,13 +3,13 @@
 Like torchvision weights that carry their own transforms, an audio detector owns its front
 end, so inference, training and a future ONNX export see the same MFCCs and nobody has to
 keep a feature script in sync with the weights. Pure torch (no librosa at inference: its
-numba start-up alone costs ~1.5 s per process).
+numba start-up alone costs seconds per process; docs/RESULTS.md, Photos, repeated files, audio).
 
 Default: 40 MFCCs from 64 mel bands (25 ms windows every 10 ms) plus deltas and
 delta-deltas = 120 values per frame; "logmel" gives the 64 log-mel energies (+ deltas).
 "mfcc_spec" appends the log power of every FFT bin (257 at 16 kHz) to the MFCCs, keeping the
 harmonic fine structure that mel bands and the DCT smooth away (on the speech corpus it did
-not beat plain MFCCs: see README, "Audio").
+not beat plain MFCCs: see docs/RESULTS.md, What changed, step by step: History).
 Frames holding exact digital zeros (batch padding) are masked out of everything downstream.
 """
 

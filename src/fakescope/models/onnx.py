@@ -51,8 +51,8 @@ def make_session(model: bytes, *, threads: int | None = None, name: str = "model
 
     Idle worker threads sleep instead of spinning: between batches the pipeline's other stages
     (decoding, face detection) need those cores. Measured on 2 cores with int8-static, spinning
-    gained nothing at batch 32 (busy machine: 97-104 crops/s without, 86-106 with; quiet one:
-    306-322 without, 297-314 with) and ~20% at batch 1 on the quiet machine only.
+    gained nothing at batch 32 and helped at batch 1 only on a quiet machine (docs/RESULTS.md,
+    Inference backends).
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()

@@ -8,8 +8,7 @@ datasets or `fakescope eval`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -25,9 +24,19 @@ def normalize(images: torch.Tensor, cfg: PretrainedCfg) -> torch.Tensor:
     return (x - mean) / std
 
 
-def eval_transform(cfg: PretrainedCfg) -> Callable[[torch.Tensor], torch.Tensor]:
+class Normalize:
+    """`normalize` with a model's statistics bound: the last step of every training and eval transform."""
+
+    def __init__(self, cfg: PretrainedCfg) -> None:
+        self.cfg = cfg
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return normalize(images, self.cfg)
+
+
+def eval_transform(cfg: PretrainedCfg) -> Normalize:
     """What a (3, H, W) uint8 image goes through before the model outside training: normalisation only."""
-    return partial(normalize, cfg=cfg)
+    return Normalize(cfg)
 
 
 def crops_to_tensor(crops: Sequence[np.ndarray], cfg: PretrainedCfg) -> torch.Tensor:

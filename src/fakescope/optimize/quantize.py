@@ -77,8 +77,7 @@ def quantize_int8_dynamic(src: Path, dst: Path) -> Path:
     """int8 per-channel weights; activations quantized per batch at run time (no calibration data).
 
     The first convolution and the depthwise ones stay fp32: with ranges taken per batch and
-    per tensor they cost the most accuracy (val AUC on 200 crops: 0.578 with all convs
-    quantized, 0.854 with these kept, fp32 0.870).
+    per tensor they cost the most accuracy (docs/RESULTS.md, Inference backends).
     """
     with tempfile.TemporaryDirectory() as tmp:
         prepared = preprocess(src, Path(tmp) / "prepared.onnx")

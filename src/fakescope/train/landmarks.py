@@ -1,13 +1,13 @@
 """Five-point face landmarks for training crops, computed once and cached on disk.
 
-Self-blended images need to know where the face is in every real crop. Running MTCNN costs
-about 17 ms per 224-px crop on one core, so the points are kept in a cache keyed by the
-path string plus the file's size and mtime: a rerun reuses every unchanged entry and an
-interrupted run resumes where it stopped.
+Self-blended images need to know where the face is in every real crop. Running MTCNN on every
+crop is slow on a CPU (docs/RESULTS.md, Training crops and training speed), so the points are
+kept in a cache keyed by the path string plus the file's size and mtime: a rerun reuses every
+unchanged entry and an interrupted run resumes where it stopped.
 
 Training crops are tight (DFDC: 0.8 x the face box), and MTCNN sometimes misses a face that
 fills the whole image. A crop with no face is retried once, padded by 25% of its side on each
-edge with a mirrored border; on 200 DFDC real crops that lifts the hit rate from 197 to 200.
+edge with a mirrored border, which recovers the faces MTCNN missed (same section).
 """
 
 from __future__ import annotations

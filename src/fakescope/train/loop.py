@@ -24,9 +24,8 @@ LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], dict[st
 
 
 def autocast(device: torch.device) -> torch.autocast:
-    """fp16 on CUDA; bf16 on a CPU that computes it natively (AVX512-BF16 or AMX: about 1.4x faster
-    than fp32), off on other CPUs, which emulate bf16: EfficientNet-Lite0 trained 10-15x slower
-    under it than in fp32 on an AVX2 EPYC."""
+    """fp16 on CUDA; bf16 on a CPU that computes it natively (AVX512-BF16 or AMX), off on other CPUs,
+    which emulate bf16 far slower than fp32 (docs/RESULTS.md, Training crops and training speed)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type != "cpu" or cpu_has_native_bf16())

@@ -9,8 +9,8 @@ found through the package's installed file list. The generator is opt-in (not in
 `catalogue.DEFAULT_GENERATORS`; docs/TRAINING.md says why).
 
 The mel it expects was found by resynthesising held-in speech under candidate settings and
-keeping the one whose output's mel matched its input best (the figures are in
-docs/results/speech.md): a 1024-point STFT of 400-sample (25 ms) Hann windows every 160
+keeping the one whose output's mel matched its input best (the figures are in docs/RESULTS.md,
+The mel the published HiFi-GAN expects): a 1024-point STFT of 400-sample (25 ms) Hann windows every 160
 samples, reflect-padded, magnitude through Slaney mel filters 0-8 kHz, natural log floored at 1e-5.
 """
 
