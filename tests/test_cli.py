@@ -97,7 +97,7 @@ def test_unknown_model_is_a_clear_error(face_jpg):
 
 
 def test_detect_and_scan_offer_every_detector_option():
-    """Their options are read into DetectorOptions by name (cli.options.detector_options): none may be missing."""
+    """Both take every engine option from cli.options.with_engine_options: none may be missing."""
     import typer.main
 
     from fakescope.detect.options import DetectorOptions

@@ -10,22 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from fakescope.cli.console import console, err_console, fail
-from fakescope.cli.options import (
-    AudioModelOpt,
-    AudioWeightOpt,
-    BackendOpt,
-    BatchOpt,
-    CacheOpt,
-    FaceEveryOpt,
-    FaceOpt,
-    FramesOpt,
-    ImageModelOpt,
-    ModelOpt,
-    OnnxDirOpt,
-    ThreadsOpt,
-    detector_options,
-)
-from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions
+from fakescope.cli.options import with_engine_options
+from fakescope.detect.options import DEFAULT_OPTIONS, DetectorOptions
 from fakescope.errors import FakescopeError
 
 if TYPE_CHECKING:
@@ -88,32 +74,20 @@ def evidence_line(r: Result) -> str:
     return " · ".join(parts)
 
 
-# The engine options (model ... onnx_dir) are named as DetectorOptions' fields: `detector_options(ctx.params)` reads them.
 @commands.command()
+@with_engine_options
 def detect(
-    ctx: typer.Context,
     files: Annotated[
         list[Path],
         typer.Argument(help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)"),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
-    model: ModelOpt = DEFAULT_OPTIONS.model,
-    frames: FramesOpt = DEFAULT_OPTIONS.frames,
-    face_detector: FaceOpt = DEFAULT_OPTIONS.face_detector,
-    image_model: ImageModelOpt = AUTO,
-    audio_model: AudioModelOpt = AUTO,
-    audio_weight: AudioWeightOpt = DEFAULT_OPTIONS.audio_weight,
-    backend: BackendOpt = DEFAULT_OPTIONS.backend,
-    threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
-    batch: BatchOpt = DEFAULT_OPTIONS.batch,
-    face_every: FaceEveryOpt = DEFAULT_OPTIONS.face_every,
-    cache_size: CacheOpt = DEFAULT_OPTIONS.cache_size,
-    onnx_dir: OnnxDirOpt = DEFAULT_OPTIONS.onnx_dir,
+    options: DetectorOptions = DEFAULT_OPTIONS,
 ) -> None:
     """Score files and print a verdict per file. Exit code 1 if any file could not be read."""
     from fakescope.scan import dumps
 
-    detector = load_detector(detector_options(ctx.params))
+    detector = load_detector(options)
     results = [detector.detect(f) for f in files]
     if as_json:
         typer.echo(dumps(results))
@@ -129,24 +103,13 @@ def detect(
 
 
 @commands.command()
+@with_engine_options
 def scan(
-    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="folders (walked recursively) and/or files")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file; files already in it are skipped")],
     submission: Annotated[Path | None, typer.Option(help="also write a DFDC-style filename,label CSV")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
-    model: ModelOpt = DEFAULT_OPTIONS.model,
-    frames: FramesOpt = DEFAULT_OPTIONS.frames,
-    face_detector: FaceOpt = DEFAULT_OPTIONS.face_detector,
-    image_model: ImageModelOpt = AUTO,
-    audio_model: AudioModelOpt = AUTO,
-    audio_weight: AudioWeightOpt = DEFAULT_OPTIONS.audio_weight,
-    backend: BackendOpt = DEFAULT_OPTIONS.backend,
-    threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
-    batch: BatchOpt = DEFAULT_OPTIONS.batch,
-    face_every: FaceEveryOpt = DEFAULT_OPTIONS.face_every,
-    cache_size: CacheOpt = DEFAULT_OPTIONS.cache_size,
-    onnx_dir: OnnxDirOpt = DEFAULT_OPTIONS.onnx_dir,
+    options: DetectorOptions = DEFAULT_OPTIONS,
 ) -> None:
     """Scan folders: one Result per line, resumable; one bad file never stops the scan.
 
@@ -168,7 +131,6 @@ def scan(
         TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console
     ) as bar:
         task = bar.add_task("scan", total=len(todo))
-        options = detector_options(ctx.params)
         new = scan_files(
             todo,
             output,

@@ -1,19 +1,22 @@
 """Command-line options shared by several commands, each declared once; their defaults are DEFAULT_OPTIONS'.
 
-The engine options of `detect` and `scan` are named as DetectorOptions' fields, so that
-`detector_options(ctx.params)` turns a command's options into the Detector it asks for.
+The engine options (`ENGINE_OPTIONS`) are named as DetectorOptions' fields: `with_engine_options`
+adds all of them to a command and hands it the DetectorOptions they describe, so `detect` and
+`scan` offer the same options, spelled and documented once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from fakescope.detect.options import DetectorOptions, model_choice
+from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions, model_choice
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="registered model name (see `fakescope models`)")]
 FramesOpt = Annotated[int, typer.Option("--frames", "-n", min=1, max=512, help="frames sampled per video")]
@@ -62,3 +65,41 @@ def detector_options(params: Mapping[str, Any]) -> DetectorOptions:
         if name in given:
             given[name] = model_choice(given[name])
     return DetectorOptions(**given)
+
+
+# Every engine option a Detector-building command offers, in --help order: (parameter, option, default).
+ENGINE_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("model", ModelOpt, DEFAULT_OPTIONS.model),
+    ("frames", FramesOpt, DEFAULT_OPTIONS.frames),
+    ("face_detector", FaceOpt, DEFAULT_OPTIONS.face_detector),
+    ("image_model", ImageModelOpt, AUTO),
+    ("audio_model", AudioModelOpt, AUTO),
+    ("audio_weight", AudioWeightOpt, DEFAULT_OPTIONS.audio_weight),
+    ("backend", BackendOpt, DEFAULT_OPTIONS.backend),
+    ("threads", ThreadsOpt, DEFAULT_OPTIONS.threads),
+    ("batch", BatchOpt, DEFAULT_OPTIONS.batch),
+    ("face_every", FaceEveryOpt, DEFAULT_OPTIONS.face_every),
+    ("cache_size", CacheOpt, DEFAULT_OPTIONS.cache_size),
+    ("onnx_dir", OnnxDirOpt, DEFAULT_OPTIONS.onnx_dir),
+)
+
+
+def with_engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Offer every engine option after `command`'s own and call it with `options=` the DetectorOptions they describe.
+
+    typer builds a command's options from its signature, so the wrapper's signature is the command's
+    own parameters (less `options`) followed by ENGINE_OPTIONS.
+    """
+    own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
+    engine = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=option)
+        for name, option, default in ENGINE_OPTIONS
+    ]
+
+    @functools.wraps(command)
+    def run(**params: Any) -> Any:
+        chosen = {name: params.pop(name) for name, _, _ in ENGINE_OPTIONS}
+        return command(**params, options=detector_options(chosen))
+
+    run.__signature__ = inspect.Signature([*own, *engine])  # type: ignore[attr-defined]
+    return run

@@ -86,6 +86,11 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
+    @classmethod
+    def new(cls, *, sha256: str, size: int, **fields: Any) -> Job:
+        """A fresh row for the stored upload `sha256` (`size` bytes): id and creation time set, not yet cached."""
+        return cls(id=new_id(), sha256=sha256, size=size, cached=False, created_at=utcnow(), **fields)
+
 
 class UsageEvent(Base):
     """What usage figures are computed from: analyses, page views and time on page."""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fakescope.detect.result import Result
 from fakescope.serve.auth import resolve_secret
-from fakescope.serve.db import Job, new_id, utcnow
+from fakescope.serve.db import Job
 from fakescope.serve.detect_batches import DetectBatcher
 from fakescope.serve.dispatcher import Dispatcher
 from fakescope.serve.job_queue import JobQueue, get_owned_job
@@ -133,21 +133,18 @@ class JobRunner:
         webhook_url: str | None = None,
     ) -> Job:
         """A new job row: queued for the dispatcher, or done at once from the cache."""
-        job = Job(
-            id=new_id(),
+        job = Job.new(
+            sha256=blob.sha256,
+            size=blob.size,
             owner=owner,
             kind="job",
             status="queued",
             filename=filename,
-            sha256=blob.sha256,
-            size=blob.size,
             media_type=media_type,
             source=source,
             force=force,
-            cached=False,
             webhook_url=webhook_url,
             attempts=0,
-            created_at=utcnow(),
         )
         with self.sessions.begin() as session:
             hit = self.results.answer(session, job)

@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from fakescope.detect.result import Result
 from fakescope.errors import FakescopeError
-from fakescope.serve.db import Job, new_id, utcnow
+from fakescope.serve.db import Job, utcnow
 from fakescope.serve.detect_batches import DetectBatcher
 from fakescope.serve.metrics import Metrics
 from fakescope.serve.pool import WorkerPool
@@ -71,20 +71,17 @@ class SyncDetects:
         self, blob: StoredBlob, *, owner: str, filename: str, media_type: str | None, force: bool = False
     ) -> Result:
         """Analyse now (or answer from the cache); stored as a job of kind "detect"."""
-        job = Job(
-            id=new_id(),
+        job = Job.new(
+            sha256=blob.sha256,
+            size=blob.size,
             owner=owner,
             kind="detect",
             status="running",
             filename=filename,
-            sha256=blob.sha256,
-            size=blob.size,
             media_type=media_type,
             source="upload",
             force=force,
-            cached=False,
             attempts=1,
-            created_at=utcnow(),
         )
         hit = await anyio.to_thread.run_sync(self._store_cached, job)
         if hit is not None:

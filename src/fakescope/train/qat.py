@@ -69,6 +69,23 @@ class ActivationFakeQuant(nn.Module):
         return torch.fake_quantize_per_tensor_affine(x, scale.float(), zero_point, 0, ACT_QMAX)
 
 
+def same_shape(conv: nn.Conv2d) -> dict[str, Any]:
+    """Constructor arguments for a convolution shaped like `conv`, its parameters on the meta device
+    (they are replaced by `conv`'s own, so no memory is allocated for them)."""
+    return {
+        "in_channels": conv.in_channels,
+        "out_channels": conv.out_channels,
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+        "bias": conv.bias is not None,
+        "padding_mode": conv.padding_mode,
+        "device": "meta",
+    }
+
+
 class QatConv2d(nn.Conv2d):
     """A convolution that sees int8 folded weights and uint8 inputs; its batch norm (if any) runs after it unchanged.
 
@@ -78,18 +95,7 @@ class QatConv2d(nn.Conv2d):
     """
 
     def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d | None, *, momentum: float = 0.1) -> None:
-        super().__init__(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            padding_mode=conv.padding_mode,
-            device="meta",
-        )
+        super().__init__(**same_shape(conv))
         self.weight, self.bias = conv.weight, conv.bias
         self.input_quant = ActivationFakeQuant(momentum)
         self._norm = (norm,)  # a tuple, so the norm stays registered only where it already is
@@ -112,18 +118,7 @@ class QatConv2d(nn.Conv2d):
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
     def to_plain(self) -> nn.Conv2d:
-        conv = nn.Conv2d(
-            self.in_channels,
-            self.out_channels,
-            self.kernel_size,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=self.groups,
-            bias=self.bias is not None,
-            padding_mode=self.padding_mode,
-            device="meta",
-        )
+        conv = nn.Conv2d(**same_shape(self))
         conv.weight, conv.bias = self.weight, self.bias
         return conv
 
