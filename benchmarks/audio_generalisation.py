@@ -41,10 +41,11 @@ from fakescope.evaluate import binary_metrics
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.train.config import TrainConfig, load_config
+from fakescope.train.loaders import make_splits
 from fakescope.train.loop import predict_logits
 from fakescope.train.speech.fakes import GENERATORS
 from fakescope.train.speech.tts import TTS_GENERATORS
-from fakescope.train.trainer import make_splits, run_training
+from fakescope.train.trainer import run_training
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from fakescope.models.onnx_artifact import artifact_stem, read_metadata
 from fakescope.optimize.export import export_variants
 from fakescope.optimize.prune import prune_model, sparsity
 from fakescope.train.config import load_config
+from fakescope.train.loaders import make_loaders, make_splits
 from fakescope.train.prune_finetune import fine_tune
-from fakescope.train.trainer import make_loaders, make_splits, seed_everything
+from fakescope.train.trainer import seed_everything
 
 
 def main() -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +86,62 @@ def test_detect_bad_input_is_one_line_and_nonzero(tmp_path, name, content, messa
 def test_detect_missing_file(tmp_path):
     res = runner.invoke(app, ["detect", str(tmp_path / "nope.jpg")])
     assert res.exit_code == 1 and "no such file" in res.output.lower()
+
+
+def test_an_unreadable_file_is_an_error_result_among_the_others(face_jpg, tmp_path, monkeypatch):
+    """Every file gets its Result and the exit status is 1, as for any bad file; click's readable check
+    made it a usage error (exit 2) with no Result at all. Root reads anything (tests run as root), so
+    os.access and Path.open refuse the one file here; the next test does it for real as another user."""
+    locked = tmp_path / "locked.jpg"
+    shutil.copy(face_jpg, locked)
+    real_access, real_open = os.access, Path.open
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == locked else real_access(p, mode, **kw))
+
+    def open_(self, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    res = runner.invoke(app, ["detect", "--json", "--image-model", "none", str(face_jpg), str(locked), str(face_jpg)])
+    assert res.exit_code == 1, res.output
+    results = json.loads(res.output)
+    assert [r["status"] for r in results] == ["ok", "error", "ok"]
+    assert results[1]["reason"] == f"{locked}: cannot read file (Permission denied)"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv to run the CLI as another user"
+)
+def test_an_unreadable_file_for_real_as_another_user(face_jpg):
+    with tempfile.TemporaryDirectory() as top:
+        folder = Path(top)
+        folder.chmod(0o755)
+        readable, locked = folder / "a.jpg", folder / "locked.jpg"
+        shutil.copy(face_jpg, readable)
+        shutil.copy(face_jpg, locked)
+        readable.chmod(0o644)
+        locked.chmod(0)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        env = {**os.environ, "HOME": top}
+        can = subprocess.run([*nobody, sys.executable, "-c", "import fakescope.cli"], env=env, cwd=top, check=False)
+        if can.returncode != 0:
+            pytest.skip("nobody cannot import fakescope here")
+        fakescope = str(Path(sys.executable).with_name("fakescope"))
+        cli = [fakescope, "detect", "--json", "--image-model", "none", "--audio-model", "none"]
+        run = subprocess.run(
+            [*nobody, *cli, str(readable), str(locked), str(readable)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=top,
+            check=False,
+        )
+    assert run.returncode == 1, run.stderr
+    results = json.loads(run.stdout)
+    assert [r["status"] for r in results] == ["ok", "error", "ok"]
+    assert results[1]["reason"] == f"{locked}: cannot read file (Permission denied)"
 
 
 def test_detect_huge_image_is_refused(tmp_path):

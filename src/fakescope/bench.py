@@ -1,14 +1,17 @@
 """Pipeline benchmarks: per-stage time, processing time ÷ media duration, peak memory, cache hits, measured in one run.
 
 Figures are printed, never asserted: machines are noisy. `fakescope bench video|image|audio|
-cache|backends|all` and benchmarks/bench_*.py call this. For audio, time ÷ duration is the
+cache|memory|backends|all` and benchmarks/bench_*.py call this. For audio, time ÷ duration is the
 real-time factor (RTF); for video, the total is also set against decoding the same frames
-alone, the floor every other stage is measured by.
+alone, the floor every other stage is measured by. `memory` gives one detector's peak resident
+memory per file kind, an 8K video among them (a tiny file of huge frames: the hostile case).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import resource
 import statistics
 import tempfile
@@ -32,6 +35,7 @@ VIDEO_STAGES = ("decode", "faces", "model", "audio decode", "audio model", "fusi
 IMAGE_STAGES = ("decode", "faces", "model", "fusion")
 AUDIO_STAGES = ("decode", "audio decode", "audio model")
 AUDIO_LENGTHS = (4.0, 30.0, 120.0)
+UHD_8K = (7680, 4320)
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -74,6 +78,23 @@ def peak_memory_mb() -> float:
     except (OSError, ValueError):
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resident_memory_mb() -> float:
+    """Resident memory of this process now (VmRSS), in MiB; 0 where /proc is missing."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc `malloc_trim`), so that
+    the memory a file needs shows as growth instead of reusing what the previous file freed."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def bench_files(detector: Detector, files: Sequence[Path], stages: Sequence[str], *, repeat: int) -> list[dict]:
@@ -263,4 +284,83 @@ def bench_table(rows: list[dict], stages: Sequence[str] = VIDEO_STAGES, *, unit:
         cells += [f"{r['vs_decode']:.2f}×" if "vs_decode" in r else "—"] if with_decode else []
         cells += [f"{r['stages'][s]:.3f} {r['share'][s]:.0%}" for s in stages] + [f"{r['peak_mb']:.0f}"]
         table.add_row(r["file"], *cells)
+    return table
+
+
+def large_clip(path: Path, size: tuple[int, int] = UHD_8K, *, frames: int = 10, fps: int = 10) -> Path:
+    """A clip of huge frames in a tiny file (flat grey, a moving bar, low bitrate), made here with PyAV."""
+    import av
+
+    width, height = size
+    luma = np.full((height, width), 110, np.uint8)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "40", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            luma[:, :] = 110
+            x = (i * width) // max(1, frames)
+            luma[height // 3 : height // 2, x : x + width // 10] = 235
+            planes = np.concatenate([luma, np.full((height // 2, width), 128, np.uint8)])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def bench_memory(clips: Sequence[Path] | None = None, *, backend: str = "auto", threads: int | None = None) -> list[dict]:
+    """Peak resident memory of one detector analysing one file of each kind: a face photo, a clip, a 30 s
+    recording and an 8K clip. Each file is analysed once first (what loads lazily is loaded), then
+    measured alone: the peak (VmHWM) and its growth over the memory held before the file."""
+    detector = make_detector(backend=backend, threads=threads)
+    clip = (clips or default_clips())[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        files = [
+            ("image", face_images(out, [clip])[0]),
+            ("video", clip),
+            ("audio", speech_recordings(out, (30.0,))[0]),
+            ("video 8K", large_clip(out / "uhd_8k.mp4")),
+        ]
+        for _, path in files:
+            detector.detect(path)
+        rows = []
+        for kind, path in files:
+            release_free_memory()
+            before = resident_memory_mb()
+            reset_peak_memory()
+            start = time.perf_counter()
+            result = detector.detect(path)
+            seconds = time.perf_counter() - start
+            peak = peak_memory_mb()
+            rows.append(
+                {
+                    "kind": kind,
+                    "file": path.name,
+                    "bytes": path.stat().st_size,
+                    "status": result.status,
+                    "reason": result.reason,
+                    "seconds": seconds,
+                    "peak_mb": round(peak, 1),
+                    "growth_mb": round(max(0.0, peak - before), 1),
+                }
+            )
+    return rows
+
+
+def memory_table(rows: list[dict]) -> Table:
+    title = "peak resident memory per file kind (one detector; + MiB: growth over its memory before the file)"
+    table = Table(title=title, title_justify="left")
+    for col in ("kind", "file", "size", "status", "time", "peak MiB", "+ MiB"):
+        table.add_column(col, justify="left" if col in ("kind", "file", "status") else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["kind"],
+            r["file"],
+            f"{r['bytes'] / 1024:,.0f} KiB",
+            r["status"],
+            f"{r['seconds']:.2f}s",
+            f"{r['peak_mb']:.0f}",
+            f"{r['growth_mb']:.0f}",
+        )
     return table

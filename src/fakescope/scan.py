@@ -6,9 +6,12 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from itertools import chain
 from pathlib import Path
 
 from fakescope.detect import Detector, DetectorOptions, Result
+from fakescope.media.files import Unreadable
+from fakescope.orphans import exit_with_parent
 
 
 def read_done(output: Path) -> dict[str, Result]:
@@ -40,6 +43,8 @@ _worker_detector: Detector | None = None
 
 
 def _init_worker(options: DetectorOptions, threads: int) -> None:
+    """Pool initializer: the worker ends with the scan (even a killed one), then loads its models."""
+    exit_with_parent()
     import torch
 
     global _worker_detector
@@ -52,6 +57,12 @@ def _work(path: str) -> str:
     return _worker_detector.detect(Path(path)).model_dump_json()
 
 
+def unreadable_results(entries: Iterable[Unreadable]) -> list[Result]:
+    """Error Results for what the folder walk could not read (folders, broken links, link loops),
+    so that they are in the scan's output, with their reason, like any file that failed."""
+    return [Result(file=str(u.path), status="error", reason=u.reason) for u in entries]
+
+
 def scan_files(
     todo: Sequence[Path],
     output: Path,
@@ -60,16 +71,18 @@ def scan_files(
     options: DetectorOptions,
     workers: int = 1,
     on_result: Callable[[Result], None] = lambda r: None,
+    failed: Sequence[Result] = (),
 ) -> list[Result]:
     """Score `todo`, appending each Result to `output` as soon as it is ready (callers skip
-    files already there with `read_done`, which is what makes a scan resumable).
+    files already there with `read_done`, which is what makes a scan resumable). `failed`:
+    Results known before any analysis (`unreadable_results`), written first.
 
     One worker uses `detector_factory()`; several each build `Detector.from_options(options)`."""
     output.parent.mkdir(parents=True, exist_ok=True)
     new: list[Result] = []
     close_torn_line(output)
     with output.open("a") as fh:
-        for result in _results(todo, detector_factory, options, workers):
+        for result in chain(failed, _results(todo, detector_factory, options, workers)):
             fh.write(result.model_dump_json() + "\n")
             fh.flush()
             new.append(result)

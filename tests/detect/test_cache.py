@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from fakescope.detect import Detector, Result, ResultCache
 from fakescope.detect.cache import sha256_file
+from fakescope.errors import UnsupportedMediaError
 from tests.conftest import shared
 
 
@@ -54,6 +56,17 @@ def test_digest_follows_content_changes(tmp_path: Path):
     assert first == sha256_file(path)
     path.write_bytes(b"two, longer")
     assert cache.digest(path) == sha256_file(path) != first
+
+
+@pytest.mark.timeout(30)
+def test_digest_reads_only_regular_files(tmp_path: Path):
+    """A FIFO would block the read forever and /dev/zero never end: refused from the stat alone."""
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    cache = ResultCache()
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(UnsupportedMediaError, match="not a regular file"):
+            cache.digest(path)
 
 
 def test_size_must_be_positive():

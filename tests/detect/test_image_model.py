@@ -18,7 +18,7 @@ from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
 from fakescope.models import DEFAULT_MODEL, ClassifierModel, PretrainedCfg, create_model
 from fakescope.models.registry import _pretrained_cfgs
-from tests.detect.test_pipeline import two_people, write_video
+from tests.detect.test_pipeline import faceless_picture, two_people, write_video
 
 BANDS = {"real_below": 0.0, "fake_at_or_above": 0.0}  # every score is "manipulated"
 
@@ -45,7 +45,7 @@ def people_png(tmp_path_factory):
 @pytest.fixture(scope="module")
 def grey_jpg(tmp_path_factory):
     path = tmp_path_factory.mktemp("img") / "grey.jpg"
-    Image.fromarray(np.full((300, 400, 3), 127, np.uint8)).save(path)
+    Image.fromarray(faceless_picture()).save(path)  # a faceless picture with content (a flat one is refused)
     return path
 
 

@@ -24,6 +24,12 @@ def two_people() -> np.ndarray:
     return np.concatenate([a, b], axis=1)
 
 
+def faceless_picture(height: int = 300, width: int = 400) -> np.ndarray:
+    """Squares of random colours: edges and colour everywhere, no face (a flat picture is refused)."""
+    tiles = np.random.default_rng(0).integers(0, 256, (height // 25 + 1, width // 25 + 1, 3), dtype=np.uint8)
+    return np.ascontiguousarray(tiles.repeat(25, axis=0).repeat(25, axis=1)[:height, :width])
+
+
 def write_video(path, frames: list[np.ndarray], fps: int = 10) -> None:
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
@@ -48,12 +54,36 @@ def test_image_with_two_faces_scores_each(random_detector, tmp_path):
 
 
 def test_image_without_a_face_is_scored_whole(random_detector, tmp_path):
-    path = tmp_path / "grey.jpg"
-    Image.fromarray(np.full((300, 400, 3), 127, np.uint8)).save(path)
+    path = tmp_path / "tiles.jpg"
+    Image.fromarray(faceless_picture()).save(path)
     r = random_detector.detect(path)
     assert r.status == "ok" and r.score is not None
     assert "no face detected" in r.reason
     assert r.faces[0].frames[0][2] == [50.0, 0.0, 300.0, 300.0]
+
+
+@pytest.mark.parametrize(
+    ("shape", "fill", "why"),
+    [
+        ((1, 1), "flat", "too small to judge (1x1 px"),
+        ((4, 4), "tiles", "too small to judge (4x4 px"),
+        ((300, 400), "flat", "nearly uniform"),
+        ((300, 400), "ramp", "no edges or texture"),
+    ],
+)
+def test_faceless_picture_with_nothing_to_judge_is_not_applicable(random_detector, tmp_path, shape, fill, why):
+    height, width = shape
+    pictures = {
+        "flat": np.full((height, width, 3), 127, np.uint8),
+        "tiles": np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8),
+        "ramp": np.repeat(np.linspace(0, 255, width, dtype=np.uint8)[None, :, None], height, axis=0).repeat(3, axis=2),
+    }
+    path = tmp_path / f"{fill}.png"
+    Image.fromarray(pictures[fill]).save(path)
+    r = random_detector.detect(path)
+    assert r.status == "not_applicable" and r.score is None and r.verdict is None and not r.faces
+    assert r.reason.startswith("no face detected and the picture") and why in r.reason
+    assert [(m.modality, m.score, m.weight, m.skipped) for m in r.modalities] == [("image", None, 0.0, r.reason)]
 
 
 def test_video_with_two_people_has_two_tracks_and_max_fusion(random_detector, tmp_path):

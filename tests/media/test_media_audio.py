@@ -34,8 +34,8 @@ from fakescope.media import (
     speech_windows,
     trim_silence,
 )
-from fakescope.media.audio import _read
-from tests.conftest import EXAMPLES
+from fakescope.media.audio import FRAME_SECONDS, _read, frame_dbfs, loudness_reference
+from tests.conftest import EXAMPLES, shared
 from tests.media.conftest import numbered_frame
 
 TONE_HZ = 440.0
@@ -418,3 +418,90 @@ def test_resample_round_trip_keeps_the_tone() -> None:
     assert dominant_hz(back, 44100) == pytest.approx(TONE_HZ, abs=2)
     assert np.abs(back[2000:-2000] - tone[2000:-2000]).max() < 0.02  # the chirp stays below 8 kHz
     assert resample(tone, 16000, 16000) is tone
+
+
+@pytest.mark.parametrize("decoder", ["soundfile", "ffmpeg"])
+def test_nan_and_inf_samples_are_read_as_zero_and_counted(tmp_path: Path, decoder: str) -> None:
+    """Was: one NaN made every frame level NaN (and soxr smeared it), so the recording was "silence only"."""
+    tone = signal(44100, 1.0)
+    where = [100, 20000, 30000, 40000]
+    bad = np.stack([tone, tone])
+    bad[0, where] = [np.nan, np.inf, -np.inf, 3e38]  # one bad channel must not poison the average
+    bad[1, 40000] = 3e38  # near the largest float32: the channel sum would overflow to Inf
+    zeroed = np.where(np.isfinite(bad) & (np.abs(bad) < 1e30), bad, 0.0).astype(np.float32)
+    paths = {}
+    for name, stereo in (("bad", bad), ("zeroed", zeroed)):
+        if decoder == "soundfile":
+            paths[name] = tmp_path / f"{name}.wav"
+            sf.write(paths[name], stereo.T, 44100, subtype="FLOAT")
+        else:
+            paths[name] = write_av_audio(tmp_path / f"{name}.mka", stereo, 44100, "pcm_f32le", "flt")
+    audio, reference = load_audio(paths["bad"]), load_audio(paths["zeroed"])
+    assert audio.invalid_samples == 5 and reference.invalid_samples == 0
+    assert np.isfinite(audio.samples).all()
+    np.testing.assert_array_equal(audio.samples, reference.samples)
+    samples, rate = decode_audio(paths["bad"], sample_rate=None)
+    assert rate == 44100 and np.isfinite(samples).all()
+
+
+def speech_like(seconds: float, amp: float) -> np.ndarray:
+    """Half a second of silence, tone bursts of 0.3 s with 0.1 s gaps, half a second of silence."""
+    body = signal(SAMPLE_RATE, seconds, amp=amp)
+    body[(np.arange(len(body)) // (SAMPLE_RATE // 10)) % 4 == 3] = 0.0
+    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    return np.concatenate([gap, body, gap])
+
+
+def with_click(samples: np.ndarray, at: float, seconds: float = 0.02) -> np.ndarray:
+    out = samples.copy()
+    start, n = round(at * SAMPLE_RATE), round(seconds * SAMPLE_RATE)
+    out[start : start + n] = np.where(np.arange(n) % 2, 1.0, -1.0)  # full scale
+    return out
+
+
+def test_a_full_scale_click_does_not_make_quiet_speech_count_as_silence() -> None:
+    """Was: the loudest frame set the floor, so one 20 ms click 40 dB over quiet speech left only the click."""
+    clean = speech_like(3.0, 0.003)
+    clicked = with_click(clean, at=1.93)  # inside a burst, across two frames
+    reference, transient = loudness_reference(frame_dbfs(clicked))
+    assert transient.sum() == 2 and reference == pytest.approx(frame_dbfs(clean).max(), abs=0.5)
+    trimmed, expected = trim_silence(_audio(clicked)), trim_silence(_audio(clean))
+    assert (trimmed.start, trimmed.duration) == (expected.start, expected.duration)
+    prepared, reference_speech = prepare_speech(_audio(clicked)), prepare_speech(_audio(clean))
+    assert prepared.duration == reference_speech.duration > 2.9
+    assert np.abs(prepared.samples).max() <= 0.99  # the click is muted, and does not set the gain
+    click = slice(round((1.93 - prepared.start) * SAMPLE_RATE), round((1.95 - prepared.start) * SAMPLE_RATE))
+    assert not prepared.samples[click].any()
+    frame = round(FRAME_SECONDS * SAMPLE_RATE)
+    rest = np.ones(len(prepared.samples), bool)
+    rest[click.start - frame : click.stop + frame] = False
+    np.testing.assert_allclose(prepared.samples[rest], reference_speech.samples[rest], rtol=0.05, atol=1e-4)
+
+
+def test_a_click_on_loud_speech_is_sound_like_any_other() -> None:
+    """Not a transient when the speech is loud too: nothing is muted and nothing is trimmed away."""
+    clean = speech_like(3.0, 0.3)
+    clicked = with_click(clean, at=1.93)
+    assert not loudness_reference(frame_dbfs(clicked))[1].any()
+    prepared = prepare_speech(_audio(clicked))
+    assert prepared.duration == prepare_speech(_audio(clean)).duration > 2.9
+
+
+def test_a_click_at_the_edge_is_trimmed_like_silence() -> None:
+    clean = speech_like(2.0, 0.003)
+    trimmed = trim_silence(_audio(with_click(clean, at=0.1)))
+    expected = trim_silence(_audio(clean))
+    assert (trimmed.start, trimmed.duration) == (expected.start, expected.duration)
+
+
+def test_clean_recordings_have_no_transients() -> None:
+    """The robust level changes nothing for real speech: without transients the loudest frame is the reference."""
+    files = [EXAMPLES / "speech_fake_world_theo.wav", EXAMPLES / "speech_real_fsdd_theo.wav"]
+    for folder in ("speech_synth/real", "speech_synth/fake", "speech_tts/real", "speech_tts/fake"):
+        files += sorted(p for p in shared(*folder.split("/")).iterdir() if p.suffix in (".wav", ".flac"))[:20]
+    for path in files:
+        levels = frame_dbfs(load_audio(path).samples)
+        reference, transient = loudness_reference(levels)
+        assert not transient.any() and reference == levels.max(), path.name
+    reference, transient = loudness_reference(np.zeros(0))
+    assert reference == -np.inf and transient.shape == (0,)

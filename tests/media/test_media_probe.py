@@ -208,6 +208,34 @@ def test_video_over_frame_size_limit(media: dict[str, Path]) -> None:
         probe(media["mp4"], MediaLimits(max_video_pixels_per_frame=1000))
 
 
+def test_video_over_pixel_rate_limit(media: dict[str, Path]) -> None:
+    # 64x48 at 30 fps = 92,160 pixels a second.
+    with pytest.raises(
+        MediaTooLargeError, match=r"too many pixels per second \(64x48 at 30 fps = 0.0922 Mpx/s, limit 0.05 Mpx/s\)"
+    ):
+        probe(media["mp4"], MediaLimits(max_video_pixel_rate=50_000))
+    assert probe(media["mp4"], MediaLimits(max_video_pixel_rate=92_160)).fps == 30
+
+
+def test_video_over_decoded_pixels_limit(media: dict[str, Path]) -> None:
+    # 90 frames of 64x48 = 276,480 pixels to decode.
+    with pytest.raises(MediaTooLargeError, match=r"too many pixels to decode \(64x48 x 90 frames = 0.276 Mpx, limit 0.2 Mpx\)"):
+        probe(media["mp4"], MediaLimits(max_video_decoded_pixels=200_000))
+    assert probe(media["mp4"], MediaLimits(max_video_decoded_pixels=276_480)).frame_count == 90
+
+
+def test_default_limits_take_phone_8k_and_refuse_8k_at_120_fps() -> None:
+    from fakescope.media.probe import CheckedFile, _check_pixel_rate
+
+    file = CheckedFile("clip.mp4", Path("clip.mp4"), 1, b"")
+    _check_pixel_rate(file, 7680, 4320, 30.0, 30 * 600, MediaLimits())  # ten minutes of phone 8K
+    _check_pixel_rate(file, 1920, 1080, 60.0, 60 * 3 * 3600, MediaLimits())  # the longest 1080p60
+    with pytest.raises(MediaTooLargeError, match="too many pixels per second"):
+        _check_pixel_rate(file, 7680, 4320, 120.0, 240, MediaLimits())
+    with pytest.raises(MediaTooLargeError, match="too many pixels to decode"):
+        _check_pixel_rate(file, 3840, 2160, 60.0, 60 * 3600, MediaLimits())
+
+
 def test_image_header_claiming_huge_size(tmp_path: Path, make_png: Callable[..., bytes]) -> None:
     path = tmp_path / "big.png"
     path.write_bytes(make_png(30000, 30000))

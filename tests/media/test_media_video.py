@@ -11,7 +11,7 @@ import pytest
 
 from fakescope.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from fakescope.media import MediaLimits, probe, sample_frames, sample_timestamps, video_duration
-from fakescope.media.video import choose_strategy
+from fakescope.media.video import choose_strategy, decode_side, decoded_pixels
 from fakescope.media.video_decoding import rotate_upright
 
 FrameNumber = Callable[[np.ndarray], int]
@@ -94,6 +94,92 @@ def test_max_side_downscales_during_conversion(media: dict[str, Path]) -> None:
     frames = sample_frames(media["mp4"], 3, max_side=32)
     assert {f.image.shape for f in frames} == {(24, 32, 3)}
     assert sample_frames(media["mp4"], 1, max_side=500)[0].image.shape == (48, 64, 3)
+
+
+def _write_wide_clip(path: Path, width: int, height: int, n: int = 6) -> Path:
+    """`n` frames, frame i with a white bar at x = i * width / 8 (an eighth of the width wide)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10, options={"crf": "12", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(n):
+            image = np.zeros((height, width, 3), np.uint8)
+            image[:, i * width // 8 : (i + 1) * width // 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_frames_longer_than_the_decode_bound_are_scaled_in_the_decoder(tmp_path: Path) -> None:
+    path = _write_wide_clip(tmp_path / "wide.mp4", 3840, 64)
+    frames = sample_frames(path, 6)
+    assert {f.image.shape for f in frames} == {(32, 1920, 3)}
+    for i, frame in enumerate(frames):  # the picture is the frame's, halved
+        xs = np.nonzero(frame.image[16].mean(axis=1) > 128)[0]
+        assert abs(xs.min() - i * 240) <= 2 and abs(xs.max() - (i + 1) * 240) <= 2
+    assert {f.image.shape for f in sample_frames(path, 2, limits=MediaLimits(max_decode_side=4000))} == {(64, 3840, 3)}
+
+
+def test_frames_within_the_decode_bound_are_decoded_exactly(media: dict[str, Path]) -> None:
+    from tests.conftest import EXAMPLES
+
+    clip = EXAMPLES / "real_ffpp_866.mp4"  # 1920x1080: at the bound, so no scaling at all
+    frames = sample_frames(clip, 3)
+    wanted = {f.index for f in frames}
+    with av.open(str(clip)) as container:
+        plain = {i: f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in wanted}
+    assert [f.image.shape for f in frames] == [(1080, 1920, 3)] * 3
+    assert all(np.array_equal(f.image, plain[f.index]) for f in frames)
+    small = sample_frames(media["mp4"], 4)
+    unbounded = MediaLimits(max_decode_side=100_000, decoded_pixel_budget=10**15)
+    assert all(
+        np.array_equal(a.image, b.image) for a, b in zip(small, sample_frames(media["mp4"], 4, limits=unbounded), strict=True)
+    )
+
+
+def test_frames_shrink_to_fit_the_decoded_pixel_budget(tmp_path: Path) -> None:
+    path = _write_wide_clip(tmp_path / "clip.mp4", 512, 384)
+    frames = sample_frames(path, 6, limits=MediaLimits(decoded_pixel_budget=6 * 256 * 192))
+    assert {f.image.shape for f in frames} == {(192, 256, 3)}
+    assert {f.image.shape for f in sample_frames(path, 6)} == {(384, 512, 3)}
+
+
+def test_decode_side_bounds_the_pixels_of_the_frames_kept() -> None:
+    assert decode_side(7680, 4320, 32) == 1920 and decoded_pixels(7680, 4320, 32, 1920) == 32 * 1920 * 1080
+    assert decode_side(1920, 1080, 32) is None and decode_side(1080, 1920, 32) is None
+    side = decode_side(3840, 2160, 256)  # 256 frames: scaled below 1920 to fit the budget
+    assert side is not None and side < 1920
+    assert decoded_pixels(3840, 2160, 256, side) <= MediaLimits().decoded_pixel_budget
+    assert decoded_pixels(3840, 2160, 256, side + 8) > MediaLimits().decoded_pixel_budget
+    assert decode_side(100_000, 100, 1, limits=MediaLimits(decoded_pixel_budget=1)) == 64
+
+
+def _write_ts(path: Path, width: int, height: int, n: int, first_pts: int) -> bytes:
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 100, np.uint8), format="rgb24")
+            frame.pts = first_pts + i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path.read_bytes()
+
+
+def test_a_stream_growing_mid_way_is_held_to_its_announced_size(tmp_path: Path) -> None:
+    # Two MPEG-TS streams back to back: 64x48 (what probe sees), then 640x480.
+    path = tmp_path / "grows.ts"
+    path.write_bytes(_write_ts(tmp_path / "a.ts", 64, 48, 20, 0) + _write_ts(tmp_path / "b.ts", 640, 480, 20, 20))
+    info = probe(path)
+    assert (info.width, info.height) == (64, 48)
+    frames = sample_frames(info, 8)
+    assert len(frames) == 8 and all(f.image.shape[0] * f.image.shape[1] <= 64 * 48 for f in frames)
+    # Frames past the per-frame limit are refused by the decoder itself: only the small ones come back.
+    small = sample_frames(info, 8, limits=MediaLimits(max_video_pixels_per_frame=64 * 48))
+    assert 1 <= len(small) < 8 and all(f.timestamp < 2.0 for f in small)
 
 
 def test_portrait_phone_clip_comes_back_upright(media: dict[str, Path]) -> None:

@@ -1,4 +1,4 @@
-"""API keys (on SQLite and PostgreSQL), page session tokens, secrets and the owner dependency."""
+"""API keys (on SQLite and PostgreSQL), page session tokens bound to keys, secrets and the caller dependency."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from fakescope.serve.auth import (
     INVALID_KEY,
     MISSING_KEY,
     SESSION_COOKIE,
+    Caller,
     authenticate,
     create_key,
     find_key,
     hash_token,
     list_keys,
+    live_key,
     load_or_create_secret,
     new_token,
     owner_dependency,
@@ -122,18 +124,46 @@ def test_an_ambiguous_id_prefix_is_refused(sessions):
 
 def test_session_tokens_are_signed_and_expire():
     now = 1_800_000_000
-    token = sign_session("0b5e3c1e-1f4b-4b43-9a57-0d3c2f9a1b11", "s3cret", ttl_s=60, now=now)
-    client, expiry, mac = token.split(".")
-    assert client == "0b5e3c1e-1f4b-4b43-9a57-0d3c2f9a1b11" and int(expiry) == now + 60 and len(mac) == 64
-    assert verify_session(token, "s3cret", now=now + 59) == client
+    key_id = "0b5e3c1e1f4b4b439a570d3c2f9a1b11"
+    token = sign_session(key_id, "s3cret", ttl_s=60, now=now)
+    signed, expiry, mac = token.split(".")
+    assert signed == key_id and int(expiry) == now + 60 and len(mac) == 64
+    assert verify_session(token, "s3cret", now=now + 59) == key_id
     assert verify_session(token, "s3cret", now=now + 60) is None, "expired"
     assert verify_session(token, "other", now=now) is None, "wrong secret"
-    assert verify_session(f"someoneelse.{expiry}.{mac}", "s3cret", now=now) is None, "client id is signed"
-    assert verify_session(f"{client}.{int(expiry) + 999}.{mac}", "s3cret", now=now) is None, "expiry is signed"
-    for bad in ["", "a.b", "a.b.c.d", f"../x.{expiry}.{mac}", f"{client}.-5.{mac}", None]:
+    assert verify_session(f"someoneelse.{expiry}.{mac}", "s3cret", now=now) is None, "the key id is signed"
+    assert verify_session(f"{key_id}.{int(expiry) + 999}.{mac}", "s3cret", now=now) is None, "expiry is signed"
+    for bad in ["", "a.b", "a.b.c.d", f"../x.{expiry}.{mac}", f"{key_id}.-5.{mac}", None]:
         assert verify_session(bad, "s3cret", now=now) is None
     with pytest.raises(FakescopeError):
         sign_session("bad id!", "s3cret")
+
+
+def test_a_plain_hmac_of_the_payload_is_not_a_session():
+    """Sessions carry their own purpose in the MAC: the old anonymous cookies (and any other signature) do not pass."""
+    import hmac as hmac_module
+
+    payload = f"{'a' * 32}.{2_000_000_000}"
+    plain = hmac_module.new(b"s3cret", payload.encode(), hashlib.sha256).hexdigest()
+    assert verify_session(f"{payload}.{plain}", "s3cret", now=1_800_000_000) is None
+
+
+def test_live_key_is_none_once_revoked(sessions):
+    with sessions() as session:
+        key, _ = create_key(session, "page")
+        assert live_key(session, key.id).id == key.id
+        assert live_key(session, "f" * 32) is None
+        revoke_key(session, key.id)
+        assert live_key(session, key.id) is None
+
+
+def test_admin_keys_are_marked(sessions):
+    with sessions() as session:
+        plain, plain_token = create_key(session, "user")
+        admin, admin_token = create_key(session, "ops", admin=True)
+        assert not authenticate(session, plain_token).admin and authenticate(session, admin_token).admin
+        assert Caller.of_key(admin) == Caller(f"key:{admin.id}", admin=True, key_id=admin.id, key_name="ops")
+        assert Caller.of_key(plain).admin is False
 
 
 def test_secret_file_is_private_created_once_and_tightened(tmp_path):
@@ -168,15 +198,15 @@ def whoami_app(settings: ServeSettings, sessions) -> TestClient:
     app = FastAPI()
 
     @app.get("/whoami")
-    def whoami(owner: str = Depends(require_owner)) -> dict[str, str]:
-        return {"owner": owner}
+    def whoami(caller: Caller = Depends(require_owner)) -> dict[str, str]:
+        return {"owner": caller.owner}
 
     @app.get("/login")
-    def login(client: str):
+    def login(key_id: str):
         from fastapi.responses import JSONResponse
 
         response = JSONResponse({"ok": True})
-        set_session_cookie(response, client, load_or_create_secret(settings.data_dir / "session_secret"))
+        set_session_cookie(response, key_id, load_or_create_secret(settings.data_dir / "session_secret"))
         return response
 
     return TestClient(app)
@@ -202,12 +232,19 @@ def test_owner_dependency_with_keys_and_page_sessions(db_url, tmp_path, whoami_c
         assert res.status_code == 401 and res.json() == {"detail": INVALID_KEY}
     assert client.get("/whoami", headers={"Authorization": "Basic dXNlcjpwYXNz"}).json() == {"detail": MISSING_KEY}
 
-    login = client.get("/login", params={"client": "3f1c0a2e-aaaa-4bbb-8ccc-123456789abc"})
+    login = client.get("/login", params={"key_id": key.id})
     cookie = login.headers["set-cookie"]
     assert f"{SESSION_COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
-    assert client.get("/whoami").json() == {"owner": "session:3f1c0a2e-aaaa-4bbb-8ccc-123456789abc"}
+    assert client.get("/whoami").json() == {"owner": f"key:{key.id}"}, "a page session is its key"
     client.cookies.clear()
-    client.cookies.set(SESSION_COOKIE, sign_session("intruder", "not-the-secret"))
+    client.get("/login", params={"key_id": revoked.id})
+    gone = client.get("/whoami")
+    assert gone.status_code == 401 and gone.json() == {"detail": EXPIRED_SESSION}, "a revoked key's session is dead"
+    client.cookies.clear()
+    client.get("/login", params={"key_id": "0" * 32})
+    assert client.get("/whoami").status_code == 401, "a session for no key at all"
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, sign_session(key.id, "not-the-secret"))
     forged = client.get("/whoami")
     assert forged.status_code == 401 and forged.json() == {"detail": EXPIRED_SESSION}
     assert client.get("/whoami", headers={"X-API-Key": token}).json() == {"owner": f"key:{key.id}"}, "a key wins over a cookie"
@@ -216,6 +253,9 @@ def test_owner_dependency_with_keys_and_page_sessions(db_url, tmp_path, whoami_c
 def test_owner_dependency_without_auth_uses_a_validated_client_header(sqlite_url, tmp_path, whoami_client):
     client = whoami_client(ServeSettings(db_url=sqlite_url, data_dir=tmp_path, no_auth=True))
     assert client.get("/whoami").json() == {"owner": "local:anonymous"}
+    client.cookies.set(SESSION_COOKIE, "stale.123.abc")
+    assert client.get("/whoami").json() == {"owner": "local:anonymous"}, "no credential needed: a stale cookie is ignored"
+    client.cookies.clear()
     uuid = "0b5e3c1e-1f4b-4b43-9a57-0d3c2f9a1b11"
     assert client.get("/whoami", headers={"X-Fakescope-Client": uuid}).json() == {"owner": f"local:{uuid}"}
     for bad in ["../../etc", "a" * 65, "", "key:someone", "x y"]:
@@ -223,12 +263,27 @@ def test_owner_dependency_without_auth_uses_a_validated_client_header(sqlite_url
         assert res.status_code == 400 and "X-Fakescope-Client" in res.json()["detail"]
 
 
+def test_keys_count_in_no_auth_mode_too(sqlite_url, tmp_path, whoami_client):
+    """So an admin key is an admin without auth as well, and a bad key is an error rather than silently anonymous."""
+    client = whoami_client(ServeSettings(db_url=sqlite_url, data_dir=tmp_path, no_auth=True))
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as session:
+        key, token = create_key(session, "k")
+    engine.dispose()
+    assert client.get("/whoami", headers={"X-API-Key": token}).json() == {"owner": f"key:{key.id}"}
+    assert client.get("/whoami", headers={"X-API-Key": new_token()}).status_code == 401
+
+
 def test_the_session_secret_survives_a_restart(sqlite_url, tmp_path, whoami_client):
     settings = ServeSettings(db_url=sqlite_url, data_dir=tmp_path)
     first = whoami_client(settings)
-    first.get("/login", params={"client": "abc-123"})
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as session:
+        key, _ = create_key(session, "k")
+    engine.dispose()
+    first.get("/login", params={"key_id": key.id})
     cookie = first.cookies[SESSION_COOKIE]
     second = whoami_client(settings)
     second.cookies.set(SESSION_COOKIE, cookie)
-    assert second.get("/whoami").json() == {"owner": "session:abc-123"}
-    assert verify_session(cookie, (tmp_path / "session_secret").read_text().strip(), now=time.time()) == "abc-123"
+    assert second.get("/whoami").json() == {"owner": f"key:{key.id}"}
+    assert verify_session(cookie, (tmp_path / "session_secret").read_text().strip(), now=time.time()) == key.id

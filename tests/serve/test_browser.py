@@ -1,7 +1,7 @@
 """The web page in a real browser (headless Debian chromium) against the real service.
 
-One module-wide server (SQLite in a temp dir, one worker, 8 frames, page auth by session
-cookie only) is started with uvicorn in a thread; the page uploads a sample clip and must
+One module-wide server (SQLite in a temp dir, one worker, 8 frames, API keys required) is
+started with uvicorn in a thread; the page signs in with a key, uploads a sample clip and must
 show what the API answered: verdict, gauge, faces, timeline, history. Skipped, with the
 reason, only when chromium or playwright cannot start.
 """
@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -68,18 +69,26 @@ def browser() -> Iterator[object]:
     playwright.stop()
 
 
+@dataclass
+class Server:
+    url: str
+    token: str  # an API key of the server's, for the page to sign in with
+
+
 @pytest.fixture(scope="module")
-def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The real app on a free loopback port; its lifespan starts and stops the worker process."""
     import uvicorn
 
     from fakescope.serve import ServeSettings, create_app
+    from fakescope.serve.auth import create_key
 
     port = free_port()
     settings = ServeSettings(
         data_dir=tmp_path_factory.mktemp("serve"), no_auth=False, workers=1, frames=8, host="127.0.0.1", port=port
     )
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(settings)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -87,21 +96,29 @@ def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the service did not start within 60 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    with app.state.service.sessions() as session:
+        _, token = create_key(session, "browser")
+    yield Server(f"http://127.0.0.1:{port}", token)
     uv.should_exit = True
     thread.join(timeout=60)
 
 
-def open_page(browser, url: str, width: int) -> tuple[object, list[str]]:
-    """The page in a fresh browser profile (so a fresh session cookie), and the list its script errors go to."""
+def open_page(browser, server: Server, width: int) -> tuple[object, list[str]]:
+    """The page in a fresh browser profile, signed in with the server's key, and the list its script errors go to."""
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#login:not([hidden])")
+    assert page.is_hidden("#upload") and context.cookies() == [], "before signing in the page shows and holds nothing"
+    page.fill("#api-key", server.token)
     with page.expect_response(lambda r: "/v1/beacon" in r.url) as beacon:
-        page.goto(url + "/")
+        page.click("#login-submit")
     assert beacon.value.status == 204, "the page_view beacon was refused"
-    assert any(c["name"] == "fakescope_session" for c in context.cookies()), "GET / set no session cookie"
+    assert any(c["name"] == "fakescope_session" for c in context.cookies()), "signing in set no session cookie"
+    assert page.is_hidden("#login") and page.is_visible("#upload")
+    assert page.inner_text("#account-name") == "Signed in with browser"
     return page, errors
 
 
@@ -110,7 +127,7 @@ def analyse(page, path: Path) -> None:
     page.wait_for_function(SHOWS_VERDICT, arg=list(VERDICT_WORDS), timeout=ANALYSIS_TIMEOUT_MS)
 
 
-def test_upload_shows_verdict_faces_timeline_and_history(browser, server: str, tmp_path: Path) -> None:
+def test_upload_shows_verdict_faces_timeline_and_history(browser, server: Server, tmp_path: Path) -> None:
     page, errors = open_page(browser, server, 1280)
     analyse(page, VIDEO)
 
@@ -141,7 +158,7 @@ def test_upload_shows_verdict_faces_timeline_and_history(browser, server: str, t
     spread = page.locator("#faces img").first.evaluate(PIXEL_SPREAD)
     assert spread > 12, f"the face thumbnail is a flat picture (pixel spread {spread:.1f}), not a face"
 
-    page.reload()
+    page.reload()  # the session cookie signs the reloaded page in
     row = page.locator("#history .history-item", has_text=VIDEO.name)
     row.first.wait_for(timeout=10_000)
     row.first.focus()
@@ -151,7 +168,7 @@ def test_upload_shows_verdict_faces_timeline_and_history(browser, server: str, t
     page.context.close()
 
 
-def test_phone_width_has_no_horizontal_scroll(browser, server: str, tmp_path: Path) -> None:
+def test_phone_width_has_no_horizontal_scroll(browser, server: Server, tmp_path: Path) -> None:
     page, errors = open_page(browser, server, 360)
     analyse(page, VIDEO)
     page.locator("#faces li").first.wait_for()
@@ -164,7 +181,7 @@ def test_phone_width_has_no_horizontal_scroll(browser, server: str, tmp_path: Pa
     page.context.close()
 
 
-def test_keyboard_upload_of_unsupported_file_shows_the_api_error(browser, server: str, tmp_path: Path) -> None:
+def test_keyboard_upload_of_unsupported_file_shows_the_api_error(browser, server: Server, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture, a video or a recording\n" * 20)
     page, errors = open_page(browser, server, 1280)
@@ -180,3 +197,48 @@ def test_keyboard_upload_of_unsupported_file_shows_the_api_error(browser, server
     assert page.is_hidden("#result")
     assert errors == []
     page.context.close()
+
+
+def test_a_wrong_key_is_refused_and_signing_out_ends_the_session(browser, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#login:not([hidden])")
+    page.fill("#api-key", "fsk_" + "x" * 43)
+    with page.expect_response(lambda r: r.url.endswith("/v1/session")) as answer:
+        page.press("#api-key", "Enter")
+    assert answer.value.status == 401
+    page.wait_for_selector("#login-alert:not([hidden])")
+    assert page.inner_text("#login-alert") == answer.value.json()["detail"]
+    assert page.is_hidden("#upload") and page.is_hidden("#history-card") and context.cookies() == []
+
+    page.fill("#api-key", server.token)
+    page.click("#login-submit")
+    page.wait_for_selector("#upload:not([hidden])")
+    assert page.input_value("#api-key") == "", "the key does not stay in the form"
+    page.click("#sign-out")
+    page.wait_for_selector("#login:not([hidden])")
+    assert page.is_hidden("#upload") and page.is_hidden("#account")
+    assert not any(c["name"] == "fakescope_session" for c in context.cookies())
+    assert context.request.get(server.url + "/v1/jobs").status == 401
+    page.reload()
+    page.wait_for_selector("#login:not([hidden])")
+    assert errors == []
+    context.close()
+
+
+def test_api_docs_render_from_this_server_alone(browser, server: Server) -> None:
+    """/docs draws Swagger UI with nothing fetched from another host and nothing refused by its CSP."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert page.locator(".opblock").count() >= 10, "the operations are listed"
+    assert requests and all(url.startswith(server.url + "/") for url in requests), requests
+    assert not [line for line in console if line.startswith("error")], console
+    page.close()

@@ -84,3 +84,17 @@ def test_cli_import_stays_light():
     code = "import sys, fakescope.cli; print(sorted(m for m in ('sqlalchemy', 'fastapi', 'torch', 'httpx') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_admin_keys_are_created_with_a_flag_and_listed_as_such(sqlite_url):
+    created = keys("create", "ops", "--admin", db=sqlite_url)
+    assert created.exit_code == 0 and "created admin API key" in created.stderr, created.output
+    assert check_token(sqlite_url, created.stdout.strip()).admin
+    plain = keys("create", "user", db=sqlite_url)
+    assert not check_token(sqlite_url, plain.stdout.strip()).admin
+    rows = {
+        line.split("│")[3].strip(): line.split("│")[4].strip()
+        for line in keys("list", db=sqlite_url).stdout.splitlines()
+        if "│" in line
+    }
+    assert rows["ops"] == "yes" and rows["user"] == "—"

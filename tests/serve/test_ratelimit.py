@@ -1,4 +1,4 @@
-"""Token buckets on a fake clock: burst, refill, Retry-After, isolation, bounded memory, threads."""
+"""Token buckets on a fake clock (burst, refill, Retry-After, isolation, bounded memory, threads) and client addresses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from fakescope.serve.ratelimit import RateLimiter
+from fakescope.serve.ratelimit import RateLimiter, RateLimits, client_address
+from fakescope.serve.settings import ServeSettings
 
 
 class Clock:
@@ -94,3 +95,60 @@ def test_thread_safe_exactly_the_burst_is_allowed():
 def test_per_minute_must_be_positive():
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+def trusted(*networks: str) -> list:
+    from ipaddress import ip_network
+
+    return [ip_network(n, strict=False) for n in networks]
+
+
+def test_forwarded_for_is_ignored_from_an_untrusted_peer():
+    assert client_address("203.0.113.7", ["198.51.100.1"], []) == "addr:203.0.113.7"
+    assert client_address("127.0.0.1", ["198.51.100.1"], []) == "addr:127.0.0.1", "loopback is not trusted by default"
+    assert client_address("203.0.113.7", ["198.51.100.1"], trusted("10.0.0.0/8")) == "addr:203.0.113.7"
+
+
+def test_behind_trusted_proxies_the_first_untrusted_hop_is_the_client():
+    proxies = trusted("10.0.0.0/8", "127.0.0.1")
+    assert client_address("10.0.0.2", ["198.51.100.1"], proxies) == "addr:198.51.100.1"
+    # a client's own X-Forwarded-For comes first; the proxies append what they saw: the spoofed part is never reached
+    assert client_address("127.0.0.1", ["6.6.6.6, 198.51.100.1, 10.0.0.9"], proxies) == "addr:198.51.100.1"
+    assert client_address("10.0.0.2", ["6.6.6.6", "198.51.100.1"], proxies) == "addr:198.51.100.1", "repeated headers"
+    assert client_address("10.0.0.2", ["not-an-ip"], proxies) == "addr:10.0.0.2", "garbage from the proxy: the proxy"
+    assert client_address("10.0.0.2", [], proxies) == "addr:10.0.0.2"
+    assert client_address("10.0.0.2", ["10.0.0.3, 10.0.0.4"], proxies) == "addr:10.0.0.3", "all trusted: the farthest"
+
+
+def test_ipv6_clients_share_a_bucket_per_64_and_mapped_ipv4_is_ipv4():
+    assert client_address("2001:db8:1:2:aaaa::1", [], []) == "addr:2001:db8:1:2::/64"
+    assert client_address("2001:db8:1:2:bbbb::9", [], []) == "addr:2001:db8:1:2::/64"
+    assert client_address("2001:db8:1:3::1", [], []) == "addr:2001:db8:1:3::/64"
+    assert client_address("::ffff:203.0.113.7", [], []) == "addr:203.0.113.7"
+    assert client_address("testclient", [], []) == "addr:testclient"
+
+
+def test_a_new_identity_does_not_reset_the_address_budget():
+    clock = Clock()
+    limits = RateLimits(per_caller=3, per_address=5, beacons=2, clock=clock)
+    allowed = 0
+    for i in range(20):  # a fresh key (or client id) for every request, all from one address
+        if limits.addresses.check("addr:203.0.113.7") is None and limits.callers.check(f"key:{i}") is None:
+            allowed += 1
+    assert allowed == 5
+    assert limits.addresses.check("addr:198.51.100.1") is None, "another address has its own budget"
+
+
+def test_limits_from_settings_default_the_address_budget_to_a_few_callers(tmp_path):
+    limits = RateLimits.from_settings(ServeSettings(data_dir=tmp_path, rate_limit_per_minute=10))
+    assert (limits.per_caller, limits.per_address) == (10, 40)
+    limits = RateLimits.from_settings(ServeSettings(data_dir=tmp_path, rate_limit_per_address_per_minute=7))
+    assert limits.per_address == 7
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(tmp_path):
+    from pydantic import ValidationError
+
+    assert ServeSettings(data_dir=tmp_path, trusted_proxies=[" 10.0.0.0/8", "::1"]).trusted_proxies == ["10.0.0.0/8", "::1"]
+    with pytest.raises(ValidationError, match="does not appear to be an IPv4 or IPv6"):
+        ServeSettings(data_dir=tmp_path, trusted_proxies=["proxy.example"])

@@ -8,7 +8,7 @@ import pytest
 
 from fakescope.errors import FakescopeError
 from fakescope.serve.db import UsageEvent, make_engine, session_factory, upgrade_database
-from fakescope.serve.stats import record_analysis, record_page_event, usage_stats
+from fakescope.serve.stats import MAX_PAGE_SECONDS, record_analysis, record_page_event, usage_stats
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -63,6 +63,23 @@ def test_uses_users_conversion_time_on_page_and_verdicts(session):
     assert stats["verdict_mix"] == {"authentic": 2, "manipulated": 1, "suspicious": 1, "not_applicable": 1, "error": 2}
 
 
+def test_a_user_sees_only_their_own_figures(session):
+    analysis(session, "key:me", at(8), "manipulated")
+    analysis(session, "key:me", at(9))
+    analysis(session, "key:other", at(9), "suspicious")
+    analysis(session, "key:other", datetime(2026, 2, 1, tzinfo=UTC))
+    record_page_event(session, user="key:me", kind="page_time", seconds=30.0, at=at(9))
+    record_page_event(session, user="key:other", kind="page_time", seconds=900.0, at=at(9))
+    session.commit()
+    mine = usage_stats(session, days=7, now=NOW, user="key:me")
+    assert mine["uses"] == 2 and mine["unique_users"] == 1 and mine["returning_share"] == 1.0
+    assert mine["median_time_on_page_s"] == 30.0 and mine["verdict_mix"] == {"manipulated": 1, "authentic": 1}
+    assert usage_stats(session, days=7, now=NOW, user="key:nobody")["uses"] == 0
+    everyone = usage_stats(session, days=7, now=NOW)
+    assert everyone["uses"] == 3 and everyone["unique_users"] == 2 and everyone["median_time_on_page_s"] == 465.0
+    assert everyone["returning_share"] == 1.0, "other's first use was before the window: only me is new"
+
+
 def test_days_are_utc_calendar_days_and_the_window_includes_its_first_midnight(session):
     analysis(session, "a", datetime(2026, 3, 4, 0, 0, 0, tzinfo=UTC))
     analysis(session, "b", datetime(2026, 3, 3, 23, 59, 59, tzinfo=UTC))
@@ -98,7 +115,8 @@ def test_record_helpers_add_rows_without_committing(session):
         ("page_time", -1.0, "seconds must be between"),
         ("page_time", float("nan"), "seconds must be between"),
         ("page_time", float("inf"), "seconds must be between"),
-        ("page_time", 86401.0, "seconds must be between"),
+        ("page_time", MAX_PAGE_SECONDS + 0.1, "seconds must be between"),
+        ("page_time", 86400.0, "seconds must be between"),
     ],
 )
 def test_page_beacons_are_validated(sqlite_url, kind, seconds, message):

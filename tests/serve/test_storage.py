@@ -12,7 +12,16 @@ from starlette.datastructures import UploadFile
 
 from fakescope.errors import FakescopeError, MissingFileError
 from fakescope.media.sniff import HEAD_BYTES, sniff_kind
-from fakescope.serve.storage import SNIFF_BYTES, BlobStore, EmptyUploadError, UploadTooLargeError, format_bytes
+from fakescope.serve import storage
+from fakescope.serve.storage import (
+    SNIFF_BYTES,
+    BlobStore,
+    EmptyUploadError,
+    StorageFullError,
+    UploadTooLargeError,
+    _PendingBlob,
+    format_bytes,
+)
 from tests.conftest import EXAMPLES
 
 
@@ -133,3 +142,84 @@ def test_clean_tmp_removes_what_a_killed_process_left(store):
 
 def test_format_bytes():
     assert [format_bytes(n) for n in (7, 2048, 500 * 1024**2, 3 * 1024**3)] == ["7 bytes", "2 KiB", "500 MiB", "3 GiB"]
+
+
+# the disk budget
+
+
+def test_budget_counts_stored_bytes_and_refuses_what_does_not_fit(tmp_path):
+    store = BlobStore(tmp_path / "blobs", budget_bytes=100)
+    first = store.save_iter([b"a" * 60], max_bytes=1000)
+    assert store.used_bytes == 60
+    with pytest.raises(StorageFullError, match="^storage full: .*100 bytes"):
+        store.save_iter([b"b" * 30, b"b" * 20], max_bytes=1000)
+    assert leftovers(store) == [] and stored_files(store) == [first.sha256] and store.used_bytes == 60
+    assert store.save_iter([b"a" * 20, b"a" * 20], max_bytes=1000).size == 40
+    assert store.used_bytes == 100
+    # content stored already needs no room, even in a full store
+    assert store.save_iter([b"a" * 30, b"a" * 30], max_bytes=1000) == first and store.used_bytes == 100
+    store.delete(first.sha256)
+    assert store.used_bytes == 40
+    with pytest.raises(UploadTooLargeError, match="storage budget is 100 bytes"):
+        store.save_iter([b"c" * 50, b"c" * 51], max_bytes=1000)  # larger than the whole budget: 413, not 507
+    assert leftovers(store) == [] and store._pending == 0 and store.used_bytes == 40
+
+
+def test_a_declared_size_larger_than_the_budget_is_refused_before_any_byte(tmp_path):
+    store = BlobStore(tmp_path / "blobs", budget_bytes=100)
+
+    def never():
+        raise AssertionError("nothing should be read")
+        yield b""
+
+    with pytest.raises(UploadTooLargeError):
+        asyncio.run(store.save_stream(never(), max_bytes=1000, expected_size=101))
+    assert leftovers(store) == []
+
+
+def test_when_the_budget_runs_out_the_temp_file_goes_at_once(tmp_path):
+    store = BlobStore(tmp_path / "blobs", budget_bytes=100)
+    store.save_iter([b"x" * 90], max_bytes=1000)
+    pending = _PendingBlob(store, 1000)
+    pending.write(b"y" * 5)
+    assert len(leftovers(store)) == 1
+    pending.write(b"y" * 10)
+    assert leftovers(store) == [] and store._pending == 0
+    with pytest.raises(StorageFullError):
+        pending.finish()
+    assert leftovers(store) == [] and store.used_bytes == 90
+
+
+def test_concurrent_writes_share_the_budget(tmp_path):
+    store = BlobStore(tmp_path / "blobs", budget_bytes=100)
+    one, two = _PendingBlob(store, 1000), _PendingBlob(store, 1000)
+    one.write(b"1" * 60)
+    two.write(b"2" * 60)  # does not fit beside the first: its temp file is dropped
+    assert len(leftovers(store)) == 1
+    with pytest.raises(StorageFullError):
+        two.finish()
+    one.finish()
+    assert store.used_bytes == 60 and store._pending == 0 and leftovers(store) == []
+
+
+def test_the_count_is_taken_from_the_disk_at_start(tmp_path):
+    BlobStore(tmp_path / "blobs").save_iter([b"k" * 70], max_bytes=1000)
+    reopened = BlobStore(tmp_path / "blobs", budget_bytes=100)
+    assert reopened.used_bytes == 70
+    with pytest.raises(StorageFullError):
+        reopened.save_iter([b"m" * 40], max_bytes=1000)
+
+
+def test_min_free_disk_is_kept(tmp_path, monkeypatch):
+    store = BlobStore(tmp_path / "blobs", min_free_bytes=1000)
+    monkeypatch.setattr(storage.shutil, "disk_usage", lambda _p: shutil_usage(free=1500))
+    assert store.save_iter([b"s" * 400], max_bytes=10_000).size == 400
+    with pytest.raises(StorageFullError, match="disk is nearly full"):
+        store.save_iter([b"t" * 600], max_bytes=10_000)
+    assert leftovers(store) == []
+
+
+def shutil_usage(free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(10 * free, 9 * free, free)

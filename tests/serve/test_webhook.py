@@ -1,10 +1,11 @@
-"""Webhook signing and delivery against a real local HTTP receiver."""
+"""Webhook signing and delivery against a real local HTTP receiver (loopback, allowed explicitly)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,10 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from fakescope.errors import FakescopeError
-from fakescope.serve.webhook import deliver, sign, validate_webhook_url, verify
+from fakescope.serve.egress import EgressPolicy
+from fakescope.serve.webhook import INVALID, REFUSED, UNREACHABLE, deliver, sign, validate_webhook_url, verify
 from tests.serve.conftest import free_port
 
 SECRET = "whsec-test"
+# The receivers listen on loopback, which the default policy refuses: the tests allow it as an operator would.
+LOCAL = EgressPolicy.from_entries(["127.0.0.1"])
 
 
 @dataclass
@@ -71,7 +75,7 @@ def test_signature_is_hmac_sha256_over_timestamp_dot_body():
 
 def test_delivered_payload_is_json_and_verifiable_by_the_receiver(receiver):
     payload = {"job_id": "j1", "status": "done", "result": {"score": 0.9}, "error": None}
-    assert deliver(receiver.url, payload, SECRET, sleep=lambda s: None) == "delivered"
+    assert deliver(receiver.url, payload, SECRET, policy=LOCAL, sleep=lambda s: None) == "delivered"
     [req] = receiver.requests
     assert req["path"] == "/hook" and req["headers"]["Content-Type"] == "application/json"
     assert json.loads(req["body"]) == payload
@@ -83,37 +87,70 @@ def test_delivered_payload_is_json_and_verifiable_by_the_receiver(receiver):
 def test_server_errors_are_retried_with_backoff(receiver):
     receiver.statuses = [500, 503]
     slept: list[float] = []
-    assert deliver(receiver.url, {"job_id": "j"}, SECRET, sleep=slept.append) == "delivered"
+    assert deliver(receiver.url, {"job_id": "j"}, SECRET, policy=LOCAL, sleep=slept.append) == "delivered"
     assert len(receiver.requests) == 3 and slept == [1, 2]
 
 
 def test_gives_up_after_the_tries_with_a_one_line_reason(receiver):
     receiver.statuses = [500] * 5
     slept: list[float] = []
-    assert deliver(receiver.url, {"job_id": "j"}, SECRET, sleep=slept.append) == "failed: HTTP 500"
+    assert deliver(receiver.url, {"job_id": "j"}, SECRET, policy=LOCAL, sleep=slept.append) == "failed: HTTP 500"
     assert len(receiver.requests) == 3 and slept == [1, 2]
 
 
 def test_a_client_error_is_not_retried_but_429_is(receiver):
     receiver.statuses = [404]
-    assert deliver(receiver.url, {}, SECRET, sleep=lambda s: None) == "failed: HTTP 404"
+    assert deliver(receiver.url, {}, SECRET, policy=LOCAL, sleep=lambda s: None) == "failed: HTTP 404"
     assert len(receiver.requests) == 1
     receiver.statuses = [429]
-    assert deliver(receiver.url, {}, SECRET, sleep=lambda s: None) == "delivered"
+    assert deliver(receiver.url, {}, SECRET, policy=LOCAL, sleep=lambda s: None) == "delivered"
     assert len(receiver.requests) == 3
 
 
 def test_unreachable_and_slow_receivers_fail_without_raising(receiver):
-    result = deliver(f"http://127.0.0.1:{free_port()}/x", {}, SECRET, tries=2, sleep=lambda s: None)
-    assert result.startswith("failed: ConnectError") and "\n" not in result
+    result = deliver(f"http://127.0.0.1:{free_port()}/x", {}, SECRET, policy=LOCAL, tries=2, sleep=lambda s: None)
+    assert result == UNREACHABLE
     receiver.delay_s = 1.0
-    result = deliver(receiver.url, {}, SECRET, tries=1, timeout=0.2)
-    assert result.startswith("failed: ReadTimeout")
+    assert deliver(receiver.url, {}, SECRET, policy=LOCAL, tries=1, timeout=0.2) == UNREACHABLE
+
+
+def test_closed_open_and_silent_ports_read_the_same(receiver):
+    """The status is a fixed phrase, never the error's text: it must not tell a closed port from a listening one."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) and never answers
+    rude = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up() -> None:
+        conn, _ = rude.accept()
+        conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        urls = [
+            f"http://127.0.0.1:{free_port()}/",
+            f"http://127.0.0.1:{silent.getsockname()[1]}/",
+            f"http://127.0.0.1:{rude.getsockname()[1]}/",
+        ]
+        statuses = {deliver(u, {}, SECRET, policy=LOCAL, tries=1, timeout=0.3) for u in urls}
+    finally:
+        silent.close()
+        rude.close()
+    assert statuses == {UNREACHABLE}
+
+
+def test_a_redirect_is_reported_not_followed(receiver):
+    receiver.statuses = [302]
+    assert deliver(receiver.url, {}, SECRET, policy=LOCAL, sleep=lambda s: None) == "failed: HTTP 302"
+    assert len(receiver.requests) == 1
+
+
+def test_loopback_is_refused_unless_allowed(receiver):
+    assert deliver(receiver.url, {}, SECRET, sleep=lambda s: None) == REFUSED
+    assert receiver.requests == []
 
 
 def test_bad_urls_fail_before_any_request():
-    assert deliver("ftp://example.com/x", {}, SECRET).startswith("failed: webhook_url must be http")
-    assert deliver("http://u:p@example.com/", {}, SECRET) == "failed: webhook_url must not contain credentials (user:password@)"
+    assert deliver("ftp://example.com/x", {}, SECRET) == INVALID
+    assert deliver("http://u:p@example.com/", {}, SECRET) == INVALID
 
 
 @pytest.mark.parametrize("url", ["http://example.com/hook", "https://hooks.example.org:8443/a?b=c", "  https://x.io  "])

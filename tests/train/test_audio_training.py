@@ -16,7 +16,8 @@ from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, 
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, sha256_file
 from fakescope.train.config import load_config
-from fakescope.train.trainer import exclude_rows, make_audio_loaders, run_training
+from fakescope.train.loaders import exclude_rows, make_audio_loaders
+from fakescope.train.trainer import run_training
 
 CONFIG = Path("configs/audio-bigru-attn.yaml")
 SR = 16_000

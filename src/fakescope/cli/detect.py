@@ -79,7 +79,11 @@ def evidence_line(r: Result) -> str:
 def detect(
     files: Annotated[
         list[Path],
-        typer.Argument(help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)"),
+        # readable=False: an unreadable file is an error Result like any bad file, not a usage error.
+        typer.Argument(
+            help="images (jpg/png/webp/bmp), videos (mp4/mov/avi/mkv/webm) or audio (wav/flac/mp3/ogg/opus/m4a)",
+            readable=False,
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print the Result object(s) as JSON")] = False,
     options: DetectorOptions = DEFAULT_OPTIONS,
@@ -105,7 +109,7 @@ def detect(
 @commands.command()
 @with_engine_options
 def scan(
-    inputs: Annotated[list[Path], typer.Argument(help="folders (walked recursively) and/or files")],
+    inputs: Annotated[list[Path], typer.Argument(help="folders (walked recursively) and/or files", readable=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file; files already in it are skipped")],
     submission: Annotated[Path | None, typer.Option(help="also write a DFDC-style filename,label CSV")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
@@ -113,24 +117,29 @@ def scan(
 ) -> None:
     """Scan folders: one Result per line, resumable; one bad file never stops the scan.
 
+    An unreadable folder, a broken link or a link loop is an error Result too, and the walk goes on.
     Files with the same content are analysed once (the result cache, per worker process)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from fakescope.evaluate.submission import write_submission
     from fakescope.media import collect_media_files
-    from fakescope.scan import read_done, scan_files, summarize
+    from fakescope.scan import read_done, scan_files, summarize, unreadable_results
 
     try:
-        files = collect_media_files(inputs)
+        found = collect_media_files(inputs)
     except FakescopeError as err:
         fail(str(err), 1)
+    files = found.files
     done = read_done(output)
     todo = [f for f in files if str(f) not in done]
+    failed = unreadable_results(u for u in found.unreadable if str(u.path) not in done)
+    for r in failed:
+        print_reason(r)
     console.print(f"{len(files)} files, {len(files) - len(todo)} already in {output}, {len(todo)} to scan")
     with Progress(
         TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console
     ) as bar:
-        task = bar.add_task("scan", total=len(todo))
+        task = bar.add_task("scan", total=len(todo) + len(failed))
         new = scan_files(
             todo,
             output,
@@ -138,8 +147,9 @@ def scan(
             workers=workers,
             detector_factory=lambda: load_detector(options),
             on_result=lambda r: bar.advance(task),
+            failed=failed,
         )
-    wanted = {str(f) for f in files}
+    wanted = {str(f) for f in files} | {str(u.path) for u in found.unreadable}
     everything = [r for f, r in done.items() if f in wanted] + new
     counts = summarize(everything)
     console.print("results: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" → {output}")

@@ -128,7 +128,7 @@ def eval_cmd(
     console.print(f"report: {html}", soft_wrap=True, highlight=False)
 
 
-BENCH_KINDS = ("video", "image", "audio", "cache", "backends", "all")
+BENCH_KINDS = ("video", "image", "audio", "cache", "memory", "backends", "all")
 
 
 @commands.command()
@@ -136,7 +136,8 @@ def bench(
     kind: Annotated[
         str,
         typer.Argument(
-            help="video, image, audio, cache (repeated files), backends (crops/s per inference backend, val AUC) or all"
+            help="video, image, audio, cache (repeated files), memory (peak memory per file kind, an 8K video among "
+            "them), backends (crops/s per inference backend, val AUC) or all"
         ),
     ] = "all",
     files: Annotated[
@@ -155,14 +156,15 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="smoke mode: one run per file, backends on a few crops")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Measure in one run: per-stage time, processing time ÷ media duration, peak memory, cache hits, and per inference
-    backend crops/s at batch 1/8/32, size on disk and val AUC (so that speed never hides an accuracy loss)."""
+    """Measure in one run: per-stage time, processing time ÷ media duration, peak memory (per file kind, an 8K video
+    included), cache hits, and per inference backend crops/s at batch 1/8/32, size on disk and val AUC (so that speed
+    never hides an accuracy loss)."""
     from fakescope import bench as b
 
     if kind not in BENCH_KINDS:
         fail(f"unknown benchmark {kind!r} (available: {', '.join(BENCH_KINDS)})")
     repeat = 1 if quick else repeat
-    wanted = {"video", "image", "audio", "cache", "backends"} if kind == "all" else {kind}
+    wanted = {"video", "image", "audio", "cache", "memory", "backends"} if kind == "all" else {kind}
     engine = {"backend": backend, "threads": threads}
     report: dict[str, Any] = {}
     try:
@@ -176,6 +178,8 @@ def bench(
         if "cache" in wanted:
             cached = (files if kind == "cache" else None) or clips[:1]
             report["cache"] = b.bench_cache(cached, repeat=5 if quick else 20, **engine)
+        if "memory" in wanted:
+            report["memory"] = b.bench_memory(clips, **engine)
         if "backends" in wanted:
             from fakescope.models.onnx import default_threads
             from fakescope.optimize.bench import QUICK, bench_backends
@@ -204,6 +208,7 @@ def print_bench_report(report: dict[str, Any], threads: int | None) -> None:
         "image": lambda rows: b.bench_table(rows, b.IMAGE_STAGES, unit="faces"),
         "audio": lambda rows: b.bench_table(rows, b.AUDIO_STAGES, unit="windows"),
         "cache": b.cache_table,
+        "memory": b.memory_table,
     }
     for section, rows in report.items():
         if section == "backends":

@@ -90,6 +90,7 @@ def serve(
 
     from fakescope.models import get_pretrained_cfg
     from fakescope.serve import create_app
+    from fakescope.serve.app import UVICORN_OPTIONS
 
     settings = serve_settings(
         host=host,
@@ -120,7 +121,13 @@ def serve(
         highlight=False,
     )
     uvicorn.run(
-        application, host=settings.host, port=settings.port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        **UVICORN_OPTIONS,
     )
 
 
@@ -155,6 +162,7 @@ def utc_minute(value: datetime | None, empty: str = "—") -> str:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="who or what the key is for, e.g. ci-pipeline")],
+    admin: Annotated[bool, typer.Option("--admin", help="the key also sees every user's usage figures (GET /v1/stats)")] = False,
     db: DbOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -163,11 +171,12 @@ def keys_create(
 
     with keys_session(db, data_dir) as session:
         try:
-            key, token = create_key(session, name)
+            key, token = create_key(session, name, admin=admin)
         except FakescopeError as err:
             fail(str(err))
+    kind = "admin API key" if key.admin else "API key"
     err_console.print(
-        f"created API key {key.id} ({escape(key.name)}). Copy the token now: it will not be shown again.",
+        f"created {kind} {key.id} ({escape(key.name)}). Copy the token now: it will not be shown again.",
         soft_wrap=True,
         highlight=False,
     )
@@ -176,7 +185,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
-    """List keys: id, token prefix, name, created, last used, revoked (times in UTC)."""
+    """List keys: id, token prefix, name, admin, created, last used, revoked (times in UTC)."""
     from fakescope.serve.auth import list_keys
 
     with keys_session(db, data_dir) as session:
@@ -185,13 +194,19 @@ def keys_list(db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
         console.print("no API keys (create one with `fakescope keys create NAME`)", highlight=False, markup=False)
         return
     table = Table(title="API keys (UTC; `keys revoke` takes the id shown or the prefix)", title_justify="left")
-    for col in ["id", "prefix", "name", "created", "last used", "revoked"]:
+    for col in ["id", "prefix", "name", "admin", "created", "last used", "revoked"]:
         # Ids and prefixes are copied from here: they never wrap; names fold, dates wrap at their space.
         table.add_column(col, no_wrap=col in ("id", "prefix"), overflow="fold", min_width=len(col))
     for key in keys:
         revoked = f"[red]{utc_minute(key.revoked_at)}[/]" if key.revoked_at else "—"
         table.add_row(
-            key.id[:12], key.prefix, escape(key.name), utc_minute(key.created_at), utc_minute(key.last_used_at, "never"), revoked
+            key.id[:12],
+            key.prefix,
+            escape(key.name),
+            "yes" if key.admin else "—",
+            utc_minute(key.created_at),
+            utc_minute(key.last_used_at, "never"),
+            revoked,
         )
     console.print(table)
 

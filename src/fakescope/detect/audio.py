@@ -54,17 +54,22 @@ def score_windows(model: ClassifierModel, windows: np.ndarray, *, batch_size: in
 
 def score_speech(model: ClassifierModel, audio: Audio, *, min_seconds: float = MIN_RECORDING_SECONDS) -> AudioEvidence:
     """Score decoded audio: windows of the model's length and hop, fused like the frames of a face
-    track (mean of the most suspicious half), so a cloned stretch inside real speech still counts."""
+    track (mean of the most suspicious half), so a cloned stretch inside real speech still counts.
+
+    Invalid samples (NaN/Inf, read as zero by the decoder) are named in the skip reason only when the
+    recording is skipped: a few of them in scored speech change nothing worth saying.
+    """
     evidence = AudioEvidence(duration=round(audio.duration, 3))
     if audio.duration < min_seconds:
         evidence.skipped = f"audio shorter than {min_seconds:g} s ({audio.duration:.2f} s)"
         return evidence
     speech = prepare_speech(audio)
-    if speech.duration == 0:
-        evidence.skipped = "silence only"
-        return evidence
     if speech.duration < MIN_SPEECH_SECONDS:
-        evidence.skipped = f"only {speech.duration:.2f} s of sound above the silence floor"
+        evidence.skipped = (
+            "silence only" if speech.duration == 0 else f"only {speech.duration:.2f} s of sound above the silence floor"
+        )
+        if audio.invalid_samples:  # said only here, where the zeroed samples may be why nothing is left
+            evidence.skipped += f" ({audio.invalid_samples} invalid (NaN/Inf) samples read as zero)"
         return evidence
     cfg = model.pretrained_cfg
     windows, spans = speech_windows(speech, window=cfg.window_seconds, hop=cfg.hop_seconds)

@@ -9,6 +9,7 @@ answer. Files are hashed once per (path, size, mtime, inode): a repeat of an unc
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Generic, TypeVar
 
 from fakescope.detect.options import DEFAULT_OPTIONS
 from fakescope.detect.result import Result
+from fakescope.errors import UnsupportedMediaError
 from fakescope.models.registry import sha256_file
 
 K = TypeVar("K")
@@ -72,8 +74,12 @@ class ResultCache:
         self.misses = 0
 
     def digest(self, path: Path) -> str:
-        """sha256 of the file's content, hashed again only when the file changed."""
+        """sha256 of the file's content, hashed again only when the file changed.
+
+        Only a regular file is read: a FIFO would block and a device never end (UnsupportedMediaError)."""
         st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsupportedMediaError(f"{path}: not a regular file")
         stamp = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
         with self._lock:
             known = self._digests.get(stamp)

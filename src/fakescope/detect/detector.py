@@ -28,6 +28,7 @@ from fakescope.detect.verdict import Thresholds, agreed_thresholds
 from fakescope.errors import FakescopeError, ModelError
 from fakescope.faces import FaceDetector, create_face_detector
 from fakescope.media import probe
+from fakescope.media.probe import check_file
 from fakescope.models import ClassifierModel, list_models, sha256_file
 from fakescope.models.config import InputKind
 from fakescope.models.info import weights_version
@@ -256,6 +257,7 @@ class Detector:
             return Analysis(hit)
         result = Result(file=str(path), device=self.device, model_versions=self.model_versions())
         pictures: dict[int, np.ndarray] = {}
+        picture_scale = 1.0
         timer = StageTimer()
         try:
             with timer.stage("decode"):
@@ -276,7 +278,7 @@ class Detector:
                 self.batch_size,
             )
             analysis = PIPELINES[info.kind](ctx, info, result, timer)
-            result, pictures = analysis.result, analysis.pictures
+            result, pictures, picture_scale = analysis.result, analysis.pictures, analysis.picture_scale
         except FakescopeError as err:  # bad input is an answer, with what was learnt before it showed
             result.status, result.reason = "error", failure_reason(err)
         if result.status == "ok" and result.score is not None:
@@ -285,15 +287,18 @@ class Detector:
         result.processing_time = round(time.perf_counter() - start, 4)
         if self.cache is not None and result.sha256:
             self.cache.put(result.sha256, self.fingerprint, result)
-        return Analysis(result, pictures)
+        return Analysis(result, pictures, picture_scale)
 
     def _digest(self, path: Path) -> str | None:
-        """The content hash the cache is keyed by; None leaves a missing or unreadable file to `probe`'s errors."""
+        """The content hash the cache is keyed by, taken only once `check_file` (a stat and the first
+        bytes) found a regular file within the size limit: a FIFO, a device or a huge file is never
+        read to its end for it. None leaves such a file, or a missing or unreadable one, to `probe`'s errors."""
         if self.cache is None:
             return None
         try:
+            check_file(path)
             return self.cache.digest(path)
-        except OSError:
+        except (OSError, FakescopeError):
             return None
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from fakescope.constants import DEFAULT_DETECT_EVERY, MAX_CROPS_PER_FORWARD
 from fakescope.detect.audio import MIN_AUDIO_SECONDS, MIN_RECORDING_SECONDS, AudioEvidence, analyse_audio
+from fakescope.detect.content import too_little_content
 from fakescope.detect.fusion import (
     NO_FACE_TEMPERATURE,
     ModalityWeights,
@@ -34,6 +35,9 @@ from fakescope.faces.crop import center_square
 from fakescope.faces.sparse import detect_sparse
 from fakescope.faces.tracking import Track
 from fakescope.media import Frame, MediaInfo, load_image, sample_frames
+from fakescope.media.budget import DECODE_BUDGET
+from fakescope.media.video import decode_side, decoded_pixels
+from fakescope.media.video_decoding import scaled_size
 from fakescope.models.base import ClassifierModel
 
 # A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
@@ -60,11 +64,14 @@ class Analysis:
     """A file's Result and the decoded pictures behind it, handed forward so nothing decodes the file again.
 
     `pictures`: each face track's most suspicious frame, by track id (the whole picture for an
-    image), in the pixels its boxes are given in; the service cuts its face thumbnails from them.
+    image); the service cuts its face thumbnails from them. `picture_scale`: the pictures' pixels
+    per pixel of the boxes, below 1 for a video decoded smaller than its own size (the boxes are
+    always given in the video's pixels).
     """
 
     result: Result
     pictures: dict[int, np.ndarray] = field(default_factory=dict)
+    picture_scale: float = 1.0
 
 
 def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -77,11 +84,18 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
 
     With no detectable face the face model scores the centre square (right for tight face
     crops); beside an image model that score is softened before fusion (see detect.fusion).
+    A faceless picture too small or too plain to judge (detect.content) is not_applicable.
     """
     with timer.stage("decode"):
         image = load_image(info.path, info=info)
     with timer.stage("faces"):
         faces = ctx.face_detector.detect([image])[0]
+        blank = None if faces else too_little_content(image)
+    if blank is not None:
+        result.status, result.reason = "not_applicable", f"no face detected and {blank}"
+        result.modalities = [ModalityScore(modality="image", score=None, weight=0.0, skipped=result.reason)]
+        return Analysis(result)
+    with timer.stage("faces"):
         if faces:
             crops = [_crop(ctx, image, face.box) for face in faces]
             boxes = [face.as_xywh() for face in faces]
@@ -120,7 +134,12 @@ def _score_whole(model: ClassifierModel, image: np.ndarray) -> float:
 def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Analysis:
     """Faces (and the sound, when there is an audio model) scored apart, then fused (fusion.fuse_modalities)."""
     result.duration = info.duration
-    face_score, face_skipped, pictures = _score_faces(ctx, info, result, timer)
+    width, height = info.width or 0, info.height or 0
+    side = decode_side(width, height, ctx.num_frames) if width and height else None
+    # The frames are held from decoding to cropping: their pixels count against the process's budget.
+    with DECODE_BUDGET.hold(decoded_pixels(width, height, ctx.num_frames, side)):
+        face_score, face_skipped, pictures = _score_faces(ctx, info, result, timer, side)
+    picture_scale = 1.0 if side is None else scaled_size(width, height, side)[0] / width
     audio = _video_audio(ctx, info, timer)
     scores = {"video": face_score} if face_score is not None else {}
     if audio is not None and audio.score is not None:
@@ -146,17 +165,20 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     detectors = [(ctx.model_name, face_score, shares.get("video", 0.0))] if face_score is not None else []
     if "audio" in scores:
         detectors.append((ctx.audio_model_name, scores["audio"], shares["audio"]))
-    return Analysis(_finish(result, score, detectors), pictures)
+    return Analysis(_finish(result, score, detectors), pictures, picture_scale)
 
 
 def _score_faces(
-    ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer
+    ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer, side: int | None = None
 ) -> tuple[float | None, str | None, dict[int, np.ndarray]]:
     """Sample frames, find faces on every `detect_every`-th (faces.sparse), track identities, score
     all crops in one batch, fuse per identity then per video; fills faces and the per-second
-    timeline. Returns (score, None, each track's most suspicious frame) or (None, why not, {})."""
+    timeline. Returns (score, None, each track's most suspicious frame) or (None, why not, {}).
+
+    Frames are decoded with their long side at most `side` (None: full size) and the crops cut from
+    them; the boxes in the Result are given in the video's own pixels."""
     with timer.stage("decode"):
-        frames = sample_frames(info, ctx.num_frames)
+        frames = sample_frames(info, ctx.num_frames, max_side=side)
     result.frames_sampled = len(frames)
     with timer.stage("faces"):
         per_frame = detect_sparse(ctx.face_detector, [f.image for f in frames], ctx.detect_every)
@@ -170,10 +192,13 @@ def _score_faces(
     with timer.stage("fusion"):
         face_tracks, all_t, all_s = [], [], []
         i = 0
+        to_video = _box_scale(info, side)
         for track in tracks:
             frames_out = []
             for det in track.detections:
-                frames_out.append((round(det.timestamp, 3), float(scores[i]), det.face.as_xywh()))
+                box = det.face.as_xywh()
+                box = box if to_video is None else [round(v * to_video, 1) for v in box]
+                frames_out.append((round(det.timestamp, 3), float(scores[i]), box))
                 all_t.append(det.timestamp)
                 all_s.append(float(scores[i]))
                 i += 1
@@ -184,6 +209,13 @@ def _score_faces(
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]
     return media_score([t.score for t in face_tracks]), None, _most_suspicious_frames(frames, tracks, face_tracks)
+
+
+def _box_scale(info: MediaInfo, side: int | None) -> float | None:
+    """Video pixels per pixel of frames decoded at long side `side`; None when they were not scaled."""
+    if side is None or not info.width or not info.height:
+        return None
+    return info.width / scaled_size(info.width, info.height, side)[0]
 
 
 def _most_suspicious_frames(frames: list[Frame], tracks: list[Track], scored: list[FaceTrack]) -> dict[int, np.ndarray]:
@@ -236,8 +268,14 @@ def _finish(result: Result, score: float, detectors: list[tuple[str, float, floa
     return result
 
 
+def _run_image_in_budget(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Analysis:
+    """`run_image` while the decoded picture's pixels are held from the process's budget (media.budget)."""
+    with DECODE_BUDGET.hold((info.width or 0) * (info.height or 0)):
+        return run_image(ctx, info, result, timer)
+
+
 PIPELINES: dict[str, Callable[[PipelineContext, MediaInfo, Result, StageTimer], Analysis]] = {
-    "image": run_image,
+    "image": _run_image_in_budget,
     "video": run_video,
     "audio": run_audio,
 }

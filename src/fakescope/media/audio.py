@@ -6,6 +6,11 @@ preprocessing shared by training and inference (trim silence, then normalise lou
 `speech_windows` cuts the result into overlapping fixed-length windows whose times are
 file times, so a score can be shown against the recording. `encode_audio` writes the same
 formats back, for tests and for codec augmentation of training data.
+
+Hostile samples are defused here, once, for every caller: NaN, ±Inf and absurdly large values
+(a float file can hold them) are read as zero right after decoding, and the level that silence and loudness are
+measured from ignores transients (`loudness_reference`), so neither one bad sample nor one
+click can make real speech count as silence.
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 FRAME_SECONDS = 0.02
 SILENCE_FLOOR_DBFS = -60.0
+# A frame this far above the level of the loudest 5% of the sound (counted as 0.1 to 0.5 s) is a
+# transient (a click, a pop, a corrupt sample), not the loudness of the speech; see loudness_reference.
+TRANSIENT_DB = 30.0
+_LOUDEST_SHARE = 0.05
+_LOUDEST_SECONDS = (0.1, 0.5)
 _ACTIVE_RANGE_DB = 40.0
+# Float samples beyond this (120 dB over full scale) are no recording's values, and sums of them
+# overflow float32 to Inf: they are read as zero like NaN and Inf.
+_MAX_SAMPLE = 1e6
 _MAX_BAD_PACKETS = 100
 _SOUNDFILE_FORMATS = {"wav", "flac", "ogg", "aiff"}
 # fmt -> (PyAV container format, codec, default bit rate); "wav" and "flac" go through soundfile.
@@ -44,12 +57,17 @@ _INT_SCALE = {"u8": 128.0, "s16": 2.0**15, "s32": 2.0**31, "s64": 2.0**63}
 
 @dataclass(frozen=True)
 class Audio:
-    """Mono float32 samples; `start` is the file time of samples[0], kept through trimming."""
+    """Mono float32 samples; `start` is the file time of samples[0], kept through trimming.
+
+    `invalid_samples`: how many decoded samples were NaN, ±Inf or absurdly large and now read as
+    zero, so a caller can say so when that leaves nothing to score.
+    """
 
     samples: np.ndarray
     sample_rate: int
     source_rate: int
     start: float = 0.0
+    invalid_samples: int = 0
 
     @property
     def duration(self) -> float:
@@ -94,8 +112,9 @@ def decode_audio(
 
     `name` heads error messages (default: the path, or "audio" for bytes and streams).
     Raises NoAudioError for a file without audio, CorruptMediaError when nothing decodes.
+    NaN, ±Inf and absurdly large samples read as zero (a warning counts them).
     """
-    samples, rate = _read(source, name, max_seconds=None)
+    samples, rate, _ = _read(source, name, max_seconds=None)
     if sample_rate is None:
         return samples, rate
     return resample(samples, rate, sample_rate), sample_rate
@@ -114,8 +133,8 @@ def load_audio(
     info = info or probe(path, limits)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio track" + (" (image file)" if info.kind == "image" else ""))
-    samples, rate = _decode(path, str(path), info.kind, info.format, max_seconds=limits.max_video_seconds)
-    return Audio(resample(samples, rate, sample_rate), sample_rate, rate)
+    samples, rate, invalid = _decode(path, str(path), info.kind, info.format, max_seconds=limits.max_video_seconds)
+    return Audio(resample(samples, rate, sample_rate), sample_rate, rate, invalid_samples=invalid)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -136,6 +155,27 @@ def frame_dbfs(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     return 10.0 * np.log10(np.maximum(power, 1e-20))
 
 
+def loudness_reference(levels: np.ndarray, *, floor_dbfs: float = SILENCE_FLOOR_DBFS) -> tuple[float, np.ndarray]:
+    """The level silence and loudness are measured from, and which frames are transients.
+
+    The robust level is that of the loudest 5% of the frames above `floor_dbfs` (the 95th
+    percentile), counted as no less than 0.1 s, so that a click cannot be a share of a short or
+    quiet recording's few loud frames, and no more than 0.5 s, so that speech filling a small
+    part of a long noisy recording still sets it. Frames more than TRANSIENT_DB above it are
+    transients: a click, a pop or a corrupt sample, which must not set the level the speech is
+    judged against (one full-scale click would otherwise make the speech count as silence).
+    The reference is the loudest frame that is not a transient, which without transients is
+    the loudest frame. Returns (-inf, no transients) when there are no frames.
+    """
+    transient = np.zeros(len(levels), dtype=bool)
+    sound = np.sort(levels[levels > floor_dbfs])
+    if len(sound):
+        low, high = (round(s / FRAME_SECONDS) for s in _LOUDEST_SECONDS)
+        rank = min(len(sound), max(low, min(high, round(_LOUDEST_SHARE * len(sound)))))
+        transient = levels > sound[-rank] + TRANSIENT_DB
+    return float(levels[~transient].max(initial=-np.inf)), transient
+
+
 def is_silent(samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE, floor_dbfs: float = -55.0) -> bool:
     """True when no 20 ms frame rises above `floor_dbfs` (an empty clip is silent too)."""
     return not bool(np.any(frame_dbfs(samples, sample_rate) > floor_dbfs))
@@ -144,11 +184,13 @@ def is_silent(samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE, floor_dbfs
 def trim_silence(audio: Audio, *, top_db: float = 40.0, floor_dbfs: float = SILENCE_FLOOR_DBFS, margin: float = 0.05) -> Audio:
     """Drop quiet leading/trailing frames, keeping `margin` seconds around the sound; `start` follows.
 
-    A frame is quiet below max(loudest frame - top_db, floor_dbfs). All quiet gives empty samples,
-    so a caller can report "silence only" instead of scoring noise.
+    A frame is quiet below max(reference - top_db, floor_dbfs), the reference being the loudest
+    frame that is not a transient (`loudness_reference`); transients count as quiet. All quiet
+    gives empty samples, so a caller can report "silence only" instead of scoring noise.
     """
     levels = frame_dbfs(audio.samples, audio.sample_rate)
-    loud = np.flatnonzero(levels > max(levels.max(initial=-np.inf) - top_db, floor_dbfs))
+    reference, transient = loudness_reference(levels, floor_dbfs=floor_dbfs)
+    loud = np.flatnonzero((levels > max(reference - top_db, floor_dbfs)) & ~transient)
     if len(loud) == 0:
         return replace(audio, samples=audio.samples[:0])
     size, pad = max(1, round(FRAME_SECONDS * audio.sample_rate)), round(margin * audio.sample_rate)
@@ -164,17 +206,28 @@ def normalize_loudness(
 
     Pauses do not count, so speech with long gaps is not over-amplified. Too loud after
     scaling means a lower gain, never clipping. Silent input (nothing above -60 dBFS) is returned as is.
+    Transient frames (`loudness_reference`) neither set the gain nor the peak, and are muted:
+    they are not speech, and a click left at full scale would be what the model hears.
     """
     levels = frame_dbfs(samples, sample_rate)
     if not np.any(levels > SILENCE_FLOOR_DBFS):
         return samples
-    active = levels >= levels.max() - _ACTIVE_RANGE_DB
+    reference, transient = loudness_reference(levels)
+    active = (levels >= reference - _ACTIVE_RANGE_DB) & ~transient
     power = np.mean(np.power(10.0, levels[active] / 10.0))
     gain = 10.0 ** ((target_dbfs - 10.0 * np.log10(power)) / 20.0)
+    if transient.any():
+        samples = np.where(_frame_mask(transient, len(samples), sample_rate), 0.0, samples).astype(np.float32)
     top = float(np.max(np.abs(samples))) * gain
     if top > peak:
         gain *= peak / top
     return (samples * gain).astype(np.float32)
+
+
+def _frame_mask(frames: np.ndarray, length: int, sample_rate: int) -> np.ndarray:
+    """Per-sample mask of the 20 ms frames flagged in `frames` (frame_dbfs's framing)."""
+    size = max(1, round(FRAME_SECONDS * sample_rate))
+    return np.repeat(frames, size)[:length]
 
 
 def prepare_speech(audio: Audio) -> Audio:
@@ -202,8 +255,8 @@ def speech_windows(audio: Audio, *, window: float = 4.0, hop: float = 2.0) -> tu
     return windows, [(audio.start + s / rate, audio.start + (s + size) / rate) for s in starts]
 
 
-def _read(source: str | Path | bytes | BinaryIO, name: str | None, max_seconds: float | None) -> tuple[np.ndarray, int]:
-    """Mono samples at the file's own rate, from whichever decoder the sniffed content calls for."""
+def _read(source: str | Path | bytes | BinaryIO, name: str | None, max_seconds: float | None) -> tuple[np.ndarray, int, int]:
+    """(mono samples at the file's own rate, rate, invalid samples zeroed), from whichever decoder the content calls for."""
     if isinstance(source, (str, Path)):
         name = name or str(source)
         head, src = check_file(source).head, source
@@ -224,18 +277,36 @@ def _read(source: str | Path | bytes | BinaryIO, name: str | None, max_seconds: 
 
 def _decode(
     src: str | Path | BinaryIO, name: str, kind: MediaKind, fmt: str, max_seconds: float | None
-) -> tuple[np.ndarray, int]:
-    """Mono samples at the file's own rate: libsndfile for the formats it reads, else (or if it fails) FFmpeg."""
+) -> tuple[np.ndarray, int, int]:
+    """(mono samples at the file's own rate, rate, invalid samples zeroed): libsndfile for the
+    formats it reads, else (or if it fails) FFmpeg."""
+    decoded = None
     if fmt in _SOUNDFILE_FORMATS:
         decoded = _read_soundfile(src, name, max_seconds)
-        if decoded is not None:
-            return decoded
-        if isinstance(src, io.BytesIO):
+        if decoded is None and isinstance(src, io.BytesIO):
             src.seek(0)
-    return _read_av(src, name, kind, max_seconds)
+    samples, rate, invalid = decoded or _read_av(src, name, kind, max_seconds)
+    if invalid:
+        log.warning("%s: %d invalid (NaN/Inf) audio samples read as zero", name, invalid)
+    return samples, rate, invalid
 
 
-def _read_soundfile(src: str | Path | BinaryIO, name: str, max_seconds: float | None) -> tuple[np.ndarray, int] | None:
+def _finite(samples: np.ndarray) -> tuple[np.ndarray, int]:
+    """The samples with NaN, ±Inf and values beyond ±_MAX_SAMPLE set to zero, and how many there were.
+
+    Zero, not full scale, for ±Inf too: a non-finite value carries no amplitude, and a full-scale
+    sample would add a click that was never recorded. Done before the channel average (NaN + x is
+    NaN, Inf - Inf too) and any resampling, which would smear one NaN over the filter's length.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(samples) <= _MAX_SAMPLE)  # NaN compares false
+    count = int(np.count_nonzero(bad))
+    if count:
+        samples = np.where(bad, 0.0, samples).astype(samples.dtype)
+    return samples, count
+
+
+def _read_soundfile(src: str | Path | BinaryIO, name: str, max_seconds: float | None) -> tuple[np.ndarray, int, int] | None:
     """libsndfile's decode, or None when it cannot read this file (FFmpeg gets a try then)."""
     try:
         with sf.SoundFile(src if not isinstance(src, Path) else str(src)) as f:
@@ -249,17 +320,18 @@ def _read_soundfile(src: str | Path | BinaryIO, name: str, max_seconds: float | 
         return None
     if len(data) == 0:
         raise CorruptMediaError(f"{name}: corrupt or truncated audio (no decodable samples)")
-    return data.mean(axis=1, dtype=np.float32), rate
+    data, invalid = _finite(data)
+    return data.mean(axis=1, dtype=np.float32), rate, invalid
 
 
-def _read_av(src: str | Path | BinaryIO, name: str, kind: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _read_av(src: str | Path | BinaryIO, name: str, kind: str, max_seconds: float | None) -> tuple[np.ndarray, int, int]:
     """FFmpeg's decode of the first audio stream; damaged packets are skipped, as in video."""
     try:
         container = av.open(str(src) if isinstance(src, (str, Path)) else src, metadata_errors="ignore")
     except Exception as err:  # PyAV raises FFmpegError subclasses, but also UnicodeError or ValueError
         raise CorruptMediaError(f"{name}: corrupt or truncated {kind} ({error_reason(err)})") from err
     chunks: list[np.ndarray] = []
-    rate, total, bad = 0, 0, 0
+    rate, total, bad, invalid = 0, 0, 0, 0
     with container:
         if not container.streams.audio:
             if kind == "audio":
@@ -277,7 +349,9 @@ def _read_av(src: str | Path | BinaryIO, name: str, kind: str, max_seconds: floa
                     continue
                 for frame in frames:  # a rate change mid-stream is resampled to the first rate
                     rate = rate or frame.sample_rate
-                    chunks.append(resample(_mono(frame), frame.sample_rate, rate))
+                    mono, zeroed = _mono(frame)
+                    invalid += zeroed
+                    chunks.append(resample(mono, frame.sample_rate, rate))
                     total += len(chunks[-1])
                     _check_length(name, total, rate, max_seconds)
         except (av.FFmpegError, OSError, ValueError, EOFError) as err:
@@ -286,11 +360,12 @@ def _read_av(src: str | Path | BinaryIO, name: str, kind: str, max_seconds: floa
         log.warning("%s: skipped %d damaged audio packets", name, bad)
     if total == 0:
         raise CorruptMediaError(f"{name}: corrupt or truncated audio (no decodable samples)")
-    return np.concatenate(chunks), rate
+    return np.concatenate(chunks), rate, invalid
 
 
-def _mono(frame: av.AudioFrame) -> np.ndarray:
-    """Channel average as float32 in [-1, 1], from any planar/packed, integer/float sample format."""
+def _mono(frame: av.AudioFrame) -> tuple[np.ndarray, int]:
+    """(channel average as float32, invalid samples zeroed), from any planar/packed, integer/float
+    sample format; integer formats come out in [-1, 1]."""
     data = frame.to_ndarray()
     channels = max(1, frame.layout.nb_channels)
     if not frame.format.is_planar:
@@ -301,7 +376,8 @@ def _mono(frame: av.AudioFrame) -> np.ndarray:
         data -= 128.0
     if base in _INT_SCALE:
         data /= _INT_SCALE[base]
-    return data.mean(axis=0).astype(np.float32)
+    data, invalid = _finite(data)
+    return data.mean(axis=0).astype(np.float32), invalid
 
 
 def _check_length(name: str, frames: int, rate: int, max_seconds: float | None) -> None:

@@ -35,6 +35,18 @@ def main_video_stream(container: InputContainer) -> VideoStream | None:
     return None
 
 
+def limit_frame_pixels(stream: VideoStream, max_pixels: int) -> None:
+    """Make FFmpeg's decoder refuse any frame above `max_pixels` (its `max_pixels` option).
+
+    The stream header can be silent or lie about the size, and a stream can grow mid-way; the
+    decoder's own check stops a huge frame before it is allocated. Takes effect when the decoder
+    opens, at the first decode.
+    """
+    context = stream.codec_context
+    if not context.is_open:
+        context.options = {**context.options, "max_pixels": str(int(max_pixels))}
+
+
 def stream_duration(container: InputContainer, stream: av.stream.Stream) -> float | None:
     """Duration in seconds from the stream, else from the container, else None."""
     if stream.duration and stream.time_base:

@@ -30,7 +30,14 @@ from fakescope.errors import (
     MissingFileError,
     UnsupportedMediaError,
 )
-from fakescope.media.container import display_rotation, first_decoded, main_video_stream, open_container, stream_duration
+from fakescope.media.container import (
+    display_rotation,
+    first_decoded,
+    limit_frame_pixels,
+    main_video_stream,
+    open_container,
+    stream_duration,
+)
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
 from fakescope.media.messages import error_reason, fmt_bytes, fmt_mpx, fmt_seconds
 from fakescope.media.sniff import HEAD_BYTES, sniff_kind
@@ -212,6 +219,7 @@ def _video_info(
     limits: MediaLimits,
 ) -> MediaInfo:
     _check_frame_size(file, stream.codec_context.width, stream.codec_context.height, limits)
+    limit_frame_pixels(stream, limits.max_video_pixels_per_frame)
     first: av.VideoFrame = first_decoded(file.name, container, stream, "video", "frames")
     width, height = first.width, first.height
     _check_frame_size(file, width, height, limits)
@@ -226,6 +234,7 @@ def _video_info(
         fps = frame_count / duration
     if frame_count is None and duration and fps:
         frame_count = max(1, round(duration * fps))
+    _check_pixel_rate(file, width, height, fps, frame_count, limits)
     rotation = display_rotation(first.rotation)
     if rotation in (90, 270):
         width, height = height, width
@@ -294,6 +303,27 @@ def _check_frame_size(file: CheckedFile, width: int, height: int, limits: MediaL
             f"{file.name}: video frame is too large ({width}x{height} = {fmt_mpx(width * height)} Mpx, "
             f"limit {fmt_mpx(limits.max_video_pixels_per_frame)} Mpx)"
         )
+
+
+def _check_pixel_rate(
+    file: CheckedFile, width: int, height: int, fps: float | None, frame_count: int | None, limits: MediaLimits
+) -> None:
+    """Refuse what would take too long to decode: too many pixels a second, or in all."""
+    if fps and width * height * fps > limits.max_video_pixel_rate:
+        raise MediaTooLargeError(
+            f"{file.name}: video has too many pixels per second ({width}x{height} at {fps:g} fps = "
+            f"{_fmt_pixels(width * height * fps)}/s, limit {_fmt_pixels(limits.max_video_pixel_rate)}/s)"
+        )
+    if frame_count and width * height * frame_count > limits.max_video_decoded_pixels:
+        raise MediaTooLargeError(
+            f"{file.name}: video has too many pixels to decode ({width}x{height} x {frame_count} frames = "
+            f"{_fmt_pixels(width * height * frame_count)}, limit {_fmt_pixels(limits.max_video_decoded_pixels)})"
+        )
+
+
+def _fmt_pixels(pixels: float) -> str:
+    """Megapixels, or gigapixels from a thousand megapixels on."""
+    return f"{pixels / 1e9:.3g} Gpx" if pixels >= 1e9 else f"{pixels / 1e6:.3g} Mpx"
 
 
 def _check_duration(file: CheckedFile, kind: str, duration: float | None, limits: MediaLimits) -> None:

@@ -20,6 +20,11 @@ A plain seek per target, going back to the keyframe every time, is far slower on
 DFDC/FF++ files (one keyframe every 150-250 frames), which is why seeking never goes
 backwards here (see docs/RESULTS.md, frame sampling). Damaged packets are skipped; a broken
 container ends decoding with the frames taken so far.
+
+Memory: frames are converted to RGB at their bounded size straight from the decoder's YUV
+(`max_side`, `max_pixels`), so no full-size RGB copy of a large frame ever exists, and frame
+threads, each of which holds frames of its own, are fewer for large frames (slice threads only
+for the largest).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
+import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -48,6 +55,10 @@ _SEEK_THREAD_TYPE = "SLICE"
 _TIE_SECONDS = 1e-6
 _MAX_BAD_PACKETS = 100
 _SEEK_TRIES = 4
+# Frame threads each hold decoded frames of their own: beyond this many pixels in all, fewer threads.
+_FRAME_THREAD_PIXELS = 64_000_000
+# FFmpeg's automatic thread count: one more than the cores, at most 16.
+_AUTO_THREADS = min((os.cpu_count() or 1) + 1, 16)
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,13 +78,20 @@ class Frame:
 
 @dataclass(frozen=True)
 class SampledStream:
-    """What both strategies need to know about the opened stream, and the RGB size wanted (`max_side`)."""
+    """What both strategies need to know about the opened stream, and the RGB size wanted.
+
+    `max_side` bounds the long side of the RGB frames; `max_pixels` their area, so a frame larger
+    than the stream said (a size change mid-stream) is scaled down to what was planned for.
+    `frame_pixels` is the stream's frame size, which decides the decoder's threads.
+    """
 
     name: str
     stream: VideoStream
     start: float
     fps: float
     max_side: int | None
+    max_pixels: int | None = None
+    frame_pixels: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,7 @@ class _Picker:
 
 def sample_sequential(container: InputContainer, clip: SampledStream, targets: list[float]) -> list[Frame]:
     """The frames nearest to `targets` (sorted, seconds from the stream start) in one forward pass."""
-    clip.stream.thread_type = "AUTO"
+    _frame_threads(clip)
     picker = _Picker(clip, targets)
     ts = None
     decoded = 0
@@ -183,6 +201,25 @@ def sample_seek(
             break
     picker.finish()
     return picker.frames
+
+
+def _frame_threads(clip: SampledStream) -> None:
+    """Frame and slice threads, as many frame threads as keep their frames within `_FRAME_THREAD_PIXELS`.
+
+    Threads change how fast frames decode, never their pixels.
+    """
+    context = clip.stream.codec_context
+    if context.is_open:
+        return
+    pixels = max(clip.frame_pixels, context.width * context.height)
+    threads = _FRAME_THREAD_PIXELS // pixels if pixels else _AUTO_THREADS
+    if threads >= _AUTO_THREADS:
+        clip.stream.thread_type = "AUTO"
+    elif threads >= 2:
+        clip.stream.thread_type = "AUTO"
+        clip.stream.thread_count = threads
+    else:
+        clip.stream.thread_type = _SEEK_THREAD_TYPE
 
 
 def _worth_seeking(position: float, seek_to: float, keyframes: list[float] | None) -> bool:
@@ -294,22 +331,29 @@ def _timestamp(frame: av.VideoFrame, clip: SampledStream, previous: float | None
 
 def _to_frame(clip: SampledStream, index: int, ts: float, frame: av.VideoFrame) -> Frame:
     try:
-        image = _to_rgb(frame, clip.max_side)
+        image = _to_rgb(frame, clip.max_side, clip.max_pixels)
     except Exception as err:  # an unconvertible pixel format or size is a property of the file
         raise CorruptMediaError(f"{clip.name}: cannot convert frame {index} to RGB ({error_reason(err)})") from err
     return Frame(index=index, timestamp=ts, image=image)
 
 
-def _to_rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) shrunk so the long side is at most `max_side`, never enlarged."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_rgb(frame: av.VideoFrame, max_side: int | None, max_pixels: int | None = None) -> np.ndarray:
+    """RGB at most `max_side` long and `max_pixels` large, scaled during the conversion from YUV."""
     width, height = frame.width, frame.height
-    if max_side is not None and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        rgb = frame.to_ndarray(
-            format="rgb24",
-            width=max(1, round(width * scale)),
-            height=max(1, round(height * scale)),
-            interpolation="BILINEAR",
-        )
+    size = scaled_size(width, height, max_side)
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        side = math.floor(max(size) * math.sqrt(max_pixels / (size[0] * size[1])))
+        size = scaled_size(width, height, max(1, side))
+    if size != (width, height):
+        rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="BILINEAR")
     else:
         rgb = frame.to_ndarray(format="rgb24")
     return rotate_upright(rgb, display_rotation(frame.rotation))

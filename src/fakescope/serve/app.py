@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, HTTPException, Request
@@ -13,26 +14,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fakescope.constants import __version__
 from fakescope.errors import FakescopeError, MissingFileError
-from fakescope.serve.auth import (
-    SESSION_COOKIE,
-    new_client_id,
-    owner_dependency,
-    session_secret,
-    set_session_cookie,
-    verify_session,
-)
+from fakescope.serve.auth import owner_dependency, session_secret
 from fakescope.serve.db import make_engine, session_factory, upgrade_database
 from fakescope.serve.jobs import JobRunner
 from fakescope.serve.metrics import Metrics, MetricsMiddleware
-from fakescope.serve.ratelimit import RateLimiter
-from fakescope.serve.routes import detect, health, jobs, models, stats
+from fakescope.serve.ratelimit import RateLimits
+from fakescope.serve.routes import api_docs, detect, health, jobs, models, session, stats
 from fakescope.serve.service import Service
 from fakescope.serve.settings import ServeSettings
-from fakescope.serve.storage import BlobStore, EmptyUploadError, UploadTooLargeError
+from fakescope.serve.storage import BlobStore, EmptyUploadError, StorageFullError, UploadTooLargeError
 from fakescope.serve.sync_detect import DetectTimeoutError
 from fakescope.serve.uploads import BodyLimitMiddleware
 
@@ -50,11 +46,16 @@ DESCRIPTION = """Deepfake detection as a service: faces in images and videos, wh
 synthetic speech. Send a file to POST /v1/detect for an answer in the same request, or to POST /v1/jobs
 for durable background analysis (long videos, server paths, URLs, webhooks).
 
-Authenticate with an API key (`fakescope keys create NAME`) as `Authorization: Bearer <key>` or `X-API-Key`.
-Every error is JSON `{"detail": "<one line>"}`."""
+Authenticate with an API key (`fakescope keys create NAME`) as `Authorization: Bearer <key>` or `X-API-Key`;
+the web page signs in with one (POST /v1/session). Every error is JSON `{"detail": "<one line>"}`."""
+# How `fakescope serve` runs uvicorn: no `server` header (it names the software to scanners), and no
+# rewriting of the client address from X-Forwarded-For: the rate limits read that header themselves,
+# and only from the proxies `trusted_proxies` names (uvicorn would believe any loopback peer).
+UVICORN_OPTIONS: dict[str, Any] = {"server_header": False, "proxy_headers": False}
 # FakescopeError subclasses a request can raise, and the status each means.
 ERROR_STATUS: dict[type[FakescopeError], int] = {
     UploadTooLargeError: 413,
+    StorageFullError: 507,
     EmptyUploadError: 422,
     DetectTimeoutError: 504,
     MissingFileError: 404,
@@ -69,14 +70,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     engine = make_engine(db_url)
     sessions = session_factory(engine)
     metrics = Metrics()
-    blobs = BlobStore(settings.blob_dir)
+    blobs = BlobStore(settings.blob_dir, budget_bytes=settings.max_storage_bytes, min_free_bytes=settings.min_free_disk_bytes)
     service = Service(
         settings=settings,
         engine=engine,
         sessions=sessions,
         blobs=blobs,
         runner=JobRunner(settings, sessions, blobs, metrics),
-        limiter=RateLimiter(settings.rate_limit_per_minute),
+        limiter=RateLimits.from_settings(settings),
         metrics=metrics,
         require_owner=owner_dependency(settings, sessions),
         session_secret=session_secret(settings),
@@ -94,7 +95,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(service.runner.stop)
             engine.dispose()
 
-    app = FastAPI(title="fakescope", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is api_docs' own page with Swagger UI's files served from here; FastAPI's would load them from a CDN.
+    app = FastAPI(
+        title="fakescope", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, detect_bytes=settings.max_detect_bytes, upload_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
@@ -105,26 +109,53 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Fakescope-Client"],
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(NoStoreMiddleware)
     _add_error_handlers(app)
     app.include_router(health.router)
-    for module in (detect, jobs, models, stats):
+    app.include_router(api_docs.router)
+    for module in (detect, jobs, models, session, stats):
         app.include_router(module.router)
     if settings.web_page:
-        _add_web_page(app, service)
+        _add_web_page(app)
     return app
 
 
-def _add_web_page(app: FastAPI, service: Service) -> None:
+def _add_web_page(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
-    def index(request: Request) -> FileResponse:
-        """The page, with a signed session cookie so it can call the API without a key."""
-        current = request.cookies.get(SESSION_COOKIE)
-        client = (verify_session(current, service.session_secret) if current else None) or new_client_id()
-        response = FileResponse(WEB_DIR / "index.html", media_type="text/html", headers=PAGE_HEADERS)
-        set_session_cookie(response, client, service.session_secret)
-        return response
+    def index() -> FileResponse:
+        """The page alone: it grants nothing. When keys are required it signs in with one (POST /v1/session)."""
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+class NoStoreMiddleware:
+    """API answers are one caller's data: `Cache-Control: no-store` unless a route chose otherwise, and `nosniff`.
+
+    Applies to everything under /v1 and to every JSON answer (errors of middlewares included);
+    a route that sets its own Cache-Control (face thumbnails, the page, Swagger UI's files) keeps it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = str(scope.get("path", "")).startswith("/v1/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                json = headers.get("content-type", "").startswith("application/json")
+                if (api or json) and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+                if "x-content-type-options" not in headers:
+                    headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -145,7 +176,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers={"Cache-Control": "no-store"})
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(HTTPException, http_error)

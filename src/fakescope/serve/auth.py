@@ -1,9 +1,12 @@
-"""Who is calling: API keys for programs, signed session cookies for the web page.
+"""Who is calling: API keys for programs, signed page sessions bound to a key for the web page.
 
 Keys are stored only as the sha256 of the token (a leaked database does not leak keys)
-and shown once when created. The page never sees a key: GET / gives it a short-lived
-HMAC-signed session cookie instead. Every request resolves to one owner string, and
-jobs are filtered by it, so a caller only ever sees its own work.
+and shown once when created. When keys are required, the web page signs in with one
+(POST /v1/session) and gets a short-lived HMAC-signed cookie that names that key: the
+cookie authorises exactly what the key does, and dies when the key is revoked. Only in
+`--no-auth` mode may a caller go without a key: it is then known by the client id it sends.
+Every request resolves to one `Caller` whose owner string filters jobs, so a caller only
+ever sees its own work.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import os
 import re
 import secrets
 import time
-import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +44,9 @@ CLIENT_HEADER = "X-Fakescope-Client"
 LAST_USED_EVERY = timedelta(minutes=1)
 MISSING_KEY = "missing API key: send Authorization: Bearer <key> or X-API-Key"
 INVALID_KEY = "invalid or revoked API key"
-EXPIRED_SESSION = "invalid or expired page session: reload the page"
+EXPIRED_SESSION = "invalid or expired page session: sign in again with an API key"
+# Signed into every page-session MAC, so no other signature made with the same secret passes for a session.
+SESSION_PURPOSE = "fakescope-key-session"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _TOKEN = re.compile(r"fsk_[A-Za-z0-9_-]{20,100}")
 
@@ -59,11 +64,21 @@ def valid_client_id(client_id: str) -> bool:
     return isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id) is not None
 
 
-def new_client_id() -> str:
-    return str(uuid.uuid4())
+@dataclass(frozen=True)
+class Caller:
+    """Who a request is from: `owner` scopes jobs and usage ("key:<id>" or "local:<client>"); `admin` sees every user's usage."""
+
+    owner: str
+    admin: bool = False
+    key_id: str | None = None
+    key_name: str | None = None
+
+    @classmethod
+    def of_key(cls, key: ApiKey) -> Caller:
+        return cls(owner=f"key:{key.id}", admin=bool(key.admin), key_id=key.id, key_name=key.name)
 
 
-def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
+def create_key(session: Session, name: str, *, admin: bool = False) -> tuple[ApiKey, str]:
     """A new key (committed) and its token; the token is not stored and cannot be shown again."""
     name = name.strip()
     if not name or len(name) > 200:
@@ -71,10 +86,10 @@ def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
     token = new_token()
     while session.scalar(select(ApiKey.id).where(ApiKey.prefix == token[:PREFIX_CHARS])) is not None:
         token = new_token()
-    key = ApiKey(name=name, prefix=token[:PREFIX_CHARS], key_hash=hash_token(token), created_at=utcnow())
+    key = ApiKey(name=name, prefix=token[:PREFIX_CHARS], key_hash=hash_token(token), created_at=utcnow(), admin=admin)
     session.add(key)
     session.commit()
-    log.info("created API key %s (%s)", key.id, key.name)
+    log.info("created %sAPI key %s (%s)", "admin " if admin else "", key.id, key.name)
     return key, token
 
 
@@ -118,37 +133,50 @@ def authenticate(session: Session, token: str) -> ApiKey | None:
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
         return None
+    _mark_used(session, key)
+    return key
+
+
+def live_key(session: Session, key_id: str) -> ApiKey | None:
+    """The key a page session names, if it still exists and is not revoked (so revoking a key ends its sessions)."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    _mark_used(session, key)
+    return key
+
+
+def _mark_used(session: Session, key: ApiKey) -> None:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
         key.last_used_at = now
         session.commit()
-    return key
 
 
-def sign_session(client_id: str, secret: str, ttl_s: int = SESSION_TTL_S, *, now: float | None = None) -> str:
-    """`<client id>.<expiry unix s>.<hex hmac-sha256>`: the page's credential, checked without a database."""
-    if not valid_client_id(client_id):
-        raise FakescopeError("a client id is 1 to 64 letters, digits or '-'")
+def sign_session(key_id: str, secret: str, ttl_s: int = SESSION_TTL_S, *, now: float | None = None) -> str:
+    """`<key id>.<expiry unix s>.<hex hmac-sha256>`: the page's credential, standing for the key it signed in with."""
+    if not valid_client_id(key_id):
+        raise FakescopeError("a key id is 1 to 64 letters, digits or '-'")
     expiry = int((time.time() if now is None else now) + ttl_s)
-    payload = f"{client_id}.{expiry}"
+    payload = f"{key_id}.{expiry}"
     return f"{payload}.{_mac(secret, payload)}"
 
 
 def verify_session(token: str, secret: str, *, now: float | None = None) -> str | None:
-    """The client id of a genuine, unexpired session token, else None."""
+    """The key id of a genuine, unexpired session token, else None (whether that key is still live is the caller's check)."""
     parts = token.split(".") if isinstance(token, str) else []
     if len(parts) != 3 or not valid_client_id(parts[0]) or not parts[1].isdigit() or len(parts[1]) > 12:
         return None
-    client_id, expiry, mac = parts
-    if not hmac.compare_digest(mac, _mac(secret, f"{client_id}.{expiry}")):
+    key_id, expiry, mac = parts
+    if not hmac.compare_digest(mac, _mac(secret, f"{key_id}.{expiry}")):
         return None
     if int(expiry) <= (time.time() if now is None else now):
         return None
-    return client_id
+    return key_id
 
 
 def _mac(secret: str, payload: str) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode(), f"{SESSION_PURPOSE}|{payload}".encode(), hashlib.sha256).hexdigest()
 
 
 def load_or_create_secret(path: Path) -> str:
@@ -181,11 +209,21 @@ def session_secret(settings: ServeSettings) -> str:
     return resolve_secret(settings.session_secret, settings.data_dir / "session_secret")
 
 
-def set_session_cookie(response: Response, client_id: str, secret: str, ttl_s: int = SESSION_TTL_S) -> None:
-    """The page's session cookie with the flags the contract fixes (HttpOnly, SameSite=Strict, path /)."""
+def set_session_cookie(response: Response, key_id: str, secret: str, ttl_s: int = SESSION_TTL_S, *, secure: bool = False) -> None:
+    """The page's session cookie with the flags the contract fixes (HttpOnly, SameSite=Strict, path /; Secure over https)."""
     response.set_cookie(
-        SESSION_COOKIE, sign_session(client_id, secret, ttl_s), max_age=ttl_s, path="/", httponly=True, samesite="strict"
+        SESSION_COOKIE,
+        sign_session(key_id, secret, ttl_s),
+        max_age=ttl_s,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
     )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
 
 def request_token(request: Request) -> str | None:
@@ -196,31 +234,41 @@ def request_token(request: Request) -> str | None:
     return request.headers.get("x-api-key", "").strip() or None
 
 
-def owner_dependency(settings: ServeSettings, sessions: sessionmaker[Session]) -> Callable[[Request], str]:
-    """The FastAPI dependency that turns a request into its owner string, or a 401."""
+def owner_dependency(settings: ServeSettings, sessions: sessionmaker[Session]) -> Callable[[Request], Caller]:
+    """Turns a request into its Caller, or a 401 (400 for a malformed client header).
+
+    A key (header, then page session) always counts, in every mode, so an admin key is an admin
+    with `--no-auth` too. Without one, only `--no-auth` lets a request through, known by its
+    client header; a stale page cookie there is ignored, as no credential is needed.
+    """
     secret = session_secret(settings)
 
-    def require_owner(request: Request) -> str:
-        if settings.no_auth:
-            client = request.headers.get(CLIENT_HEADER)
-            if client is None:
-                return "local:anonymous"
-            if not valid_client_id(client):
-                raise HTTPException(400, f"{CLIENT_HEADER} must be 1 to 64 letters, digits or '-'")
-            return f"local:{client}"
+    def require_caller(request: Request) -> Caller:
         token = request_token(request)
         if token is not None:
             with sessions() as session:
                 key = authenticate(session, token)
             if key is None:
                 raise HTTPException(401, INVALID_KEY, headers={"WWW-Authenticate": "Bearer"})
-            return f"key:{key.id}"
+            return Caller.of_key(key)
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            client = verify_session(cookie, secret)
-            if client is None:
+            key_id = verify_session(cookie, secret)
+            key = None
+            if key_id is not None:
+                with sessions() as session:
+                    key = live_key(session, key_id)
+            if key is not None:
+                return Caller.of_key(key)
+            if not settings.no_auth:
                 raise HTTPException(401, EXPIRED_SESSION)
-            return f"session:{client}"
+        if settings.no_auth:
+            client = request.headers.get(CLIENT_HEADER)
+            if client is None:
+                return Caller("local:anonymous")
+            if not valid_client_id(client):
+                raise HTTPException(400, f"{CLIENT_HEADER} must be 1 to 64 letters, digits or '-'")
+            return Caller(f"local:{client}")
         raise HTTPException(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
 
-    return require_owner
+    return require_caller

@@ -22,10 +22,12 @@ from fakescope.serve.auth import resolve_secret
 from fakescope.serve.db import Job
 from fakescope.serve.detect_batches import DetectBatcher
 from fakescope.serve.dispatcher import Dispatcher
+from fakescope.serve.egress import EgressPolicy
 from fakescope.serve.job_queue import JobQueue, get_owned_job
 from fakescope.serve.metrics import Metrics
 from fakescope.serve.pool import WorkerPool, threads_per_worker
 from fakescope.serve.result_cache import StoredResults
+from fakescope.serve.retention import Retention
 from fakescope.serve.sync_detect import SyncDetects
 from fakescope.serve.webhook import WebhookSender
 
@@ -50,9 +52,13 @@ class JobRunner:
         self.detect_batches = DetectBatcher(
             self.detect_pool, settings.batch_window_ms, settings.batch_max_files, on_batch=self.metrics.detect_batch_size.observe
         )
-        self.webhooks = WebhookSender(sessions, resolve_secret(settings.webhook_secret, settings.data_dir / "webhook_secret"))
+        self.egress = EgressPolicy.from_entries(settings.egress_allow)
+        self.webhooks = WebhookSender(
+            sessions, resolve_secret(settings.webhook_secret, settings.data_dir / "webhook_secret"), self.egress
+        )
         self.results = StoredResults(lambda: self.models_info, self.thumbs_for)
         self.queue = JobQueue(sessions)
+        self.retention = Retention(sessions, blobs, settings.thumb_dir, settings.retention_days)
         self.dispatcher = Dispatcher(
             settings,
             sessions,
@@ -82,6 +88,7 @@ class JobRunner:
         """Recover what a previous run left, start the pools (models load in the background) and the dispatcher."""
         self.settings.thumb_dir.mkdir(parents=True, exist_ok=True)
         self.requeue_expired(at_start=True)
+        self.retention.start()
         self.webhooks.start()
         self.job_pool.start()
         self.detect_pool.start()
@@ -93,6 +100,7 @@ class JobRunner:
         self.job_pool.stop()
         self.detect_pool.stop()
         self.webhooks.stop()
+        self.retention.stop()
 
     @property
     def ready(self) -> bool:

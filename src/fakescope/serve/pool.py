@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+from fakescope.orphans import exit_with_parent
 from fakescope.serve import workers
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """`size` spawned processes running `workers.init_worker`; `generation` counts builds."""
+    """`size` spawned processes running `init_process` (`workers.init_worker`); `generation` counts builds."""
 
     def __init__(
         self,
@@ -111,7 +112,7 @@ class WorkerPool:
         self._executor = ProcessPoolExecutor(
             self.size,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=workers.init_worker,
+            initializer=init_process,
             initargs=(self.settings, self.threads),
         )
         generation = self.generation
@@ -136,6 +137,13 @@ class WorkerPool:
                 self._ready.set()
         log.info("%s worker %s loaded its models in %.2f s", self.name, info.get("pid"), info.get("load_seconds", 0.0))
         self.on_warm(self.name, info)
+
+
+def init_process(settings: ServeSettings, threads: int) -> None:
+    """Pool initializer: the worker ends with the server (even one killed with SIGKILL, which cannot
+    stop its pools), then loads its models."""
+    exit_with_parent()
+    workers.init_worker(settings, threads)
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:

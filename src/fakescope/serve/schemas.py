@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fakescope.detect.result import Result
+from fakescope.serve.stats import MAX_PAGE_SECONDS
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 FACES_URL_TEMPLATE = "/v1/jobs/{id}/faces/{track_id}.jpg"
@@ -73,6 +74,9 @@ class Stats(BaseModel):
     )
     median_time_on_page_s: float | None = Field(None, description="median time spent on the web page, in seconds")
     verdict_mix: dict[str, int] = Field(description="analyses per verdict (or not_applicable / error)")
+    scope: Literal["caller", "all"] = Field(
+        "caller", description="'caller': the caller's own usage; 'all': every user's (admin keys only)"
+    )
 
 
 class ModelInfo(BaseModel):
@@ -99,8 +103,23 @@ class ModelsOut(BaseModel):
 class BeaconIn(BaseModel):
     """A page view, or the time spent on the page, sent by the web page."""
 
+    model_config = ConfigDict(extra="forbid")
+
     event: Literal["page_view", "page_time"]
-    seconds: float = Field(0.0, ge=0, le=86400, description="time on page in seconds (page_time only)")
+    seconds: float = Field(
+        0.0, ge=0, le=MAX_PAGE_SECONDS, allow_inf_nan=False, description="time on page in seconds (page_time only)"
+    )
+
+
+class SessionOut(BaseModel):
+    """Who the caller is: the key it signed in with, or, without keys (--no-auth), its client id."""
+
+    owner: str = Field(description="what the caller's jobs and usage are filed under: 'key:<id>' or 'local:<client id>'")
+    auth: Literal["key", "none"] = Field(
+        description="'key': an API key (or a page session signed in with one); 'none': no key, in --no-auth mode"
+    )
+    key_name: str | None = Field(None, description="the key's name, when signed in with one")
+    admin: bool = Field(False, description="an admin key: sees every user's usage in GET /v1/stats")
 
 
 class Health(BaseModel):

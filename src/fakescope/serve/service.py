@@ -12,9 +12,10 @@ from fastapi import Request
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from fakescope.serve.auth import Caller
 from fakescope.serve.jobs import JobRunner
 from fakescope.serve.metrics import Metrics
-from fakescope.serve.ratelimit import RateLimiter
+from fakescope.serve.ratelimit import RateLimits
 from fakescope.serve.settings import ServeSettings
 from fakescope.serve.storage import BlobStore
 
@@ -28,7 +29,7 @@ class Service:
     sessions: sessionmaker[Session]
     blobs: BlobStore
     runner: JobRunner
-    limiter: RateLimiter
+    limiter: RateLimits
     metrics: Metrics
-    require_owner: Callable[[Request], str]
+    require_owner: Callable[[Request], Caller]
     session_secret: str

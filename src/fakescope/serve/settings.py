@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -10,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions, model_choice
 
 MIB = 1024 * 1024
+# One address gets this many API keys' worth of requests by default (rate_limit_per_address_per_minute).
+ADDRESS_LIMIT_FACTOR = 4
 
 
 class ServeSettings(BaseSettings):
@@ -38,11 +41,43 @@ class ServeSettings(BaseSettings):
     )
     batch_max_files: int = Field(8, ge=1, le=256, description="most files in one detect batch")
     job_timeout_s: float = Field(1800.0, gt=0)
-    rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per API key or page session")
+    rate_limit_per_minute: int = Field(120, ge=1, description="requests per minute per API key (its page sessions included)")
+    rate_limit_per_address_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "requests per minute from one client address, all its keys and sessions together (IPv6: per /64), so a new "
+            f"key or client id does not reset it; default {ADDRESS_LIMIT_FACTOR} × rate_limit_per_minute"
+        ),
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the client; "
+            "empty: the header is ignored and the peer address is the client"
+        ),
+    )
+    beacon_per_minute: int = Field(30, ge=1, description="web-page usage beacons per minute per caller and per address")
     allowed_roots: list[Path] = Field(default_factory=list, description="server folders a job may name by path")
     url_hosts: list[str] = Field(default_factory=list, description="hosts a job may name by URL")
     cors_origins: list[str] = Field(default_factory=list, description="CORS is off unless origins are listed")
-    webhook_hosts: list[str] = Field(default_factory=list, description="hosts webhooks may reach; empty: any host")
+    webhook_hosts: list[str] = Field(default_factory=list, description="hosts webhooks may reach; empty: any public host")
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description=(
+            "host names, addresses or networks (CIDR) that webhooks and URL jobs may reach although they are not public "
+            "(loopback, private, link-local...); empty: public addresses only"
+        ),
+    )
+    retention_days: float = Field(
+        30.0, ge=0, description="finished jobs, their uploads and face thumbnails are removed this long after; 0: kept forever"
+    )
+    max_storage_bytes: int = Field(
+        20 * 1024 * MIB, ge=0, description="disk budget of the stored uploads (507 when full, 413 for a larger file); 0: none"
+    )
+    min_free_disk_bytes: int = Field(
+        1024 * MIB, ge=0, description="an upload that would leave less free disk than this is refused (507)"
+    )
     webhook_secret: str | None = Field(None, description="HMAC key of webhook signatures; default one kept in data_dir")
     session_secret: str | None = Field(None, description="HMAC key of web-page sessions; default one kept in data_dir")
     web_page: bool = True
@@ -54,10 +89,21 @@ class ServeSettings(BaseSettings):
     audio_model: str = AUTO
     audio_weight: float = Field(DEFAULT_OPTIONS.audio_weight, ge=0.0, le=1.0)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            ip_network(proxy.strip(), strict=False)  # a ValueError is a clear settings error
+        return [proxy.strip() for proxy in proxies]
+
     @field_validator("allowed_roots")
     @classmethod
     def _resolve_roots(cls, roots: list[Path]) -> list[Path]:
         return [Path(r).expanduser().resolve() for r in roots]
+
+    def address_rate_limit(self) -> int:
+        """Requests a minute one client address may make: a few callers behind one NAT each keep their full budget."""
+        return self.rate_limit_per_address_per_minute or ADDRESS_LIMIT_FACTOR * self.rate_limit_per_minute
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.data_dir / 'fakescope.db').resolve()}"

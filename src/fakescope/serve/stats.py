@@ -2,7 +2,8 @@
 
 Computed from the usage_events table only (one row per analysis, page view and time-on-page
 beacon), never from the jobs table, so deleting a job does not rewrite history. Days are
-UTC calendar days; the window ends today and counts `days` days including today.
+UTC calendar days; the window ends today and counts `days` days including today. Figures
+are one user's own unless the caller may see everyone's (an admin key): usage is private.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from fakescope.errors import FakescopeError
@@ -21,7 +22,8 @@ from fakescope.serve.db import UsageEvent, utcnow
 
 PAGE_KINDS = ("page_view", "page_time")
 NO_VERDICT = ("not_applicable", "error")
-MAX_PAGE_SECONDS = 24 * 3600.0
+# A beacon is client input: one visit's time on page above this is refused rather than let it move the median.
+MAX_PAGE_SECONDS = 2 * 3600.0
 MAX_DAYS = 3660
 
 
@@ -46,7 +48,7 @@ def record_analysis(
 def record_page_event(
     session: Session, *, user: str, kind: str, seconds: float | None = None, at: datetime | None = None
 ) -> UsageEvent:
-    """Add (not commit) a page beacon; time on page must be a finite 0..24 h, as a beacon is client input."""
+    """Add (not commit) a page beacon; time on page must be finite and within 0..MAX_PAGE_SECONDS."""
     if kind not in PAGE_KINDS:
         raise FakescopeError(f"event must be one of {', '.join(PAGE_KINDS)}, got {kind!r}")
     if kind == "page_time":
@@ -65,13 +67,17 @@ def window_start(days: int, now: datetime) -> tuple[date, datetime]:
     return first, datetime.combine(first, time.min, tzinfo=UTC)
 
 
-def usage_stats(session: Session, *, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
-    """The contract's Stats: uses per day (zero days included), users, 1st→2nd use conversion, time on page, verdicts."""
+def usage_stats(session: Session, *, days: int = 30, now: datetime | None = None, user: str | None = None) -> dict[str, Any]:
+    """The contract's Stats: uses per day (zero days included), users, 1st→2nd use conversion, time on page, verdicts.
+
+    With `user`, only that user's events count; None counts everyone's (for admins only).
+    """
     if not 1 <= days <= MAX_DAYS:
         raise FakescopeError(f"days must be between 1 and {MAX_DAYS}, got {days}")
     now = (now or utcnow()).astimezone(UTC)
     first, start = window_start(days, now)
-    in_window = (UsageEvent.at >= start) & (UsageEvent.at <= now)
+    mine = UsageEvent.user == user if user is not None else true()
+    in_window = (UsageEvent.at >= start) & (UsageEvent.at <= now) & mine
     analysis = UsageEvent.kind == "analysis"
 
     per_day = Counter(at.astimezone(UTC).date() for at in session.scalars(select(UsageEvent.at).where(analysis, in_window)))
@@ -82,7 +88,7 @@ def usage_stats(session: Session, *, days: int = 30, now: datetime | None = None
 
     firsts = (
         select(UsageEvent.user, func.min(UsageEvent.at).label("first_at"), func.count().label("n"))
-        .where(analysis, UsageEvent.at <= now)
+        .where(analysis, UsageEvent.at <= now, mine)
         .group_by(UsageEvent.user)
         .subquery()
     )

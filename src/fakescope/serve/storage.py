@@ -4,6 +4,11 @@ Uploads stream to a temp file while being hashed and counted, so a too-large upl
 stopped at the limit without ever holding it in memory, and the final name is the
 sha256 of the content: identical uploads share one read-only file, and a path is built
 only from a validated hex digest, never from anything a client named.
+
+The store has a disk budget: bytes being written count against it chunk by chunk (so
+concurrent uploads cannot overshoot it together), a file larger than the whole budget is
+refused as too large (413), a new one that does not fit now as storage full (507), and either
+way nothing of it stays on disk. The retention sweep (serve.retention) is what frees room.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import AsyncIterable, Iterable
+import threading
+from collections.abc import AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +43,10 @@ class UploadTooLargeError(FakescopeError):
 
 class EmptyUploadError(FakescopeError):
     """The content had no bytes at all."""
+
+
+class StorageFullError(FakescopeError):
+    """The blob store's disk budget, or the disk, has no room for the content now; nothing of it was kept (507)."""
 
 
 class AsyncReadable(Protocol):
@@ -67,13 +78,20 @@ def check_sha256(sha256: str) -> str:
 
 
 class _PendingBlob:
-    """One temp file being written: hash, count and limit in one place for every input kind."""
+    """One temp file being written: hash, count and limit in one place for every input kind.
 
-    def __init__(self, store: BlobStore, max_bytes: int) -> None:
+    When the budget runs out mid-way the temp file goes at once and the rest is only hashed: content
+    the store holds already needs no room (it is answered as stored), anything else is StorageFullError."""
+
+    def __init__(self, store: BlobStore, max_bytes: int, expected_size: int | None = None) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.digest = hashlib.sha256()
         self.size = 0
+        self.reserved = 0
+        self.full: StorageFullError | None = None
+        if expected_size:
+            store.check_size(expected_size)
         fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=store.tmp_dir)
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
@@ -82,36 +100,124 @@ class _PendingBlob:
         self.size += len(chunk)
         if self.size > self.max_bytes:
             raise UploadTooLargeError(f"file too large: the limit is {format_bytes(self.max_bytes)}")
+        self.store.check_size(self.size)
         self.digest.update(chunk)
-        self.file.write(chunk)
+        if self.full is None:
+            try:
+                self.store.reserve(len(chunk))
+            except StorageFullError as err:
+                self.full = err
+                self._drop_temp()
+                return
+            self.reserved += len(chunk)
+            self.file.write(chunk)
 
-    def abort(self) -> None:
+    def _drop_temp(self) -> None:
         self.file.close()
         self.path.unlink(missing_ok=True)
+        self.store.settle(self.reserved, 0)
+        self.reserved = 0
+
+    def abort(self) -> None:
+        self._drop_temp()
 
     def finish(self) -> StoredBlob:
-        self.file.close()
-        if self.size == 0:
-            self.path.unlink(missing_ok=True)
-            raise EmptyUploadError("empty upload")
-        sha256 = self.digest.hexdigest()
-        final = self.store.path_for(sha256)
-        if final.exists():
-            self.path.unlink(missing_ok=True)
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.path, 0o444)
-            os.replace(self.path, final)
+        try:
+            self.file.close()
+            if self.size == 0:
+                raise EmptyUploadError("empty upload")
+            sha256 = self.digest.hexdigest()
+            final = self.store.path_for(sha256)
+            if final.exists():
+                self.path.unlink(missing_ok=True)
+                _touch(final)  # in use again: the retention sweep leaves recently used uploads alone
+                added = 0
+            elif self.full is not None:
+                raise self.full
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(self.path, 0o444)
+                os.replace(self.path, final)
+                added = self.size
+        except BaseException:
+            self.abort()
+            raise
+        self.store.settle(self.reserved, added)
         return StoredBlob(sha256=sha256, size=self.size, path=final)
 
 
-class BlobStore:
-    """Files under `root/ab/cd/<sha256>`, temp files under `root/tmp` (same file system: atomic rename)."""
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        log.warning("could not mark %s as recently used", path.name)
 
-    def __init__(self, root: Path) -> None:
+
+class BlobStore:
+    """Files under `root/ab/cd/<sha256>`, temp files under `root/tmp` (same file system: atomic rename).
+
+    `budget_bytes` bounds the stored files plus those being written (0: no bound); `min_free_bytes`
+    is the free disk an upload must leave. The count of stored bytes is taken at start, kept up to
+    date by this process and taken again by each retention sweep (`measure`)."""
+
+    def __init__(self, root: Path, *, budget_bytes: int = 0, min_free_bytes: int = 0) -> None:
         self.root = Path(root)
         self.tmp_dir = self.root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.budget_bytes = budget_bytes
+        self.min_free_bytes = min_free_bytes
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._used = 0
+        self.measure()
+
+    # the disk budget
+
+    @property
+    def used_bytes(self) -> int:
+        """Bytes of the stored files (not those being written)."""
+        return self._used
+
+    def blob_paths(self) -> Iterator[Path]:
+        """Every stored file (temp files excluded)."""
+        for path in self.root.glob("??/??/*"):
+            if _SHA256.fullmatch(path.name) and path.is_file():
+                yield path
+
+    def measure(self) -> int:
+        """Count the stored bytes again from the disk (another process or a crash may have changed them)."""
+        total = 0
+        for path in self.blob_paths():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        with self._lock:
+            self._used = total
+        return total
+
+    def check_size(self, total: int) -> None:
+        """UploadTooLargeError if one file of `total` bytes could never fit in the budget."""
+        if self.budget_bytes and total > self.budget_bytes:
+            raise UploadTooLargeError(f"file too large: the server's storage budget is {format_bytes(self.budget_bytes)}")
+
+    def reserve(self, incoming: int) -> None:
+        """Count `incoming` bytes being written, or StorageFullError if the budget or the free disk has no room."""
+        with self._lock:
+            budget = self.budget_bytes
+            if budget and self._used + self._pending + incoming > budget:
+                raise StorageFullError(
+                    f"storage full: the server's upload store ({format_bytes(budget)}) has no room for this file; try again later"
+                )
+            if self.min_free_bytes and shutil.disk_usage(self.root).free - incoming < self.min_free_bytes:
+                raise StorageFullError("storage full: the server's disk is nearly full; try again later")
+            self._pending += incoming
+
+    def settle(self, reserved: int, added: int) -> None:
+        """A write is over: `reserved` bytes no longer pending, `added` bytes now stored."""
+        with self._lock:
+            self._pending -= reserved
+            self._used += added
 
     def path_for(self, sha256: str) -> Path:
         check_sha256(sha256)
@@ -124,9 +230,12 @@ class BlobStore:
         """Remove a blob; True if there was one. Callers check first that no job still refers to it."""
         path = self.path_for(sha256)
         try:
+            size = path.stat().st_size
             path.unlink()
         except FileNotFoundError:
             return False
+        with self._lock:
+            self._used = max(0, self._used - size)
         log.info("deleted blob %s", sha256)
         return True
 
@@ -143,9 +252,9 @@ class BlobStore:
             removed += 1
         return removed
 
-    def save_iter(self, chunks: Iterable[bytes], max_bytes: int) -> StoredBlob:
+    def save_iter(self, chunks: Iterable[bytes], max_bytes: int, expected_size: int | None = None) -> StoredBlob:
         """Store the concatenated chunks (blocking: for threads, e.g. a URL download)."""
-        pending = _PendingBlob(self, max_bytes)
+        pending = _PendingBlob(self, max_bytes, expected_size)
         try:
             for chunk in chunks:
                 pending.write(chunk)
@@ -154,9 +263,13 @@ class BlobStore:
             raise
         return pending.finish()
 
-    async def save_stream(self, chunks: AsyncIterable[bytes] | Iterable[bytes], max_bytes: int) -> StoredBlob:
-        """Store chunks from an async or plain iterable; disk work runs in a thread, off the event loop."""
-        pending = await anyio.to_thread.run_sync(_PendingBlob, self, max_bytes)
+    async def save_stream(
+        self, chunks: AsyncIterable[bytes] | Iterable[bytes], max_bytes: int, expected_size: int | None = None
+    ) -> StoredBlob:
+        """Store chunks from an async or plain iterable; disk work runs in a thread, off the event loop.
+
+        `expected_size` (a declared length, when known) lets a file that cannot fit be refused before any byte."""
+        pending = await anyio.to_thread.run_sync(_PendingBlob, self, max_bytes, expected_size)
         try:
             if isinstance(chunks, AsyncIterable):
                 async for chunk in chunks:
@@ -176,7 +289,8 @@ class BlobStore:
             while chunk := await upload.read(CHUNK_BYTES):
                 yield chunk
 
-        return await self.save_stream(chunks(), max_bytes)
+        size = getattr(upload, "size", None)
+        return await self.save_stream(chunks(), max_bytes, size if isinstance(size, int) and size <= max_bytes else None)
 
     def save_file(self, path: Path, max_bytes: int) -> StoredBlob:
         """Copy a server-side file in, so a job never depends on a path that may change or vanish."""
@@ -189,4 +303,4 @@ class BlobStore:
                 f"file too large: {path.name} is {format_bytes(size)}, the limit is {format_bytes(max_bytes)}"
             )
         with path.open("rb") as fh:
-            return self.save_iter(iter(lambda: fh.read(CHUNK_BYTES), b""), max_bytes)
+            return self.save_iter(iter(lambda: fh.read(CHUNK_BYTES), b""), max_bytes, size)

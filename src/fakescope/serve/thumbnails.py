@@ -39,9 +39,12 @@ def face_thumbnail(image: np.ndarray, box_xywh: Sequence[float]) -> np.ndarray:
     return crop_face(image, box, margin=THUMB_MARGIN, size=min(THUMB_SIDE, side))
 
 
-def write_thumbnails(faces: Sequence[FaceTrack], pictures: Mapping[int, np.ndarray], out_dir: Path, name: str) -> list[int]:
+def write_thumbnails(
+    faces: Sequence[FaceTrack], pictures: Mapping[int, np.ndarray], out_dir: Path, name: str, scale: float = 1.0
+) -> list[int]:
     """`out_dir/<track id>.jpg` per face track, cut from `pictures` (its most suspicious frame by track id,
-    `Analysis.pictures`); returns the track ids written. One bad track is logged and skipped.
+    `Analysis.pictures`, `scale` of their pixels per box pixel: `Analysis.picture_scale`); returns the
+    track ids written. One bad track is logged and skipped.
 
     The pictures are the frames the analysis itself decoded, so each box lands on the very pixels
     it was found in. Decoding again would cost a second pass over the file, and seeking straight to
@@ -54,7 +57,8 @@ def write_thumbnails(faces: Sequence[FaceTrack], pictures: Mapping[int, np.ndarr
     out_dir.mkdir(parents=True, exist_ok=True)
     for track in faces:
         try:
-            _save_jpeg(face_thumbnail(pictures[track.track_id], best_frame(track)[2]), out_dir / f"{int(track.track_id)}.jpg")
+            box = [v * scale for v in best_frame(track)[2]]
+            _save_jpeg(face_thumbnail(pictures[track.track_id], box), out_dir / f"{int(track.track_id)}.jpg")
             written.append(track.track_id)
         except Exception:
             log.exception("thumbnail of face track %s in %s failed", track.track_id, name)

@@ -4,7 +4,8 @@ Everything a client sends is hostile until checked: the body is cut off at the l
 while it streams (not after it was spooled to disk), the media kind comes from the
 bytes (never the name or the Content-Type), a file name is display text only, a
 server path must resolve (symlinks followed) inside an allowed root, and a URL must
-name an allowed host and is fetched without following redirects.
+name an allowed host, pass the egress policy (no internal addresses, checked again at
+connect time: serve.egress) and is fetched without following redirects.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fakescope.media.sniff import HEAD_BYTES, sniff_kind
+from fakescope.serve.egress import EgressPolicy, RefusedAddressError, async_pinned_client
 from fakescope.serve.storage import BlobStore, StoredBlob, format_bytes
 
 MAX_FILENAME = 200
@@ -86,16 +88,22 @@ def check_url(url: str, hosts: list[str]) -> str:
     """The URL if its scheme is http(s) and its host is allowed; else 403/422."""
     if not hosts:
         raise HTTPException(403, "URL jobs are disabled on this server (no allowed hosts)")
+    url = url.strip()
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise HTTPException(422, "url: must not contain spaces or control characters")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - parsing the port raises ValueError when it is not a number
     except ValueError:
         raise HTTPException(422, "url: not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise HTTPException(422, "url: must be an http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise HTTPException(422, "url: must not contain credentials (user:password@)")
     if host not in {h.lower() for h in hosts}:
         raise HTTPException(403, f"url: host {host} is not allowed")
-    return url.strip()
+    return url
 
 
 def url_filename(url: str) -> str:
@@ -103,11 +111,14 @@ def url_filename(url: str) -> str:
     return clean_filename(unquote(parts.path.rsplit("/", 1)[-1]), fallback=parts.hostname or "download")
 
 
-async def fetch_url(url: str, blobs: BlobStore, max_bytes: int) -> StoredBlob:
-    """Stream a URL's body into the blob store, stopping at `max_bytes` (redirects are not followed)."""
+async def fetch_url(url: str, blobs: BlobStore, max_bytes: int, policy: EgressPolicy) -> StoredBlob:
+    """Stream a URL's body into the blob store, stopping at `max_bytes` (redirects are not followed).
+
+    The connection passes `policy` when it is made (a DNS answer changed since the check is caught there);
+    a failure says what happened in fixed words, never the connection error's text."""
     try:
         async with (
-            httpx.AsyncClient(follow_redirects=False, timeout=FETCH_TIMEOUT_S) as client,
+            async_pinned_client(policy, FETCH_TIMEOUT_S) as client,
             client.stream("GET", url) as response,
         ):
             if not response.is_success:
@@ -115,9 +126,11 @@ async def fetch_url(url: str, blobs: BlobStore, max_bytes: int) -> StoredBlob:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise HTTPException(413, f"file too large: the limit is {format_bytes(max_bytes)}")
-            return await blobs.save_stream(response.aiter_bytes(), max_bytes)
-    except httpx.HTTPError as err:
-        raise HTTPException(502, f"could not fetch url: {type(err).__name__}") from None
+            return await blobs.save_stream(response.aiter_bytes(), max_bytes, int(declared) if declared.isdigit() else None)
+    except RefusedAddressError as err:
+        raise HTTPException(422, f"url: {err}") from None
+    except httpx.HTTPError:
+        raise HTTPException(502, "could not fetch url: connection failed") from None
 
 
 class BodyLimitMiddleware:

@@ -109,7 +109,7 @@ def run_detect(blob_path: str, display_name: str, thumb_dir: str | None = None) 
         from fakescope.serve.thumbnails import write_thumbnails
 
         try:
-            write_thumbnails(result.faces, analysis.pictures, Path(thumb_dir), display_name)
+            write_thumbnails(result.faces, analysis.pictures, Path(thumb_dir), display_name, analysis.picture_scale)
         except Exception:
             log.exception("thumbnails for %s failed", display_name)
     return result.model_dump(mode="json")

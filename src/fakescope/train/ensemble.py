@@ -27,7 +27,7 @@ from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedModel
 from fakescope.models.transforms import eval_transform
-from fakescope.train.trainer import export_weights, git_sha, input_contract
+from fakescope.train.card import export_weights, git_sha, input_contract
 
 log = logging.getLogger(__name__)
 

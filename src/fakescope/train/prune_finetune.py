@@ -37,7 +37,7 @@ def fine_tune(
     Weights that are zero when fine-tuning starts stay zero (masks are attached if pruning was
     made permanent). With a `loaders["calib"]`, each epoch is scored on it and the temperature
     and verdict bands are re-fitted there, as training does. The loaders are the training
-    platform's: `train.trainer.make_loaders(cfg, model_cfg, make_splits(cfg, model_cfg))`.
+    platform's: `train.loaders.make_loaders(cfg, model_cfg, make_splits(cfg, model_cfg))`.
     Returns one row per epoch (train loss, calib metrics).
     """
     if epochs < 1:

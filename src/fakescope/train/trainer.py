@@ -16,40 +16,30 @@ import json
 import logging
 import math
 import random
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
-from fakescope.data import Sample, Splits, load_samples, three_way_split
-from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
-from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT
-from fakescope.data.images import FaceCropDataset
+from fakescope.data import Splits
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics, fit_temperature
-from fakescope.evaluate.breakdown import subgroups
 from fakescope.evaluate.plots import training_curves_png
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
-from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
-from fakescope.models import create_model, sha256_file
+from fakescope.models import create_model
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
-from fakescope.models.registry import get_pretrained_cfg, split_model_name
-from fakescope.models.transforms import eval_transform
-from fakescope.train.augment import build_train_transform, cutmix
+from fakescope.models.registry import get_pretrained_cfg
+from fakescope.train.augment import cutmix
+from fakescope.train.card import export_weights, git_sha, input_contract, subgroup_metrics
 from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.distill import Distiller, load_teacher
-from fakescope.train.landmarks import face_landmarks
+from fakescope.train.loaders import make_loaders, make_splits
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 from fakescope.train.qat import export_int8, folded_norms, prepare_qat, strip_fake_quant
-from fakescope.train.sbi import SelfBlendedDataset
-from fakescope.train.speech.corpus import build_speech_corpus
-from fakescope.train.speech.rawboost import RawBoostAugment
 from fakescope.train.tracking import Tracker, create_tracker
 
 log = logging.getLogger(__name__)
@@ -67,122 +57,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def git_sha() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-z))
-
-
-def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
-    data = cfg.data
-    if data.speech_corpus is not None:
-        corpus = data.speech_corpus
-        build_speech_corpus(
-            data.root,
-            real_root=corpus.real,
-            synth_root=corpus.synth,
-            seed=cfg.seed,
-            workers=corpus.workers,
-            generators=corpus.generators,
-            val_speakers=corpus.val_speakers,
-            val_fraction=corpus.val_fraction,
-            digit_passes=corpus.digit_passes,
-        )
-    cache = data.crop_cache or DEFAULT_CACHE_ROOT / data.root.name
-    extensions = AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
-    samples = load_samples(
-        data.root,
-        val_fraction=data.val_fraction,
-        seed=cfg.seed,
-        crop_cache=cache,
-        frames_per_video=data.frames_per_video,
-        face_cfg=model_cfg,
-        extensions=extensions,
-    )
-    splits = three_way_split(samples, data.calib_fraction, seed=cfg.seed)
-    train, calib, val = exclude_rows(splits.train, data.exclude), exclude_rows(splits.calib, data.exclude), splits.val
-    if data.limit:
-        rng = np.random.default_rng(cfg.seed)
-
-        def subset(items: list[Sample], n: int) -> list[Sample]:
-            return [items[i] for i in sorted(rng.choice(len(items), min(n, len(items)), replace=False))]
-
-        train, calib, val = (
-            subset(train, data.limit),
-            subset(calib, max(data.limit // 4, 8)),
-            subset(val, max(data.limit // 4, 8)),
-        )
-    for name, part in (("train", train), ("calib", calib), ("val", val)):
-        if not part or len({s.label for s in part}) < 2:
-            raise FakescopeError(f"{data.root}: the {name} split needs both REAL and FAKE samples (has {len(part)})")
-    log.info("train %d, calib %d, val %d samples", len(train), len(calib), len(val))
-    return Splits(train, calib, val)
-
-
-def exclude_rows(samples: list[Sample], rules: list[str]) -> list[Sample]:
-    """Drop samples whose labels.csv column matches a `column=value` rule (a generator held out of training)."""
-    for rule in rules:
-        column, sep, value = rule.partition("=")
-        if not sep or not column:
-            raise FakescopeError(f"data.exclude: {rule!r} is not column=value")
-        if samples and not any(column in s.info for s in samples):
-            raise FakescopeError(f"data.exclude: no column {column!r} in labels.csv")
-        samples = [s for s in samples if s.info.get(column) != value]
-    return samples
-
-
-def make_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
-    if model_cfg.input_kind == "audio":
-        return make_audio_loaders(cfg, model_cfg, splits)
-    size = model_cfg.image_size
-    base = FaceCropDataset(splits.train, size, build_train_transform(model_cfg, cfg.augment.pixel()))
-    train_ds: torch.utils.data.Dataset = base
-    if cfg.augment.sbi.p > 0:
-        cache = cfg.run_path.parent / "landmarks" / f"{cfg.data.root.name}.npz"
-        marks = face_landmarks([s.path for s in splits.train if s.label == 0], cache)
-        train_ds = SelfBlendedDataset.from_face_crops(base, marks, p=cfg.augment.sbi.p, transform=base.transform)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    loader_kw = {"num_workers": cfg.workers, "persistent_workers": cfg.workers > 0}
-    return {
-        "train": DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator, **loader_kw),
-        "calib": DataLoader(FaceCropDataset(splits.calib, size, eval_transform(model_cfg)), batch_size=cfg.eval_batch_size),
-        "val": DataLoader(FaceCropDataset(splits.val, size, eval_transform(model_cfg)), batch_size=cfg.eval_batch_size),
-    }
-
-
-def make_audio_loaders(cfg: TrainConfig, model_cfg: PretrainedCfg, splits: Splits) -> dict[str, DataLoader]:
-    if cfg.augment.pixel() or cfg.augment.sbi.p or cfg.augment.cutmix.p:
-        raise FakescopeError(f"{cfg.model}: audio models take only augment.noise, speed, rawboost and crop_seconds")
-    noise = NoiseAugment(cfg.augment.noise.p, cfg.augment.noise.snr_db)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    speed = SpeedAugment(cfg.augment.speed.p, cfg.augment.speed.factor)
-    rawboost = RawBoostAugment(cfg.augment.rawboost.p, cfg.augment.rawboost.stages)
-    train = SpeechClipDataset(
-        splits.train,
-        model_cfg,
-        train=True,
-        noise=noise,
-        speed=speed,
-        rawboost=rawboost,
-        crop_seconds=cfg.augment.crop_seconds,
-        seed=cfg.seed,
-    )
-    order: dict[str, object] = {"shuffle": True}
-    if cfg.data.balance_power:
-        weights = torch.from_numpy(balanced_weights(train.samples, cfg.data.balance_power))
-        order = {"sampler": WeightedRandomSampler(weights, len(train), replacement=True, generator=generator)}
-    return {
-        "train": DataLoader(train, batch_size=cfg.batch_size, drop_last=True, generator=generator, collate_fn=pad_batch, **order),
-        **{
-            name: DataLoader(SpeechClipDataset(part, model_cfg), batch_size=cfg.eval_batch_size, collate_fn=pad_batch)
-            for name, part in (("calib", splits.calib), ("val", splits.val))
-        },
-    }
 
 
 def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device) -> ClassifierModel:
@@ -461,38 +337,4 @@ def export_qat(cfg: TrainConfig, model: ClassifierModel, card: dict, tracker: Tr
         {f"final/onnx-{variant}/{k}": v for variant, m in onnx_metrics.items() for k, v in m.items() if k != "n"},
         step=card["extra"]["epochs_run"],
     )
-    return card
-
-
-def input_contract(cfg: PretrainedCfg) -> dict:
-    """What the card records about the model's input."""
-    if cfg.input_kind == "audio":
-        return {
-            "input_kind": "audio",
-            "sample_rate": cfg.sample_rate,
-            "window_seconds": cfg.window_seconds,
-            "hop_seconds": cfg.hop_seconds,
-        }
-    return {"input_size": list(cfg.input_size), "mean": list(cfg.mean), "std": list(cfg.std)}
-
-
-def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[str, dict[str, float]]:
-    """Val metrics per generator family and per source when the data names them (speech corpora)."""
-    samples = getattr(dataset, "samples", [])
-    labels = np.array([s.label for s in samples])
-    sections = subgroups([s.info for s in samples], labels, probs)
-    return {f"{prefix} {name}": binary_metrics(y, p) for name, (y, p) in sections.items()}
-
-
-def export_weights(model: torch.nn.Module, card: dict, out_dir: Path) -> dict:
-    """Write fp16 weights as `<file>` and the card with their sha256 as `<file stem>.json`."""
-    arch, _ = split_model_name(card["model"])
-    file_name = get_pretrained_cfg(card["model"]).file or f"{arch}.pt"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = out_dir / file_name
-    tmp = weights_path.with_suffix(".tmp")
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, tmp)
-    shutil.move(tmp, weights_path)
-    card = {**card, "file": file_name, "sha256": sha256_file(weights_path), "size_bytes": weights_path.stat().st_size}
-    weights_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return card

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from fakescope.serve.auth import Caller
 from fakescope.serve.schemas import ErrorOut
 
 if TYPE_CHECKING:
@@ -33,16 +34,26 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def current_owner(request: Request, _bearer_key: Any = Depends(_bearer), _header_key: Any = Depends(_api_key)) -> str:
-    """The caller's owner string ("key:<id>", "session:<client>", "local:<client>"), after its rate limit."""
-    svc = service(request)
-    owner = svc.require_owner(request)
-    retry_after = svc.limiter.check(owner)
+def rate_limited(what: str, per_minute: int, retry_after: float) -> HTTPException:
+    seconds = int(retry_after)
+    return HTTPException(
+        429, f"rate limit exceeded: {per_minute} {what} a minute, retry in {seconds} s", headers={"Retry-After": str(seconds)}
+    )
+
+
+def current_caller(request: Request, _bearer_key: Any = Depends(_bearer), _header_key: Any = Depends(_api_key)) -> Caller:
+    """The caller, after two rate limits: its client address's (checked first, so failed sign-ins count too) and its own."""
+    limits = service(request).limiter
+    retry_after = limits.addresses.check(limits.client_address(request))
     if retry_after is not None:
-        seconds = int(retry_after)
-        raise HTTPException(
-            429,
-            f"rate limit exceeded: {svc.settings.rate_limit_per_minute} requests a minute, retry in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
-    return owner
+        raise rate_limited("requests from one address", limits.per_address, retry_after)
+    caller = service(request).require_owner(request)
+    retry_after = limits.callers.check(caller.owner)
+    if retry_after is not None:
+        raise rate_limited("requests", limits.per_caller, retry_after)
+    return caller
+
+
+def current_owner(caller: Caller = Depends(current_caller)) -> str:
+    """The caller's owner string ("key:<id>" or "local:<client>"), which scopes jobs."""
+    return caller.owner

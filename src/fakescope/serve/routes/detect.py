@@ -17,6 +17,7 @@ router = APIRouter(prefix="/v1", tags=["analysis"])
     responses={
         **AUTH_ERRORS,
         413: error("the file is larger than max_detect_bytes"),
+        507: error("the server's upload store (max_storage_bytes) or disk has no room now"),
         415: error("not an image, video or audio file (judged from its content)"),
         504: error("the analysis took too long"),
     },

@@ -23,7 +23,7 @@ from fakescope.serve.uploads import (
     upload_kind,
     url_filename,
 )
-from fakescope.serve.webhook import validate_webhook_url
+from fakescope.serve.webhook import check_webhook_url
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -46,6 +46,7 @@ def job_out(job: Job) -> JobOut:
         403: error("path or URL not allowed on this server"),
         404: error("the named server file does not exist"),
         413: error("the file is larger than max_upload_bytes"),
+        507: error("the server's upload store (max_storage_bytes) or disk has no room now"),
         415: error("not an image, video or audio file"),
         502: error("the URL could not be fetched"),
     },
@@ -73,7 +74,9 @@ async def create_job(
         raise HTTPException(422, "give exactly one of file, path or url" + (f" (got {', '.join(given)})" if given else ""))
     if webhook_url:
         try:
-            webhook_url = validate_webhook_url(webhook_url, settings.webhook_hosts)
+            webhook_url = await anyio.to_thread.run_sync(
+                check_webhook_url, webhook_url, settings.webhook_hosts, svc.runner.egress
+            )
         except FakescopeError as err:
             raise HTTPException(422, str(err)) from None
     if file is not None:
@@ -87,7 +90,8 @@ async def create_job(
         source, filename = "path", clean_filename(real.name)
     else:
         checked = check_url(url or "", settings.url_hosts)
-        blob = await fetch_url(checked, svc.blobs, settings.max_upload_bytes)
+        await anyio.to_thread.run_sync(svc.runner.egress.check_url, checked, "url")
+        blob = await fetch_url(checked, svc.blobs, settings.max_upload_bytes, svc.runner.egress)
         try:
             media_type = await anyio.to_thread.run_sync(path_kind, blob.path)
         except HTTPException:

@@ -14,6 +14,8 @@ const SERIES = {
 const $ = (id) => document.getElementById(id);
 
 const state = {
+  signedIn: false, // the server answered GET /v1/session: a key session, or no key needed (--no-auth)
+  viewCounted: false, // the page_view beacon goes once per page load, not once per sign-in
   jobId: null,
   watchToken: 0, // bumped whenever another job is shown, so older polling loops stop
   upload: null, // the XMLHttpRequest of the upload in progress
@@ -65,7 +67,6 @@ function apiError(status, text, retryAfter) {
   }
   if (Array.isArray(detail)) detail = detail.map((d) => d.msg || String(d)).join("; ");
   let message = detail ? String(detail) : `The server answered with HTTP ${status}.`;
-  if (status === 401) message = `${message} Reload the page to start a new session.`;
   if (status === 429 && retryAfter && !/\d+\s*s/.test(message)) message = `${message} Try again in ${retryAfter} s.`;
   return new ApiError(status, message);
 }
@@ -83,8 +84,16 @@ async function api(path, { method = "GET", json } = {}) {
   } catch {
     throw new ApiError(0, "The server cannot be reached. Check the connection and try again.");
   }
-  if (!response.ok) throw apiError(response.status, await response.text(), response.headers.get("Retry-After"));
+  if (!response.ok) {
+    throw signedOutOn401(apiError(response.status, await response.text(), response.headers.get("Retry-After")));
+  }
   return response.status === 204 ? null : response.json();
+}
+
+// A 401 means the page session ended (expired, or its key was revoked): back to the sign-in form.
+function signedOutOn401(err) {
+  if (err.status === 401 && state.signedIn) showLogin(err.message);
+  return err;
 }
 
 function uploadFile(file, onProgress) {
@@ -100,7 +109,7 @@ function uploadFile(file, onProgress) {
     };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) resolve(JSON.parse(xhr.responseText));
-      else reject(apiError(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After")));
+      else reject(signedOutOn401(apiError(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After"))));
     };
     xhr.onerror = () => reject(new ApiError(0, "The upload failed: the server cannot be reached."));
     xhr.onabort = () => reject(new ApiError(-1, "upload cancelled"));
@@ -111,6 +120,98 @@ function uploadFile(file, onProgress) {
     form.append("file", file, file.name);
     xhr.send(form);
   });
+}
+
+/* ---------- sign-in ---------- */
+
+// With API keys required the page signs in once with a key (POST /v1/session) and the server keeps a
+// session cookie standing for it; the key itself is never stored by the page.
+async function checkSession() {
+  try {
+    enterApp(await api("/v1/session"));
+  } catch (err) {
+    if (err.status === 401) showLogin("");
+    else {
+      enterApp(null);
+      showAlert(err.message);
+    }
+  }
+}
+
+function showLogin(message) {
+  state.signedIn = false;
+  state.watchToken += 1; // stop following a job
+  if (state.upload) state.upload.abort();
+  for (const id of ["upload", "result", "history-card", "account"]) $(id).hidden = true;
+  $("history").replaceChildren();
+  $("login").hidden = false;
+  const alert = $("login-alert");
+  alert.textContent = message || "";
+  alert.hidden = !message;
+  $("api-key").focus();
+}
+
+function enterApp(me) {
+  state.signedIn = true;
+  $("login").hidden = true;
+  $("login-alert").hidden = true;
+  $("upload").hidden = false;
+  $("history-card").hidden = false;
+  const withKey = Boolean(me && me.auth === "key");
+  $("account").hidden = !withKey;
+  $("account-name").textContent = withKey ? `Signed in with ${me.key_name || "an API key"}` : "";
+  if (!state.viewCounted) {
+    state.viewCounted = true;
+    api(beaconUrl(), { method: "POST", json: { event: "page_view", seconds: 0 } }).catch(() => {});
+  }
+  loadHistory();
+  const match = /^#job=([0-9a-f]+)$/.exec(location.hash);
+  if (match) openJob(match[1]);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  const alert = $("login-alert");
+  alert.hidden = true;
+  if (!key) {
+    alert.textContent = "Enter an API key.";
+    alert.hidden = false;
+    return;
+  }
+  let response;
+  try {
+    response = await fetch("/v1/session", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, Accept: "application/json" },
+      credentials: "same-origin",
+    });
+  } catch {
+    response = null;
+  }
+  if (!response || !response.ok) {
+    const err = response
+      ? apiError(response.status, await response.text(), response.headers.get("Retry-After"))
+      : new ApiError(0, "The server cannot be reached. Check the connection and try again.");
+    alert.textContent = err.message;
+    alert.hidden = false;
+    return;
+  }
+  $("api-key").value = "";
+  enterApp(await response.json());
+}
+
+async function signOut() {
+  try {
+    await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" });
+  } catch {
+    // the cookie may stay until it expires; the page still forgets the session
+  }
+  clearAlert();
+  hideProgress();
+  setStatus("");
+  history.replaceState(null, "", location.pathname);
+  showLogin("");
 }
 
 /* ---------- small UI helpers ---------- */
@@ -639,7 +740,7 @@ function sendPageTime() {
     visible.total += (performance.now() - visible.since) / 1000;
     visible.since = null;
   }
-  if (visible.total <= 0) return;
+  if (visible.total <= 0 || !state.signedIn) return;
   const body = JSON.stringify({ event: "page_time", seconds: Math.round(visible.total * 10) / 10 });
   // sendBeacon survives the page being closed; it cannot set headers, hence ?client= in the URL
   navigator.sendBeacon(beaconUrl(), new Blob([body], { type: "application/json" }));
@@ -695,10 +796,9 @@ function start() {
   redrawOnResize();
   watchVisibility();
   $("history-refresh").addEventListener("click", loadHistory);
-  api(beaconUrl(), { method: "POST", json: { event: "page_view", seconds: 0 } }).catch(() => {});
-  loadHistory();
-  const match = /^#job=([0-9a-f]+)$/.exec(location.hash);
-  if (match) openJob(match[1]);
+  $("login-form").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  checkSession();
 }
 
 start();

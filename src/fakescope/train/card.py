@@ -1,0 +1,59 @@
+"""What a training run writes next to its weights: fp16 weights and the JSON card (sha256, input contract,
+metrics per subgroup, provenance), shared by `fakescope train` and `fakescope train-ensemble`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fakescope.evaluate import binary_metrics
+from fakescope.evaluate.breakdown import subgroups
+from fakescope.models import sha256_file
+from fakescope.models.config import PretrainedCfg
+from fakescope.models.registry import get_pretrained_cfg, split_model_name
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def input_contract(cfg: PretrainedCfg) -> dict:
+    """What the card records about the model's input."""
+    if cfg.input_kind == "audio":
+        return {
+            "input_kind": "audio",
+            "sample_rate": cfg.sample_rate,
+            "window_seconds": cfg.window_seconds,
+            "hop_seconds": cfg.hop_seconds,
+        }
+    return {"input_size": list(cfg.input_size), "mean": list(cfg.mean), "std": list(cfg.std)}
+
+
+def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[str, dict[str, float]]:
+    """Val metrics per generator family and per source when the data names them (speech corpora)."""
+    samples = getattr(dataset, "samples", [])
+    labels = np.array([s.label for s in samples])
+    sections = subgroups([s.info for s in samples], labels, probs)
+    return {f"{prefix} {name}": binary_metrics(y, p) for name, (y, p) in sections.items()}
+
+
+def export_weights(model: torch.nn.Module, card: dict, out_dir: Path) -> dict:
+    """Write fp16 weights as `<file>` and the card with their sha256 as `<file stem>.json`."""
+    arch, _ = split_model_name(card["model"])
+    file_name = get_pretrained_cfg(card["model"]).file or f"{arch}.pt"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights_path = out_dir / file_name
+    tmp = weights_path.with_suffix(".tmp")
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, tmp)
+    shutil.move(tmp, weights_path)
+    card = {**card, "file": file_name, "sha256": sha256_file(weights_path), "size_bytes": weights_path.stat().st_size}
+    weights_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
