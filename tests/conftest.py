@@ -21,6 +21,18 @@ def shared(*parts: str) -> Path:
     return path
 
 
+def refuse_scandir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make `folder` unreadable to os.scandir (tests run as root, which reads a chmod 000 folder anyway)."""
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
 @pytest.fixture(scope="session")
 def random_detector():
     """The default architecture with random weights: exercises the pipeline without training."""

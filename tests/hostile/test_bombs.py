@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import EXAMPLES
 from tests.media.conftest import png_bytes
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_SECONDS = 120
 # The peak of the whole CLI process (models loaded included) stays well below what any bomb claims.
 PEAK_MIB = 2500

@@ -17,6 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fakescope.cli import app
+from tests.conftest import refuse_scandir
 
 runner = CliRunner()
 
@@ -59,14 +60,7 @@ def test_link_loops_are_walked_once_and_broken_links_recorded(folder: Path) -> N
 @pytest.mark.timeout(120)
 def test_an_unreadable_folder_is_an_error_result_and_the_scan_goes_on(folder: Path, monkeypatch) -> None:
     """Root reads a chmod 000 folder anyway (tests run as root): os.scandir refuses one folder instead."""
-    real_scandir = os.scandir
-
-    def scandir(path):
-        if Path(path) == folder / "sub":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    refuse_scandir(monkeypatch, folder / "sub")
     out = folder.parent / "r.jsonl"
     args = ["scan", str(folder), "-o", str(out), "--image-model", "none", "--audio-model", "none"]
     res = runner.invoke(app, args)
@@ -82,7 +76,7 @@ def test_an_unreadable_folder_is_an_error_result_and_the_scan_goes_on(folder: Pa
     assert res.exit_code == 0, res.output
     assert sorted(_lines(out)) == ["a.png", "deep/c.png", "sub"]
     # ...and once it can be read, its files are scanned.
-    monkeypatch.setattr(os, "scandir", real_scandir)
+    monkeypatch.undo()
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert sorted(_lines(out)) == ["a.png", "deep/c.png", "sub", "sub/b.png"]

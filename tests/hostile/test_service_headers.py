@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from typer.testing import CliRunner
 from fakescope.serve import ServeSettings, create_app
 from fakescope.serve.app import UVICORN_OPTIONS
 from fakescope.serve.db import upgrade_database
-from tests.serve.service_helpers import face_image, free_port, wait_until
+from tests.serve.service_helpers import face_image, free_port, running_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,19 +98,8 @@ def test_fakescope_serve_runs_uvicorn_without_server_header_or_forwarded_headers
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """`app` under uvicorn on loopback with `fakescope serve`'s options (lifespan off: no workers)."""
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off", **UVICORN_OPTIONS)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, 30, "uvicorn to start", interval=0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running_server(app, free_port(), lifespan="off", **UVICORN_OPTIONS) as base:
+        yield base
 
 
 def raw_request(base: str, head: bytes) -> bytes:

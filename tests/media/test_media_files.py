@@ -10,6 +10,7 @@ import pytest
 
 from fakescope.errors import MediaError, MissingFileError
 from fakescope.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, collect_media_files
+from tests.conftest import refuse_scandir
 
 
 @pytest.fixture
@@ -121,14 +122,7 @@ def test_links_naming_each_other_and_broken_links_are_unreadable_entries(tree: P
 
 
 def test_an_unreadable_folder_is_recorded_and_the_walk_goes_on(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_scandir = os.scandir
-
-    def scandir(path):
-        if Path(path) == tree / "sub":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    refuse_scandir(monkeypatch, tree / "sub")
     found = collect_media_files([tree])
     assert _names(found, tree) == ["a.MP4", "b.jpg", "zz.webm"]
     assert [(u.path, u.reason) for u in found.unreadable] == [

@@ -63,11 +63,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(app: Any, port: int) -> Iterator[str]:
-    """Serve `app` with uvicorn on loopback in a thread (real HTTP, real concurrency); yields its base URL."""
+def running_server(app: Any, port: int, **options: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn on loopback in a thread (real HTTP, real concurrency); yields its base URL.
+    `options` go to uvicorn.Config (e.g. `fakescope serve`'s own, serve.app.UVICORN_OPTIONS)."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    config = {"log_config": None, "access_log": False, **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
