@@ -4,7 +4,8 @@ Figures are printed, never asserted: machines are noisy. `fakescope bench video|
 cache|memory|backends|all` and benchmarks/bench_*.py call this. For audio, time ÷ duration is the
 real-time factor (RTF); for video, the total is also set against decoding the same frames
 alone, the floor every other stage is measured by. `memory` gives one detector's peak resident
-memory per file kind, an 8K video among them (a tiny file of huge frames: the hostile case).
+memory per file kind, an 8K video and a long recording among them (a tiny file of huge frames, and
+a recording whose decoded length, not its file size, sets its memory).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ VIDEO_STAGES = ("decode", "faces", "model", "audio decode", "audio model", "fusi
 IMAGE_STAGES = ("decode", "faces", "model", "fusion")
 AUDIO_STAGES = ("decode", "audio decode", "audio model")
 AUDIO_LENGTHS = (4.0, 30.0, 120.0)
+LONG_RECORDING_MINUTES = 30.0
 UHD_8K = (7680, 4320)
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
@@ -61,6 +63,21 @@ def speech_recordings(out_dir: Path, lengths: Sequence[float] = AUDIO_LENGTHS) -
         path.write_bytes(encode_audio(np.resize(speech, n), 16_000, "wav"))
         paths.append(path)
     return paths
+
+
+def long_recording(path: Path, minutes: float = LONG_RECORDING_MINUTES, *, rate: int = 48_000) -> Path:
+    """The bundled speech repeated for `minutes`, as 48 kHz stereo FLAC written a minute at a time."""
+    import soundfile as sf
+
+    from fakescope.media.audio import load_audio, resample
+
+    speech = resample(np.concatenate([load_audio(p).samples for p in sorted(EXAMPLES_DIR.glob("*.wav"))]), 16_000, rate)
+    minute = np.resize(speech, 60 * rate)
+    stereo = np.clip(np.stack([minute, 0.5 * minute], axis=1), -1.0, 1.0)
+    with sf.SoundFile(path, "w", samplerate=rate, channels=2, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(round(minutes)):
+            f.write(stereo)
+    return path
 
 
 def reset_peak_memory() -> None:
@@ -308,10 +325,18 @@ def large_clip(path: Path, size: tuple[int, int] = UHD_8K, *, frames: int = 10, 
     return path
 
 
-def bench_memory(clips: Sequence[Path] | None = None, *, backend: str = "auto", threads: int | None = None) -> list[dict]:
+def bench_memory(
+    clips: Sequence[Path] | None = None,
+    *,
+    backend: str = "auto",
+    threads: int | None = None,
+    long_minutes: float = LONG_RECORDING_MINUTES,
+) -> list[dict]:
     """Peak resident memory of one detector analysing one file of each kind: a face photo, a clip, a 30 s
-    recording and an 8K clip. Each file is analysed once first (what loads lazily is loaded), then
-    measured alone: the peak (VmHWM) and its growth over the memory held before the file."""
+    recording, an 8K clip and a `long_minutes` recording (48 kHz stereo). Each file but the long recording is
+    analysed once first (what loads lazily is loaded; the 30 s recording loads what the long one
+    needs), then each is measured alone: the peak (VmHWM) and its growth over the memory held before
+    the file."""
     detector = make_detector(backend=backend, threads=threads)
     clip = (clips or default_clips())[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -324,6 +349,7 @@ def bench_memory(clips: Sequence[Path] | None = None, *, backend: str = "auto", 
         ]
         for _, path in files:
             detector.detect(path)
+        files.append((f"audio {long_minutes:g} min", long_recording(out / "long_recording.flac", long_minutes)))
         rows = []
         for kind, path in files:
             release_free_memory()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import sys
+import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from fakescope.errors import (
     CorruptMediaError,
@@ -34,7 +36,8 @@ from fakescope.media import (
     speech_windows,
     trim_silence,
 )
-from fakescope.media.audio import FRAME_SECONDS, _read, frame_dbfs, loudness_reference
+from fakescope.media.audio import FRAME_SECONDS, frame_dbfs, loudness_reference, plan_speech, speech_window_batches
+from fakescope.media.audio_decoding import read_source
 from tests.conftest import EXAMPLES, shared
 from tests.media.conftest import numbered_frame
 
@@ -229,7 +232,10 @@ def test_probed_file_is_decoded_without_sniffing_it_again(tmp_path: Path, monkey
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a probed file was checked or sniffed again")
 
-    for name in ("fakescope.media.audio", "fakescope.media.probe"):  # by module: `fakescope.media.probe` is also the function
+    for name in (
+        "fakescope.media.audio_decoding",
+        "fakescope.media.probe",
+    ):  # by module: `fakescope.media.probe` is also the function
         monkeypatch.setattr(sys.modules[name], "sniff_kind", refuse)
         monkeypatch.setattr(sys.modules[name], "check_file", refuse)
     audio = load_audio(path, info=info)
@@ -322,7 +328,7 @@ def test_too_long_audio_is_refused_before_and_while_decoding(tmp_path: Path) -> 
             load_audio(path, limits=MediaLimits(max_video_seconds=2.0))
         # The guard inside the decoders, for streams that state no duration up front.
         with pytest.raises(MediaTooLargeError, match=rf"{path.name}: audio is too long"):
-            _read(path, None, max_seconds=2.0)
+            read_source(path, None, SAMPLE_RATE, max_seconds=2.0)
         assert load_audio(path, limits=MediaLimits(max_video_seconds=4.0)).duration == pytest.approx(3.0, abs=0.01)
 
 
@@ -505,3 +511,88 @@ def test_clean_recordings_have_no_transients() -> None:
         assert not transient.any() and reference == levels.max(), path.name
     reference, transient = loudness_reference(np.zeros(0))
     assert reference == -np.inf and transient.shape == (0,)
+
+
+# Decoding in chunks (issue 19, item 3): only the output recording is ever held whole, and it is
+# the very same samples as decoding, averaging and resampling the whole file in one go.
+
+
+def test_chunked_decoding_equals_whole_file_decoding(tmp_path: Path) -> None:
+    """Many libsndfile blocks and FFmpeg frames, streamed through soxr: bit-identical to one-shot soxr."""
+    rng = np.random.default_rng(5)
+    stereo = np.stack([signal(44100, 5.0), 0.3 * rng.standard_normal(5 * 44100).astype(np.float32)], axis=1)
+    wav = tmp_path / "long.wav"
+    sf.write(wav, stereo, 44100, subtype="FLOAT")
+    whole = sf.read(wav, dtype="float32", always_2d=True)[0].mean(axis=1, dtype=np.float32)
+    np.testing.assert_array_equal(load_audio(wav).samples, soxr.resample(whole, 44100, SAMPLE_RATE, quality="HQ"))
+    np.testing.assert_array_equal(decode_audio(wav, sample_rate=None)[0], whole)
+    mp3 = write(tmp_path / "long.mp3", encode_audio(stereo[:, 0], 44100, "mp3"))
+    native, rate = decode_audio(mp3, sample_rate=None)
+    np.testing.assert_array_equal(load_audio(mp3).samples, soxr.resample(native, rate, SAMPLE_RATE, quality="HQ"))
+
+
+def test_decoding_holds_no_full_length_copy_but_its_output(tmp_path: Path) -> None:
+    """Was: the whole file at its own rate and channels as float32, a mono copy, then the resampled one."""
+    path = tmp_path / "quiet.flac"
+    with sf.SoundFile(path, "w", samplerate=48000, channels=2, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(60):
+            f.write(np.zeros((48000, 2), np.int16))
+    output = 60 * SAMPLE_RATE * 4
+    tracemalloc.start()
+    try:
+        audio = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(audio.samples) == 60 * SAMPLE_RATE
+    assert peak < output + 4_000_000, f"{peak / 1e6:.1f} MB held to decode {output / 1e6:.1f} MB"  # was 52 MB
+
+
+@pytest.mark.parametrize("limit", ["max_audio_seconds", "max_video_seconds"])
+def test_audio_over_the_audio_limit_is_refused_in_one_line(tmp_path: Path, limit: str) -> None:
+    flac = tmp_path / "long.flac"
+    sf.write(flac, signal(8000, 3.0), 8000)
+    mp3 = write(tmp_path / "long.mp3", encode_audio(signal(8000, 3.0), 8000, "mp3"))
+    for path in (flac, mp3):
+        with pytest.raises(MediaTooLargeError) as err:
+            load_audio(path, limits=MediaLimits(**{limit: 2.0}))
+        message = str(err.value)  # from the header, by probe or by the decoder: one line either way
+        assert message.startswith(f"{path}: audio is too long (") and "2.0s" in message and "\n" not in message
+        assert load_audio(path, limits=MediaLimits(**{limit: 4.0})).duration == pytest.approx(3.0, abs=0.01)
+
+
+def test_a_stream_stating_no_length_is_stopped_at_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fakescope.media.audio_decoding as decoding
+
+    path = write(tmp_path / "long.mp3", encode_audio(signal(8000, 3.0), 8000, "mp3"))
+    info = probe(path)
+    monkeypatch.setattr(decoding, "stream_duration", lambda container, stream: None)
+    with pytest.raises(MediaTooLargeError, match=r"long.mp3: audio is too long \(over 2.0s, the limit\)"):
+        load_audio(path, limits=MediaLimits(max_audio_seconds=2.0), info=info)
+
+
+def test_levels_are_measured_in_blocks_to_the_same_values() -> None:
+    """frame_dbfs sums whole frames block by block: the same levels as squaring everything at once."""
+    samples = np.random.default_rng(2).standard_normal(SAMPLE_RATE * 200 + 123).astype(np.float32) * 0.1
+    size = round(FRAME_SECONDS * SAMPLE_RATE)
+    starts = np.arange(0, len(samples), size)
+    power = np.add.reduceat(np.square(samples, dtype=np.float64), starts) / np.diff(np.append(starts, len(samples)))
+    np.testing.assert_array_equal(frame_dbfs(samples), 10.0 * np.log10(np.maximum(power, 1e-20)))
+
+
+def test_windows_made_batch_by_batch_equal_the_prepared_speech_windows() -> None:
+    """What the detector scores (lazy, a batch at a time) is exactly prepare_speech then speech_windows."""
+    speech = np.tile(speech_like(3.0, 0.003), 40)  # 2 min of quiet bursts, some of them with clicks
+    for at in (7.93, 50.01, 99.5):
+        speech = with_click(speech, at=at)
+    audio = _audio(speech, start=1.5)
+    plan = plan_speech(audio)
+    assert plan.loudness is not None and plan.loudness.muted is not None
+    prepared = prepare_speech(audio)
+    windows, spans = speech_windows(prepared)
+    batches = list(speech_window_batches(plan, batch_size=16))
+    assert [len(b) for b, _ in batches[:-1]] == [16] * (len(batches) - 1)
+    np.testing.assert_array_equal(np.concatenate([b for b, _ in batches]), windows)
+    assert [s for _, batch in batches for s in batch] == spans
+    np.testing.assert_array_equal(plan.samples(), prepared.samples)
+    assert plan.trimmed.samples.base is audio.samples.base or plan.trimmed.samples.base is audio.samples  # a view

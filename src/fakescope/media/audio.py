@@ -11,12 +11,19 @@ Hostile samples are defused here, once, for every caller: NaN, ±Inf and absurdl
 (a float file can hold them) are read as zero right after decoding, and the level that silence and loudness are
 measured from ignores transients (`loudness_reference`), so neither one bad sample nor one
 click can make real speech count as silence.
+
+Memory: a small file can hold hours of sound, so the only full-length array is the decoded
+recording at the model's rate, bounded by `MediaLimits.max_audio_seconds`. Decoding streams
+(media.audio_decoding), levels are measured block by block, and `plan_speech` keeps the
+preparation lazy (a view of the trimmed samples and the gain to apply) so that the model's
+windows are normalised batch by batch (`speech_window_batches`), to the very values
+`prepare_speech` gives.
 """
 
 from __future__ import annotations
 
 import io
-import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -24,16 +31,11 @@ from typing import BinaryIO
 import av
 import numpy as np
 import soundfile as sf
-import soxr
 
-from fakescope.constants import MediaKind
-from fakescope.errors import CorruptMediaError, EmptyFileError, MediaTooLargeError, NoAudioError, UnsupportedMediaError
+from fakescope.errors import NoAudioError
+from fakescope.media.audio_decoding import decode, read_source, resample
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
-from fakescope.media.messages import error_reason, fmt_seconds
-from fakescope.media.probe import MediaInfo, check_file, probe
-from fakescope.media.sniff import HEAD_BYTES, sniff_kind
-
-log = logging.getLogger(__name__)
+from fakescope.media.probe import MediaInfo, probe
 
 SAMPLE_RATE = 16_000
 FRAME_SECONDS = 0.02
@@ -44,15 +46,12 @@ TRANSIENT_DB = 30.0
 _LOUDEST_SHARE = 0.05
 _LOUDEST_SECONDS = (0.1, 0.5)
 _ACTIVE_RANGE_DB = 40.0
-# Float samples beyond this (120 dB over full scale) are no recording's values, and sums of them
-# overflow float32 to Inf: they are read as zero like NaN and Inf.
-_MAX_SAMPLE = 1e6
-_MAX_BAD_PACKETS = 100
-_SOUNDFILE_FORMATS = {"wav", "flac", "ogg", "aiff"}
+# 20 ms frames measured or normalised at once: bounds the float64 temporaries of a long recording.
+_BLOCK_FRAMES = 4096
+_SAMPLE_BYTES = np.dtype(np.float32).itemsize
 # fmt -> (PyAV container format, codec, default bit rate); "wav" and "flac" go through soundfile.
 _LOSSY = {"mp3": ("mp3", "libmp3lame", 128_000), "opus": ("ogg", "libopus", 64_000), "aac": ("ipod", "aac", 128_000)}
 _ALIASES = {"ogg": "opus", "m4a": "aac"}
-_INT_SCALE = {"u8": 128.0, "s16": 2.0**15, "s32": 2.0**31, "s64": 2.0**63}
 
 
 @dataclass(frozen=True)
@@ -114,10 +113,8 @@ def decode_audio(
     Raises NoAudioError for a file without audio, CorruptMediaError when nothing decodes.
     NaN, ±Inf and absurdly large samples read as zero (a warning counts them).
     """
-    samples, rate, _ = _read(source, name, max_seconds=None)
-    if sample_rate is None:
-        return samples, rate
-    return resample(samples, rate, sample_rate), sample_rate
+    samples, rate, _ = read_source(source, name, sample_rate, max_seconds=None)
+    return samples, sample_rate or rate
 
 
 def load_audio(
@@ -127,32 +124,44 @@ def load_audio(
 
     `probe` refuses missing, empty, oversized, unknown and over-long files first (pass `info`
     when the file was probed already, as the Detector does, so it is not checked and sniffed
-    twice); its kind and format pick the decoder. A stream that states no duration is stopped
-    while decoding once it passes `max_video_seconds`.
+    twice); its kind and format pick the decoder. Sound longer than `max_audio_seconds` (or
+    `max_video_seconds`) is refused with MediaTooLargeError: on the stream's stated length
+    before decoding, and while decoding once the samples pass it.
     """
     info = info or probe(path, limits)
     if not info.has_audio:
         raise NoAudioError(f"{path}: no audio track" + (" (image file)" if info.kind == "image" else ""))
-    samples, rate, invalid = _decode(path, str(path), info.kind, info.format, max_seconds=limits.max_video_seconds)
-    return Audio(resample(samples, rate, sample_rate), sample_rate, rate, invalid_samples=invalid)
+    samples, rate, invalid = decode(path, str(path), info.kind, info.format, sample_rate, max_audio_seconds(limits))
+    return Audio(samples, sample_rate, rate, invalid_samples=invalid)
 
 
-def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """High-quality (soxr HQ) resampling to float32; the same array when the rates match."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if source_rate == target_rate or len(samples) == 0:
-        return samples
-    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+def max_audio_seconds(limits: MediaLimits = DEFAULT_LIMITS) -> float:
+    """The most sound `load_audio` decodes: every time-based file is bounded by max_video_seconds too."""
+    return min(limits.max_audio_seconds, limits.max_video_seconds)
+
+
+def decoded_audio_bytes(seconds: float | None, sample_rate: int = SAMPLE_RATE, limits: MediaLimits = DEFAULT_LIMITS) -> int:
+    """What `load_audio` holds for `seconds` of sound (unknown: the most it may decode), for a memory budget."""
+    bound = max_audio_seconds(limits)
+    return round(min(bound, bound if seconds is None else seconds) * sample_rate) * _SAMPLE_BYTES
 
 
 def frame_dbfs(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """RMS level (dB re full scale) of each 20 ms frame; a short last frame counts its own samples."""
+    """RMS level (dB re full scale) of each 20 ms frame; a short last frame counts its own samples.
+
+    Measured a block of whole frames at a time, so the float64 squares never cover a long
+    recording at once; each frame's sum is the same either way.
+    """
     size = max(1, round(FRAME_SECONDS * sample_rate))
-    starts = np.arange(0, len(samples), size)
-    if len(starts) == 0:
+    block = size * _BLOCK_FRAMES
+    power = []
+    for i in range(0, len(samples), block):
+        chunk = samples[i : i + block]
+        starts = np.arange(0, len(chunk), size)
+        power.append(np.add.reduceat(np.square(chunk, dtype=np.float64), starts) / np.diff(np.append(starts, len(chunk))))
+    if not power:
         return np.zeros(0)
-    power = np.add.reduceat(np.square(samples, dtype=np.float64), starts) / np.diff(np.append(starts, len(samples)))
-    return 10.0 * np.log10(np.maximum(power, 1e-20))
+    return 10.0 * np.log10(np.maximum(np.concatenate(power), 1e-20))
 
 
 def loudness_reference(levels: np.ndarray, *, floor_dbfs: float = SILENCE_FLOOR_DBFS) -> tuple[float, np.ndarray]:
@@ -199,6 +208,56 @@ def trim_silence(audio: Audio, *, top_db: float = 40.0, floor_dbfs: float = SILE
     return replace(audio, samples=audio.samples[begin:end], start=audio.start + begin / audio.sample_rate)
 
 
+@dataclass(frozen=True)
+class Loudness:
+    """The gain `normalize_loudness` applies and the 20 ms frames it mutes, measured on whole samples
+    so that any stretch of them can be normalised alone, to the very values of normalising all."""
+
+    gain: np.float64
+    muted: np.ndarray | None
+    sample_rate: int
+
+    def apply(self, samples: np.ndarray, offset: int = 0) -> np.ndarray:
+        """The stretch `samples`, starting `offset` samples into those measured, normalised (float32)."""
+        if self.muted is not None:
+            samples = np.where(_frame_mask(self.muted, offset, len(samples), self.sample_rate), 0.0, samples).astype(np.float32)
+        # float32 x float64 gain in float64, rounded once to float32, as numpy promotes the whole-array product
+        return np.multiply(samples, self.gain, dtype=np.float64).astype(np.float32)
+
+    def apply_all(self, samples: np.ndarray) -> np.ndarray:
+        """All of `samples` normalised, a block at a time (no full-length float64 temporary)."""
+        out = np.empty(len(samples), np.float32)
+        block = _frame_size(self.sample_rate) * _BLOCK_FRAMES
+        for i in range(0, len(samples), block):
+            out[i : i + block] = self.apply(samples[i : i + block], i)
+        return out
+
+
+def measure_loudness(
+    samples: np.ndarray, *, target_dbfs: float = -23.0, peak: float = 0.99, sample_rate: int = SAMPLE_RATE
+) -> Loudness | None:
+    """What `normalize_loudness` does to `samples`, without doing it; None for silent input."""
+    levels = frame_dbfs(samples, sample_rate)
+    if not np.any(levels > SILENCE_FLOOR_DBFS):
+        return None
+    reference, transient = loudness_reference(levels)
+    active = (levels >= reference - _ACTIVE_RANGE_DB) & ~transient
+    power = np.mean(np.power(10.0, levels[active] / 10.0))
+    gain = 10.0 ** ((target_dbfs - 10.0 * np.log10(power)) / 20.0)
+    muted = transient if transient.any() else None
+    block = _frame_size(sample_rate) * _BLOCK_FRAMES
+    top = 0.0
+    for i in range(0, len(samples), block):
+        chunk = samples[i : i + block]
+        if muted is not None:
+            chunk = np.where(_frame_mask(muted, i, len(chunk), sample_rate), 0.0, chunk).astype(np.float32)
+        top = max(top, float(np.max(np.abs(chunk))))
+    top *= gain
+    if top > peak:
+        gain *= peak / top
+    return Loudness(gain, muted, sample_rate)
+
+
 def normalize_loudness(
     samples: np.ndarray, *, target_dbfs: float = -23.0, peak: float = 0.99, sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
@@ -209,33 +268,69 @@ def normalize_loudness(
     Transient frames (`loudness_reference`) neither set the gain nor the peak, and are muted:
     they are not speech, and a click left at full scale would be what the model hears.
     """
-    levels = frame_dbfs(samples, sample_rate)
-    if not np.any(levels > SILENCE_FLOOR_DBFS):
-        return samples
-    reference, transient = loudness_reference(levels)
-    active = (levels >= reference - _ACTIVE_RANGE_DB) & ~transient
-    power = np.mean(np.power(10.0, levels[active] / 10.0))
-    gain = 10.0 ** ((target_dbfs - 10.0 * np.log10(power)) / 20.0)
-    if transient.any():
-        samples = np.where(_frame_mask(transient, len(samples), sample_rate), 0.0, samples).astype(np.float32)
-    top = float(np.max(np.abs(samples))) * gain
-    if top > peak:
-        gain *= peak / top
-    return (samples * gain).astype(np.float32)
+    loudness = measure_loudness(samples, target_dbfs=target_dbfs, peak=peak, sample_rate=sample_rate)
+    return samples if loudness is None else loudness.apply_all(samples)
 
 
-def _frame_mask(frames: np.ndarray, length: int, sample_rate: int) -> np.ndarray:
-    """Per-sample mask of the 20 ms frames flagged in `frames` (frame_dbfs's framing)."""
-    size = max(1, round(FRAME_SECONDS * sample_rate))
-    return np.repeat(frames, size)[:length]
+def _frame_size(sample_rate: int) -> int:
+    return max(1, round(FRAME_SECONDS * sample_rate))
+
+
+def _frame_mask(frames: np.ndarray, start: int, length: int, sample_rate: int) -> np.ndarray:
+    """Per-sample mask, for samples start..start+length, of the 20 ms frames flagged in `frames` (frame_dbfs's framing)."""
+    size = _frame_size(sample_rate)
+    first = start // size
+    last = -(-(start + length) // size)
+    return np.repeat(frames[first:last], size)[start - first * size : start - first * size + length]
+
+
+@dataclass(frozen=True)
+class PreparedSpeech:
+    """`prepare_speech`'s result before its samples are made: the trimmed audio (a view of the decoded
+    samples) and the loudness normalisation to apply, so that the model's windows of a long
+    recording are made a batch at a time instead of from a second full-length copy."""
+
+    trimmed: Audio
+    loudness: Loudness | None
+
+    @property
+    def duration(self) -> float:
+        return self.trimmed.duration
+
+    def samples(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Prepared samples start..stop (indices into the trimmed audio)."""
+        stretch = self.trimmed.samples[start:stop]
+        return stretch if self.loudness is None else self.loudness.apply(stretch, start)
+
+    def audio(self) -> Audio:
+        """All of it, as `prepare_speech` returns it."""
+        if self.loudness is None:
+            return self.trimmed
+        return replace(self.trimmed, samples=self.loudness.apply_all(self.trimmed.samples))
+
+
+def plan_speech(audio: Audio) -> PreparedSpeech:
+    """Trim silence, and measure the loudness normalisation without applying it (see PreparedSpeech)."""
+    trimmed = trim_silence(audio)
+    if len(trimmed.samples) == 0:
+        return PreparedSpeech(trimmed, None)
+    return PreparedSpeech(trimmed, measure_loudness(trimmed.samples, sample_rate=trimmed.sample_rate))
 
 
 def prepare_speech(audio: Audio) -> Audio:
     """Trim silence, then normalise loudness: the preprocessing training and inference share."""
-    trimmed = trim_silence(audio)
-    if len(trimmed.samples) == 0:
-        return trimmed
-    return replace(trimmed, samples=normalize_loudness(trimmed.samples, sample_rate=trimmed.sample_rate))
+    return plan_speech(audio).audio()
+
+
+def window_starts(total: int, sample_rate: int, *, window: float, hop: float) -> tuple[int, list[int]]:
+    """(window length, start of each window) in samples, for `speech_windows`'s cut of `total` samples."""
+    if total == 0:
+        raise ValueError("speech_windows: audio is empty")
+    size, step = min(total, round(window * sample_rate)), max(1, round(hop * sample_rate))
+    starts = list(range(0, total - size + 1, step))
+    if starts[-1] != total - size:
+        starts.append(total - size)
+    return size, starts
 
 
 def speech_windows(audio: Audio, *, window: float = 4.0, hop: float = 2.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -244,142 +339,18 @@ def speech_windows(audio: Audio, *, window: float = 4.0, hop: float = 2.0) -> tu
     A clip no longer than `window` is one window of its own length. Longer ones start every
     `hop` seconds and the last window ends at the clip's end, so the whole recording is covered.
     """
-    total, rate = len(audio.samples), audio.sample_rate
-    if total == 0:
-        raise ValueError("speech_windows: audio is empty")
-    size, step = min(total, round(window * rate)), max(1, round(hop * rate))
-    starts = list(range(0, total - size + 1, step))
-    if starts[-1] != total - size:
-        starts.append(total - size)
-    windows = np.stack([audio.samples[s : s + size] for s in starts]).astype(np.float32, copy=False)
-    return windows, [(audio.start + s / rate, audio.start + (s + size) / rate) for s in starts]
+    return next(speech_window_batches(PreparedSpeech(audio, None), window=window, hop=hop))
 
 
-def _read(source: str | Path | bytes | BinaryIO, name: str | None, max_seconds: float | None) -> tuple[np.ndarray, int, int]:
-    """(mono samples at the file's own rate, rate, invalid samples zeroed), from whichever decoder the content calls for."""
-    if isinstance(source, (str, Path)):
-        name = name or str(source)
-        head, src = check_file(source).head, source
-    else:
-        name = name or "audio"
-        src = io.BytesIO(source if isinstance(source, (bytes, bytearray, memoryview)) else source.read())
-        head = src.getvalue()[:HEAD_BYTES]
-        if not head:
-            raise EmptyFileError(f"{name}: file is empty")
-    sniffed = sniff_kind(head)
-    if sniffed is None:
-        raise UnsupportedMediaError(f"{name}: unsupported file type (not an image, video or audio file)")
-    kind, fmt = sniffed
-    if kind == "image":
-        raise NoAudioError(f"{name}: no audio track (image file)")
-    return _decode(src, name, kind, fmt, max_seconds)
-
-
-def _decode(
-    src: str | Path | BinaryIO, name: str, kind: MediaKind, fmt: str, max_seconds: float | None
-) -> tuple[np.ndarray, int, int]:
-    """(mono samples at the file's own rate, rate, invalid samples zeroed): libsndfile for the
-    formats it reads, else (or if it fails) FFmpeg."""
-    decoded = None
-    if fmt in _SOUNDFILE_FORMATS:
-        decoded = _read_soundfile(src, name, max_seconds)
-        if decoded is None and isinstance(src, io.BytesIO):
-            src.seek(0)
-    samples, rate, invalid = decoded or _read_av(src, name, kind, max_seconds)
-    if invalid:
-        log.warning("%s: %d invalid (NaN/Inf) audio samples read as zero", name, invalid)
-    return samples, rate, invalid
-
-
-def _finite(samples: np.ndarray) -> tuple[np.ndarray, int]:
-    """The samples with NaN, ±Inf and values beyond ±_MAX_SAMPLE set to zero, and how many there were.
-
-    Zero, not full scale, for ±Inf too: a non-finite value carries no amplitude, and a full-scale
-    sample would add a click that was never recorded. Done before the channel average (NaN + x is
-    NaN, Inf - Inf too) and any resampling, which would smear one NaN over the filter's length.
-    """
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(samples) <= _MAX_SAMPLE)  # NaN compares false
-    count = int(np.count_nonzero(bad))
-    if count:
-        samples = np.where(bad, 0.0, samples).astype(samples.dtype)
-    return samples, count
-
-
-def _read_soundfile(src: str | Path | BinaryIO, name: str, max_seconds: float | None) -> tuple[np.ndarray, int, int] | None:
-    """libsndfile's decode, or None when it cannot read this file (FFmpeg gets a try then)."""
-    try:
-        with sf.SoundFile(src if not isinstance(src, Path) else str(src)) as f:
-            rate, frames = f.samplerate, f.frames
-            _check_length(name, frames, rate, max_seconds)
-            data = f.read(dtype="float32", always_2d=True)
-    except MediaTooLargeError:
-        raise
-    except Exception as err:  # noqa: BLE001 - libsndfile refuses many valid files (odd codecs, Opus on old builds)
-        log.debug("%s: soundfile could not read it (%s), trying FFmpeg", name, error_reason(err))
-        return None
-    if len(data) == 0:
-        raise CorruptMediaError(f"{name}: corrupt or truncated audio (no decodable samples)")
-    data, invalid = _finite(data)
-    return data.mean(axis=1, dtype=np.float32), rate, invalid
-
-
-def _read_av(src: str | Path | BinaryIO, name: str, kind: str, max_seconds: float | None) -> tuple[np.ndarray, int, int]:
-    """FFmpeg's decode of the first audio stream; damaged packets are skipped, as in video."""
-    try:
-        container = av.open(str(src) if isinstance(src, (str, Path)) else src, metadata_errors="ignore")
-    except Exception as err:  # PyAV raises FFmpegError subclasses, but also UnicodeError or ValueError
-        raise CorruptMediaError(f"{name}: corrupt or truncated {kind} ({error_reason(err)})") from err
-    chunks: list[np.ndarray] = []
-    rate, total, bad, invalid = 0, 0, 0, 0
-    with container:
-        if not container.streams.audio:
-            if kind == "audio":
-                raise CorruptMediaError(f"{name}: corrupt or truncated audio (no audio stream)")
-            raise NoAudioError(f"{name}: no audio track")
-        try:
-            for packet in container.demux(container.streams.audio[0]):
-                try:
-                    frames = packet.decode()
-                except (av.FFmpegError, ValueError) as err:
-                    bad += 1
-                    log.debug("%s: skipped a damaged audio packet (%s)", name, error_reason(err))
-                    if bad > _MAX_BAD_PACKETS:
-                        break
-                    continue
-                for frame in frames:  # a rate change mid-stream is resampled to the first rate
-                    rate = rate or frame.sample_rate
-                    mono, zeroed = _mono(frame)
-                    invalid += zeroed
-                    chunks.append(resample(mono, frame.sample_rate, rate))
-                    total += len(chunks[-1])
-                    _check_length(name, total, rate, max_seconds)
-        except (av.FFmpegError, OSError, ValueError, EOFError) as err:
-            log.warning("%s: audio stream is damaged, stopped decoding (%s)", name, error_reason(err))
-    if bad:
-        log.warning("%s: skipped %d damaged audio packets", name, bad)
-    if total == 0:
-        raise CorruptMediaError(f"{name}: corrupt or truncated audio (no decodable samples)")
-    return np.concatenate(chunks), rate, invalid
-
-
-def _mono(frame: av.AudioFrame) -> tuple[np.ndarray, int]:
-    """(channel average as float32, invalid samples zeroed), from any planar/packed, integer/float
-    sample format; integer formats come out in [-1, 1]."""
-    data = frame.to_ndarray()
-    channels = max(1, frame.layout.nb_channels)
-    if not frame.format.is_planar:
-        data = data.reshape(-1, channels).T
-    base = frame.format.name.rstrip("p")
-    data = data.astype(np.float64 if base in ("s32", "s64", "dbl") else np.float32)
-    if base == "u8":
-        data -= 128.0
-    if base in _INT_SCALE:
-        data /= _INT_SCALE[base]
-    data, invalid = _finite(data)
-    return data.mean(axis=0).astype(np.float32), invalid
-
-
-def _check_length(name: str, frames: int, rate: int, max_seconds: float | None) -> None:
-    if max_seconds is not None and rate > 0 and frames / rate > max_seconds:
-        raise MediaTooLargeError(f"{name}: audio is too long (over {fmt_seconds(max_seconds)}, the limit)")
+def speech_window_batches(
+    speech: PreparedSpeech, *, window: float = 4.0, hop: float = 2.0, batch_size: int | None = None
+) -> Iterator[tuple[np.ndarray, list[tuple[float, float]]]]:
+    """`speech_windows` of the prepared speech, `batch_size` windows at a time (None: all at once),
+    each made from the trimmed samples when its batch is taken: only a batch is ever held."""
+    audio, rate = speech.trimmed, speech.trimmed.sample_rate
+    size, starts = window_starts(len(audio.samples), rate, window=window, hop=hop)
+    step = batch_size or len(starts)
+    for i in range(0, len(starts), step):
+        batch = starts[i : i + step]
+        windows = np.stack([speech.samples(s, s + size) for s in batch]).astype(np.float32, copy=False)
+        yield windows, [(audio.start + s / rate, audio.start + (s + size) / rate) for s in batch]

@@ -1,5 +1,8 @@
 """A process-wide ledger of the decoded pixels analyses hold, so concurrent files share one bound.
 
+Decoded sound counts too, by its bytes (`hold_bytes`): a pixel is BYTES_PER_PIXEL bytes (RGB), so
+one budget bounds a process's pictures and recordings together.
+
 The service analyses several files at once on threads of one process; each bounding its own
 frames is not enough (two 8K uploads at once were twice the memory). An analysis asks
 `DECODE_BUDGET.hold(pixels)` for what it will decode before decoding it and gives it back when
@@ -15,9 +18,11 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from fakescope.media.limits import DEFAULT_LIMITS
+
+BYTES_PER_PIXEL = 3
 
 
 class DecodeBudget:
@@ -58,6 +63,10 @@ class DecodeBudget:
             with self._cond:
                 self.held -= want
                 self._cond.notify_all()
+
+    def hold_bytes(self, nbytes: int) -> AbstractContextManager[int]:
+        """`hold` for decoded data that is not pictures (a recording's samples), counted by its size."""
+        return self.hold(-(-max(0, int(nbytes)) // BYTES_PER_PIXEL))
 
 
 DECODE_BUDGET = DecodeBudget(DEFAULT_LIMITS.decoded_pixel_budget)

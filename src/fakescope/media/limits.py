@@ -24,6 +24,13 @@ class MediaLimits:
     pixels as without a bound. `decoded_pixel_budget` bounds the decoded pixels one analysis keeps
     at once (its frames are scaled further when they would not fit) and, through
     `media.budget.DECODE_BUDGET`, those all the analyses of a process keep together.
+
+    `max_audio_seconds` bounds the sound one analysis decodes (of an audio file or a video): the
+    recording is held whole at the model's rate as mono float32, 4 bytes a sample (the default,
+    three hours at 16 kHz, is about 690 MB), the only full-length copy decoding and scoring keep.
+    It is checked on the stream's stated length before decoding and on the samples as they
+    arrive, so a stream that states no length, or understates it, stops at the limit; the held
+    samples count against `DECODE_BUDGET` too, so concurrent analyses share one bound.
     """
 
     max_file_bytes: int = 4 * GIB
@@ -34,6 +41,7 @@ class MediaLimits:
     max_video_decoded_pixels: int = 1920 * 1080 * 60 * 3 * 3600
     max_decode_side: int = 1920
     decoded_pixel_budget: int = 200_000_000
+    max_audio_seconds: float = 3 * 3600.0
 
 
 DEFAULT_LIMITS = MediaLimits()
