@@ -28,5 +28,6 @@ DEFAULT_AUDIO_MODEL = "stack-speech.speech"
 DEFAULT_FACE_DETECTOR = "yuface"
 # Faces are looked for on every k-th sampled frame and followed along the tracks in between.
 DEFAULT_DETECT_EVERY = 2
-# Face crops per model forward.
+# Face crops per model forward (a video's go through in one forward up to this many, 4 faces x 32 frames):
+# the cap bounds the activations' memory for crowded clips.
 MAX_CROPS_PER_FORWARD = 128

@@ -40,9 +40,6 @@ from fakescope.media.video import decode_side, decoded_pixels
 from fakescope.media.video_decoding import scaled_size
 from fakescope.models.base import ClassifierModel
 
-# A video's crops go through the model in one forward up to this many (4 faces x 32 frames);
-# the cap bounds the activations' memory for crowded clips.
-
 
 @dataclass
 class PipelineContext:
@@ -136,10 +133,11 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     result.duration = info.duration
     width, height = info.width or 0, info.height or 0
     side = decode_side(width, height, ctx.num_frames) if width and height else None
+    decoded_width = None if side is None else scaled_size(width, height, side)[0]
     # The frames are held from decoding to cropping: their pixels count against the process's budget.
     with DECODE_BUDGET.hold(decoded_pixels(width, height, ctx.num_frames, side)):
-        face_score, face_skipped, pictures = _score_faces(ctx, info, result, timer, side)
-    picture_scale = 1.0 if side is None else scaled_size(width, height, side)[0] / width
+        face_score, face_skipped, pictures = _score_faces(ctx, info, result, timer, side, decoded_width)
+    picture_scale = 1.0 if decoded_width is None else decoded_width / width
     audio = _video_audio(ctx, info, timer)
     scores = {"video": face_score} if face_score is not None else {}
     if audio is not None and audio.score is not None:
@@ -169,14 +167,19 @@ def run_video(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
 
 
 def _score_faces(
-    ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer, side: int | None = None
+    ctx: PipelineContext,
+    info: MediaInfo,
+    result: Result,
+    timer: StageTimer,
+    side: int | None = None,
+    decoded_width: int | None = None,
 ) -> tuple[float | None, str | None, dict[int, np.ndarray]]:
     """Sample frames, find faces on every `detect_every`-th (faces.sparse), track identities, score
     all crops in one batch, fuse per identity then per video; fills faces and the per-second
     timeline. Returns (score, None, each track's most suspicious frame) or (None, why not, {}).
 
-    Frames are decoded with their long side at most `side` (None: full size) and the crops cut from
-    them; the boxes in the Result are given in the video's own pixels."""
+    Frames are decoded with their long side at most `side` (None: full size; `decoded_width` is then
+    their width) and the crops cut from them; the boxes in the Result are given in the video's own pixels."""
     with timer.stage("decode"):
         frames = sample_frames(info, ctx.num_frames, max_side=side)
     result.frames_sampled = len(frames)
@@ -192,7 +195,7 @@ def _score_faces(
     with timer.stage("fusion"):
         face_tracks, all_t, all_s = [], [], []
         i = 0
-        to_video = _box_scale(info, side)
+        to_video = None if decoded_width is None or not info.width else info.width / decoded_width
         for track in tracks:
             frames_out = []
             for det in track.detections:
@@ -209,13 +212,6 @@ def _score_faces(
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]
     return media_score([t.score for t in face_tracks]), None, _most_suspicious_frames(frames, tracks, face_tracks)
-
-
-def _box_scale(info: MediaInfo, side: int | None) -> float | None:
-    """Video pixels per pixel of frames decoded at long side `side`; None when they were not scaled."""
-    if side is None or not info.width or not info.height:
-        return None
-    return info.width / scaled_size(info.width, info.height, side)[0]
 
 
 def _most_suspicious_frames(frames: list[Frame], tracks: list[Track], scored: list[FaceTrack]) -> dict[int, np.ndarray]:
