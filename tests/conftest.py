@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,21 @@ def refuse_scandir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+
+
+# Run a command as `nobody` (tests run as root, which reads a chmod 000 file anyway).
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def skip_unless_nobody_imports(module: str, *, env: dict[str, str], cwd: str) -> None:
+    """Skip when `nobody` cannot import `module` with this Python (e.g. a checkout in a folder closed to
+    other users, as `mktemp -d` makes): the test would fail for the wrong reason."""
+
+    probe = subprocess.run(
+        [*AS_NOBODY, sys.executable, "-c", f"import {module}"], env=env, cwd=cwd, capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot import {module} here (is the checkout readable by other users?)")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from tests.conftest import EXAMPLES, shared
+from tests.conftest import AS_NOBODY, EXAMPLES, shared, skip_unless_nobody_imports
 
 runner = CliRunner()
 
@@ -122,15 +122,12 @@ def test_an_unreadable_file_for_real_as_another_user(face_jpg):
         shutil.copy(face_jpg, locked)
         readable.chmod(0o644)
         locked.chmod(0)
-        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         env = {**os.environ, "HOME": top}
-        can = subprocess.run([*nobody, sys.executable, "-c", "import fakescope.cli"], env=env, cwd=top, check=False)
-        if can.returncode != 0:
-            pytest.skip("nobody cannot import fakescope here")
+        skip_unless_nobody_imports("fakescope.cli", env=env, cwd=top)
         fakescope = str(Path(sys.executable).with_name("fakescope"))
         cli = [fakescope, "detect", "--json", "--image-model", "none", "--audio-model", "none"]
         run = subprocess.run(
-            [*nobody, *cli, str(readable), str(locked), str(readable)],
+            [*AS_NOBODY, *cli, str(readable), str(locked), str(readable)],
             capture_output=True,
             text=True,
             timeout=300,

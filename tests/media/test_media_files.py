@@ -10,7 +10,7 @@ import pytest
 
 from fakescope.errors import MediaError, MissingFileError
 from fakescope.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, collect_media_files
-from tests.conftest import refuse_scandir
+from tests.conftest import AS_NOBODY, refuse_scandir, skip_unless_nobody_imports
 
 
 @pytest.fixture
@@ -197,25 +197,25 @@ def test_a_chmod_000_folder_is_recorded_when_walked_as_another_user() -> None:
 
 
 def _walk_as_nobody(tree: Path) -> None:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    skip_unless_nobody_imports("fakescope.media.files", env=env, cwd=str(tree))
     (tree / "sub").chmod(0)
     code = (
         "import sys; from fakescope.media.files import collect_media_files; "
         "found = collect_media_files([sys.argv[1]]); "
         "print(len(found.files)); print(*[u.reason for u in found.unreadable], sep='\\n')"
     )
-    src = str(Path(__file__).resolve().parents[2] / "src")
     try:
         run = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code, str(tree)],
+            [*AS_NOBODY, sys.executable, "-c", code, str(tree)],
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "PYTHONPATH": src},
+            env=env,
             check=False,
         )
     finally:
         (tree / "sub").chmod(0o755)
-    if run.returncode != 0 and "Permission denied" in run.stderr and "fakescope" in run.stderr:
-        pytest.skip(f"nobody cannot run this Python: {run.stderr.splitlines()[-1]}")
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["3", f"{tree / 'sub'}: cannot read folder (Permission denied)"]
