@@ -37,14 +37,20 @@ def video_folder(tmp_path_factory) -> Path:
     return root
 
 
-def test_image_folder_report_with_perturbations(image_folder, tmp_path):
+def test_crops_report_with_perturbations(image_folder, tmp_path):
     summary, html = evaluate_dataset(
-        image_folder, "faceswap-effnet-lite0.dfdc", out_dir=tmp_path / "r", split="all", perturbations=["jpeg70", "resize0.5"]
+        image_folder,
+        "faceswap-effnet-lite0.dfdc",
+        out_dir=tmp_path / "r",
+        split="all",
+        perturbations=["jpeg70", "resize0.5"],
+        crops=True,
     )
-    assert set(summary["sections"]) == {"frame level", "frame level, jpeg70", "frame level, resize0.5"}
-    metrics = summary["sections"]["frame level"]["metrics"]
+    crops = "crops (model input only)"
+    assert set(summary["sections"]) == {crops, f"{crops}, jpeg70", f"{crops}, resize0.5"}
+    metrics = summary["sections"][crops]["metrics"]
     assert metrics["n"] == 12 and 0 <= metrics["auc"] <= 1 and "eer" in metrics
-    assert summary["sections"]["frame level, jpeg70"]["metrics"]["logloss"] != metrics["logloss"]
+    assert summary["sections"][f"{crops}, jpeg70"]["metrics"]["logloss"] != metrics["logloss"]
     page = html.read_text()
     assert "data:image/png;base64" in page and "jpeg70" in page
 
@@ -77,7 +83,7 @@ def test_video_folder_video_and_frame_level_with_submission(video_folder, tmp_pa
 def test_eval_table_output(image_folder, tmp_path):
     res = runner.invoke(app, ["eval", str(image_folder), "--split", "all", "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert "frame level" in res.output and "report.html" in res.output
+    assert "picture level" in res.output and "report.html" in res.output
 
 
 @pytest.mark.parametrize(

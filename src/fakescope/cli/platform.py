@@ -93,9 +93,17 @@ def eval_cmd(
             "aac_32k, narrowband ... (audio)"
         ),
     ] = None,
+    crops: Annotated[
+        bool,
+        typer.Option(
+            "--crops",
+            help="image folders: feed each file straight into the model at its input size (model input only) instead "
+            "of the detect path (face detection, crop geometry, fusion)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print metrics.json")] = False,
 ) -> None:
-    """Score a labelled dataset: LogLoss, AUC, EER, ECE, ... at frame and video level, plots, HTML report."""
+    """Score a labelled dataset as `fakescope detect` scores it: LogLoss, AUC, EER, ECE, ..., plots, HTML report."""
     from fakescope.evaluate.runner import evaluate_dataset
 
     if split not in ("val", "train", "all"):
@@ -110,6 +118,7 @@ def eval_cmd(
             face_detector=face_detector,
             submission=submission,
             perturbations=perturb or [],
+            crops=crops,
         )
     except FakescopeError as err:
         fail(str(err))

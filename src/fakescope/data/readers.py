@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # Columns naming the unit that must stay on one side of the split, most specific first.
 # `source` is not one: in ai_faces it names the generator, which is the class itself.
-GROUP_COLUMNS = ("original", "group", "speaker")
+GROUP_COLUMNS = ("original", "group", "speaker", "person")
 
 
 def read_labels_csv(root: Path, *, default_split: str = "train") -> list[Sample]:

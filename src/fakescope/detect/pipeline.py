@@ -31,7 +31,7 @@ from fakescope.detect.scoring import score_crops, whole_image_input
 from fakescope.detect.timing import StageTimer
 from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
-from fakescope.faces.crop import center_square
+from fakescope.faces.crop import center_square, fills_picture
 from fakescope.faces.sparse import detect_sparse
 from fakescope.faces.tracking import Track
 from fakescope.media import Frame, MediaInfo, load_image, sample_frames
@@ -79,8 +79,9 @@ def _crop(ctx: PipelineContext, image: np.ndarray, box: tuple[float, float, floa
 def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: StageTimer) -> Analysis:
     """Score every face, and the whole picture with the image model if there is one; fuse the detectors.
 
-    With no detectable face the face model scores the centre square (right for tight face
-    crops); beside an image model that score is softened before fusion (see detect.fusion).
+    A picture that is itself a face crop (one face filling it, faces.crop.fills_picture) is scored
+    whole, as the face models were trained. With no detectable face the face model scores the centre
+    square (right for tight face crops); beside an image model that score is softened before fusion (see detect.fusion).
     A faceless picture too small or too plain to judge (detect.content) is not_applicable.
     """
     with timer.stage("decode"):
@@ -93,7 +94,11 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         result.modalities = [ModalityScore(modality="image", score=None, weight=0.0, skipped=result.reason)]
         return Analysis(result)
     with timer.stage("faces"):
-        if faces:
+        if len(faces) == 1 and fills_picture(faces[0].box, *image.shape[:2]):
+            crops = [whole_image_input(image, ctx.model.pretrained_cfg)]
+            x0, y0, side = center_square(*image.shape[:2])
+            boxes = [[float(x0), float(y0), float(side), float(side)]]
+        elif faces:
             crops = [_crop(ctx, image, face.box) for face in faces]
             boxes = [face.as_xywh() for face in faces]
         else:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-BREAKDOWN_COLUMNS = ("family", "source")
+BREAKDOWN_COLUMNS = ("family", "method", "source")
 MIN_PER_CLASS = 2
 
 

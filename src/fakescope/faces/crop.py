@@ -68,6 +68,18 @@ def crop_face(image: np.ndarray, box: Sequence[float], *, margin: float, size: i
     return _resize(region, size)
 
 
+# A face whose box spans at least this share of the picture's shorter side: the picture is itself a
+# face crop (a dataset crop, an aligned portrait), as the face models' training pictures were.
+FACE_CROP_FILL = 0.5
+
+
+def fills_picture(box: Sequence[float], height: int, width: int, *, fill: float = FACE_CROP_FILL) -> bool:
+    """True when the picture is itself a face crop: such a picture is scored whole (its centre square),
+    the geometry the models were trained on, instead of being cut again around the face inside it."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return max(x2 - x1, y2 - y1) >= fill * min(height, width)
+
+
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square resized to `size`: the input for images without a face."""
     _check_image(image)

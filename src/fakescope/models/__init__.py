@@ -2,6 +2,7 @@
 
 from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL
 from fakescope.models import audio as _audio  # noqa: F401  (registers the speech detectors)
+from fakescope.models import clip_probe as _clip_probe  # noqa: F401  (registers the CLIP heads)
 from fakescope.models import efficientnet as _efficientnet  # noqa: F401  (registers its models)
 from fakescope.models import stack as _stack  # noqa: F401  (registers the stacked ensembles)
 from fakescope.models.base import ClassifierModel

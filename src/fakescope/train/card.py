@@ -38,11 +38,25 @@ def input_contract(cfg: PretrainedCfg) -> dict:
 
 
 def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[str, dict[str, float]]:
-    """Val metrics per generator family and per source when the data names them (speech corpora)."""
-    samples = getattr(dataset, "samples", [])
-    labels = np.array([s.label for s in samples])
-    sections = subgroups([s.info for s in samples], labels, probs)
-    return {f"{prefix} {name}": binary_metrics(y, p) for name, (y, p) in sections.items()}
+    """Val metrics per generator family, method and source when the data names them, and, for a run on
+    several folders, per folder (`info["dataset"]`) with each folder's own subgroups inside it (an FF++
+    method is scored against FF++ reals, not every real of the run).
+
+    `dataset` is a Dataset with `.samples` or the list of samples itself."""
+    samples = dataset if isinstance(dataset, list) else getattr(dataset, "samples", [])
+    labels, probs = np.array([s.label for s in samples]), np.asarray(probs)
+    folders = np.array([s.info.get("dataset", "") for s in samples])
+    if len(set(folders)) < 2:
+        sections = subgroups([s.info for s in samples], labels, probs)
+        return {f"{prefix} {name}": binary_metrics(y, p) for name, (y, p) in sections.items()}
+    out: dict[str, dict[str, float]] = {}
+    for folder in sorted(set(folders)):
+        own = folders == folder
+        if len(set(labels[own])) == 2:
+            out[f"{prefix} {folder}"] = binary_metrics(labels[own], probs[own])
+            members = [s for s, keep in zip(samples, own, strict=True) if keep]
+            out.update(subgroup_metrics(f"{prefix} {folder}", members, probs[own]))
+    return out
 
 
 def export_weights(model: torch.nn.Module, card: dict, out_dir: Path) -> dict:

@@ -36,9 +36,18 @@ class SpeechCorpusCfg(Strict):
     workers: int = Field(2, ge=1)
 
 
+class SourceCfg(Strict):
+    """Another labelled folder trained on beside `data.root`, split the same way on its own."""
+
+    root: Path = Field(description="labels.csv folder or real/ + fake/ folders")
+    labels: list[Literal["REAL", "FAKE"]] = Field(["REAL", "FAKE"], description="classes taken from it (REAL = extra negatives)")
+    val_fraction: float | None = Field(None, ge=0, lt=1, description="its val share when it has no split column (default data's)")
+
+
 class DataCfg(Strict):
     root: Path = Field(description="labels.csv folder, real/ + fake/ folders, or DFDC videos + metadata.json")
     speech_corpus: SpeechCorpusCfg | None = Field(None, description="build root as a speech corpus first (audio models)")
+    also: list[SourceCfg] = Field([], description="more labelled folders, each split on its own and added to every split")
     exclude: list[str] = Field([], description="column=value rows left out of train and calib (held-out generators)")
     val_fraction: float = Field(
         DEFAULT_VAL_FRACTION, ge=0, lt=1, description="share of groups held out as val when the data has no split column"
@@ -145,6 +154,15 @@ class DistillCfg(Strict):
     temperature: float = Field(2.0, gt=0, description="softens both models' logits before they are compared")
 
 
+class ProbeCfg(Strict):
+    """A head fitted on cached frozen-backbone tokens (CLIP models): no epochs, seconds on a CPU."""
+
+    views: list[str] = Field(["clean"], description="how train pictures are read: clean and/or perturbations (jpeg70, resize0.5)")
+    c_grid: list[float] = Field([0.003, 0.01, 0.03, 0.1, 0.3], description="inverse L2 strengths tried; calib LogLoss picks one")
+    balance: bool = Field(True, description="weight every (dataset, class) cell of train equally")
+    robustness: list[str] = Field([], description="perturbations the val split is also scored under (card metrics)")
+
+
 class TrainConfig(Strict):
     """Everything a run depends on; saved into the run directory, the tracker and the model card."""
 
@@ -178,6 +196,7 @@ class TrainConfig(Strict):
     out: Path | None = Field(None, description="folder to write the shipped fp16 weights + JSON card into")
     qat: QatCfg = QatCfg()
     distill: DistillCfg | None = Field(None, description="train against a teacher's soft targets as well as the labels")
+    probe: ProbeCfg | None = Field(None, description="fit the model's head on cached tokens of its frozen backbone (CLIP models)")
 
     @property
     def run_path(self) -> Path:

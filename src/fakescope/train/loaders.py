@@ -8,12 +8,13 @@ one), optionally drawn family-balanced.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from fakescope.data import Sample, Splits, load_samples, three_way_split
+from fakescope.data import LABELS, Sample, Splits, load_samples, three_way_split
 from fakescope.data.audio import NoiseAugment, SpeechClipDataset, SpeedAugment, balanced_weights, pad_batch
 from fakescope.data.crop_cache import DEFAULT_CACHE_ROOT
 from fakescope.data.images import FaceCropDataset
@@ -57,7 +58,16 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
         face_cfg=model_cfg,
         extensions=extensions,
     )
-    splits = three_way_split(samples, data.calib_fraction, seed=cfg.seed)
+    splits = three_way_split(tag_dataset(samples, data.root.name), data.calib_fraction, seed=cfg.seed)
+    for source in data.also:
+        labels = {LABELS[name] for name in source.labels}
+        more = load_samples(
+            source.root, val_fraction=source.val_fraction or data.val_fraction, seed=cfg.seed, extensions=extensions
+        )
+        part = three_way_split(
+            [s for s in tag_dataset(more, source.root.name) if s.label in labels], data.calib_fraction, seed=cfg.seed
+        )
+        splits = Splits(splits.train + part.train, splits.calib + part.calib, splits.val + part.val)
     train, calib, val = exclude_rows(splits.train, data.exclude), exclude_rows(splits.calib, data.exclude), splits.val
     if data.limit:
         rng = np.random.default_rng(cfg.seed)
@@ -75,6 +85,11 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
             raise FakescopeError(f"{data.root}: the {name} split needs both REAL and FAKE samples (has {len(part)})")
     log.info("train %d, calib %d, val %d samples", len(train), len(calib), len(val))
     return Splits(train, calib, val)
+
+
+def tag_dataset(samples: list[Sample], name: str) -> list[Sample]:
+    """Record which folder each sample came from (`info["dataset"]`): val metrics are reported per dataset."""
+    return [replace(s, info={**s.info, "dataset": name}) for s in samples]
 
 
 def exclude_rows(samples: list[Sample], rules: list[str]) -> list[Sample]:

@@ -39,6 +39,7 @@ from fakescope.train.config import TrainConfig, dump_config
 from fakescope.train.distill import Distiller, load_teacher
 from fakescope.train.loaders import make_loaders, make_splits
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
+from fakescope.train.probe import run_probe_training
 from fakescope.train.qat import export_int8, folded_norms, prepare_qat, strip_fake_quant
 from fakescope.train.tracking import Tracker, create_tracker
 
@@ -136,8 +137,11 @@ def epochs_without_improvement(history: list[dict]) -> int:
 def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None = None) -> dict:
     """Train (or continue with `resume`), calibrate on calib, report on val, export; returns the card.
 
-    `recipe` is the command line that reproduces the run, written into the model card.
+    `recipe` is the command line that reproduces the run, written into the model card. A recipe with a
+    `probe:` section fits a head on a frozen backbone's cached tokens instead (train.probe).
     """
+    if cfg.probe is not None:
+        return run_probe_training(cfg, recipe=recipe)
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

@@ -1,0 +1,182 @@
+"""`fakescope train` for heads on a frozen backbone (a recipe with a `probe:` section): CLIP models.
+
+The backbone's class tokens come from the on-disk cache (train.features), so the whole run is a fit
+on standardised tokens: a linear head is a logistic regression per strength of `probe.c_grid`, an MLP
+head trains for `schedule.epochs` (AdamW, `optim`, weighted BCE); either way the calib LogLoss picks
+the strength or the epoch, then temperature and verdict bands are fitted on calib and val is scored once,
+clean and under each `probe.robustness` perturbation, per dataset and per method. Train pictures can
+be read through several views (`probe.views`: clean, jpeg70, resize0.5) as augmentation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+
+from fakescope.data import Sample
+from fakescope.errors import FakescopeError
+from fakescope.evaluate import binary_metrics
+from fakescope.evaluate.calibration import fit_temperature
+from fakescope.evaluate.report import write_report
+from fakescope.evaluate.thresholds import verdict_thresholds
+from fakescope.models import create_model, get_pretrained_cfg
+from fakescope.models.clip_probe import ClipProbe
+from fakescope.train.card import export_weights, git_sha, input_contract, subgroup_metrics
+from fakescope.train.config import ProbeCfg, TrainConfig
+from fakescope.train.features import CLEAN, cached_tokens
+from fakescope.train.loaders import make_splits
+
+log = logging.getLogger(__name__)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def cell_weights(samples: Sequence[Sample]) -> np.ndarray:
+    """Weights that give every (dataset, label) cell the same total, averaging 1 per sample."""
+    cells = [(s.info.get("dataset", ""), s.label) for s in samples]
+    counts = {c: cells.count(c) for c in set(cells)}
+    w = np.array([1.0 / counts[c] for c in cells])
+    return w * len(w) / w.sum()
+
+
+def standardise(model: ClipProbe, train_x: np.ndarray) -> None:
+    """The head's input statistics, from the train tokens (stored in the weights)."""
+    model.feat_mean.copy_(torch.from_numpy(train_x.mean(0)))
+    model.feat_std.copy_(torch.from_numpy(train_x.std(0) + 1e-6))
+
+
+def fit_linear(model: ClipProbe, train: Fit, calib: Fit, c_grid: Sequence[float]) -> dict[str, object]:
+    """One logistic regression per C on the standardised tokens; the lowest calib LogLoss is kept."""
+    z_train, z_calib = (
+        model.tokens_features(torch.from_numpy(train.x)).numpy(),
+        model.tokens_features(torch.from_numpy(calib.x)).numpy(),
+    )
+    tried: dict[str, float] = {}
+    best: tuple[float, LogisticRegression] | None = None
+    for c in c_grid:
+        clf = LogisticRegression(C=c, max_iter=2000).fit(z_train, train.y, sample_weight=train.w)
+        loss = binary_metrics(calib.y, clf.predict_proba(z_calib)[:, 1])["logloss"]
+        tried[str(c)] = round(loss, 4)
+        if best is None or loss < best[0]:
+            best = (loss, clf)
+    assert best is not None
+    clf = best[1]
+    model.head.weight.data.copy_(torch.from_numpy(clf.coef_.astype(np.float32)))
+    model.head.bias.data.copy_(torch.from_numpy(clf.intercept_.astype(np.float32)))
+    return {"chosen_c": float(clf.C), "calib_logloss_by_c": tried}
+
+
+def fit_mlp(model: ClipProbe, train: Fit, calib: Fit, cfg: TrainConfig) -> dict[str, object]:
+    """AdamW (cosine decay) on weighted BCE for `schedule.epochs`; the epoch with the lowest calib LogLoss is kept."""
+    torch.manual_seed(cfg.seed)
+    x, y, w = torch.from_numpy(train.x), torch.from_numpy(train.y).float(), torch.from_numpy(train.w).float()
+    opt = torch.optim.AdamW(model.head.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    steps = cfg.schedule.epochs * -(-len(x) // cfg.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)  # settles, so the epoch pick is stable
+    history: list[float] = []
+    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    for _ in range(cfg.schedule.epochs):
+        model.head.train()
+        for batch in torch.randperm(len(x)).split(cfg.batch_size):
+            logits = model.classifier(model.tokens_features(x[batch])).reshape(-1)
+            loss = (F.binary_cross_entropy_with_logits(logits, y[batch], reduction="none") * w[batch]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+        model.head.eval()
+        loss = binary_metrics(calib.y, sigmoid(head_logits(model, calib.x)))["logloss"]
+        history.append(round(loss, 4))
+        if best is None or loss < best[0]:
+            best = (loss, {k: v.clone() for k, v in model.head.state_dict().items()})
+    assert best is not None
+    model.head.load_state_dict(best[1])
+    return {"best_epoch": int(np.argmin(history)) + 1, "calib_logloss_by_epoch": history}
+
+
+def head_logits(model: ClipProbe, tokens: np.ndarray) -> np.ndarray:
+    """Raw logits of the head (eval mode) on cached tokens (N, 13, 768)."""
+    model.eval()
+    with torch.no_grad():
+        return model.classifier(model.tokens_features(torch.from_numpy(tokens))).reshape(-1).numpy().astype(np.float64)
+
+
+@dataclass
+class Fit:
+    """Tokens (N, 13, 768), labels and sample weights of one side of a fit."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+
+
+def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
+    """Fit, calibrate, report and export a head on cached tokens; returns the card."""
+    probe: ProbeCfg = cfg.probe  # type: ignore[assignment]
+    start = time.monotonic()
+    torch.set_num_threads(cfg.threads)
+    model = create_model(cfg.model, pretrained=False)
+    if not isinstance(model, ClipProbe):
+        raise FakescopeError(f"{cfg.model}: a probe recipe needs a frozen-backbone model (aigen-clip-b16, faceswap-clip-b16)")
+    model_cfg = get_pretrained_cfg(cfg.model)
+    splits = make_splits(cfg, model_cfg)
+    train_samples = [s for _ in probe.views for s in splits.train]
+    weights = cell_weights(train_samples) if probe.balance else np.ones(len(train_samples))
+    train = Fit(
+        np.concatenate([cached_tokens(splits.train, view) for view in probe.views]),
+        np.array([s.label for s in train_samples]),
+        weights,
+    )
+    calib_tokens = cached_tokens(splits.calib)
+    calib = Fit(calib_tokens, np.array([s.label for s in splits.calib]), np.ones(len(splits.calib)))
+    standardise(model, train.x[:, list(model.layers)].reshape(len(train.x), -1))
+    choice = fit_linear(model, train, calib, probe.c_grid) if model.hidden == 0 else fit_mlp(model, train, calib, cfg)
+
+    calib_logits = head_logits(model, calib.x)
+    temperature = fit_temperature(calib_logits, calib.y)
+    thresholds = verdict_thresholds(calib.y, sigmoid(calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr)
+    val_y = np.array([s.label for s in splits.val])
+    dataset = "+".join([cfg.data.root.name, *(source.root.name for source in cfg.data.also)])
+    metrics: dict[str, dict[str, float]] = {}
+    sections = {}
+    for view in [CLEAN, *probe.robustness]:
+        probs = sigmoid(head_logits(model, cached_tokens(splits.val, view)) / temperature)
+        prefix = f"{dataset}/val" if view == CLEAN else f"{dataset}/val {view}"
+        metrics[prefix] = binary_metrics(val_y, probs)
+        metrics.update(subgroup_metrics(prefix, splits.val, probs))
+        sections[prefix] = (val_y, probs)
+    run_dir = cfg.run_path
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_report(run_dir / "report", sections, title=f"{cfg.model} on {dataset} val", meta={"model": cfg.model, "git": git_sha()})
+    card = {
+        "model": cfg.model,
+        "temperature": temperature,
+        "thresholds": thresholds,
+        **input_contract(model_cfg),
+        "metrics": metrics,
+        "dataset": f"{dataset} ({len(splits.train)} train x "
+        f"{len(probe.views)} views / {len(splits.calib)} calib / {len(splits.val)} val samples, split by group)",
+        "recipe": recipe or model_cfg.recipe,
+        "extra": {
+            **choice,
+            "layers": list(model.layers),
+            "git": git_sha(),
+            "train_seconds": round(time.monotonic() - start, 1),
+            "config": cfg.model_dump(mode="json"),
+        },
+    }
+    (run_dir / "card.json").write_text(json.dumps(card, indent=2))
+    log.info("val (T=%.3f): %s", temperature, metrics[f"{dataset}/val"])
+    if cfg.out is not None:
+        card = export_weights(model, card, cfg.out)
+    return card
