@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fakescope.faces import center_crop, crop_face
-from fakescope.faces.crop import square_region
+from fakescope.faces.crop import FACE_CROP_FILL, fills_picture, square_region
 
 
 def coordinate_image(height: int = 200, width: int = 300) -> np.ndarray:
@@ -108,3 +108,24 @@ def test_center_crop_resizes_and_is_contiguous() -> None:
 def test_shift_moves_the_square_down_by_a_fraction_of_the_long_side():
     assert square_region((0, 0, 100, 100), 0.0, 0.1) == (0, 10, 100)
     assert square_region((10, 10, 30, 50), -0.5, 0.25) == (10, 30, 20)
+
+
+@pytest.mark.parametrize(
+    ("box", "fills"),
+    [
+        ((20, 10, 220, 190), True),  # a face crop: the box spans 200 of the 200 px shorter side
+        ((50, 50, 150, 130), True),  # exactly half the shorter side: the bound is inclusive
+        ((50, 50, 149, 149), False),  # just under half
+        ((100, 60, 140, 110), False),  # a face in a wider scene
+        ((0, 0, 120, 40), True),  # the box's long side counts, whichever way it lies
+    ],
+)
+def test_fills_picture_when_the_face_spans_half_the_shorter_side(box, fills) -> None:
+    assert fills_picture(box, 200, 300) is fills  # height 200, width 300: the shorter side is 200
+    assert fills_picture(box, 300, 200) is fills  # the same, on its side
+
+
+def test_fills_picture_share_is_adjustable() -> None:
+    assert FACE_CROP_FILL == 0.5
+    assert not fills_picture((0, 0, 100, 100), 200, 200, fill=0.6)
+    assert fills_picture((0, 0, 60, 60), 200, 200, fill=0.3)

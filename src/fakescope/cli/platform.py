@@ -52,6 +52,22 @@ def train(
     )
 
 
+@commands.command("fit-fusion")
+def fit_fusion_cmd(
+    config: Annotated[Path, typer.Argument(help="fusion YAML, e.g. configs/picture-fusion.yaml")],
+    out: Annotated[Path | None, typer.Option(help="write picture_fusion.json here (e.g. src/fakescope/weights)")] = None,
+) -> None:
+    """Fit how a picture's face-swap and AI-picture scores combine; prints its out-of-fold metrics per domain."""
+    from fakescope.train.picture_fusion import fit_picture_fusion, load_fusion_config
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        entry = fit_picture_fusion(load_fusion_config(config), out=out, recipe=f"fakescope fit-fusion {config}")
+    except FakescopeError as err:
+        fail(str(err))
+    typer.echo(json.dumps(entry, indent=2))
+
+
 @commands.command("train-ensemble")
 def train_ensemble_cmd(
     name: Annotated[str, typer.Argument(help="registered stack, e.g. stack-faceswap.dfdc (its members come from the registry)")],
@@ -78,8 +94,9 @@ def train_ensemble_cmd(
 @commands.command("eval")
 def eval_cmd(
     dataset: Annotated[
-        Path, typer.Argument(help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders")
-    ],
+        Path | None,
+        typer.Argument(help="DFDC video folder (metadata.json), labels.csv folder, or real/ + fake/ folders"),
+    ] = None,
     model: ModelOpt = DEFAULT_OPTIONS.model,
     split: Annotated[str, typer.Option(help="val (the model's held-out split), train, or all")] = "val",
     out: Annotated[Path, typer.Option("--out", "-o", help="report folder: report.html, metrics.json, plots")] = Path("runs/eval"),
@@ -102,10 +119,23 @@ def eval_cmd(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print metrics.json")] = False,
+    protocol: Annotated[
+        Path | None,
+        typer.Option(
+            help="instead of DATASET: a cross-dataset protocol (configs/protocols/*.yaml): train on one source, test on "
+            "another, one table (OUT/protocol.json, OUT/protocol.md)"
+        ),
+    ] = None,
 ) -> None:
     """Score a labelled dataset as `fakescope detect` scores it: LogLoss, AUC, EER, ECE, ..., plots, HTML report."""
     from fakescope.evaluate.runner import evaluate_dataset
 
+    if (dataset is None) == (protocol is None):
+        fail("give either a DATASET folder or --protocol PATH" + (", not both" if dataset else ""))
+    if protocol is not None:
+        _eval_protocol(protocol, out, as_json=as_json)
+        return
+    assert dataset is not None
     if split not in ("val", "train", "all"):
         fail(f"--split must be val, train or all, got {split!r}")
     try:
@@ -135,6 +165,29 @@ def eval_cmd(
         table.add_row(level, *(str(m[k]) if k == "n" else f"{m[k]:.3f}" if m.get(k) is not None else "—" for k in keys))
     console.print(table)
     console.print(f"report: {html}", soft_wrap=True, highlight=False)
+
+
+def _eval_protocol(path: Path, out: Path, *, as_json: bool) -> None:
+    """`eval --protocol`: fit and score every row, print the table, point at the files written."""
+    from fakescope.train.protocol import COLUMNS, cell, load_protocol, run_protocol
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        report = run_protocol(load_protocol(path), out)
+    except FakescopeError as err:
+        fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{report['protocol']}: {report['model']} ({report['recipe']})", title_justify="left")
+    for heading in ("row", "train", "test"):
+        table.add_column(heading)
+    for _, heading in COLUMNS:
+        table.add_column(heading, justify="right")
+    for row in report["rows"]:
+        table.add_row(*(escape(row[k]) for k in ("name", "train", "test")), *(cell(row, key) for key, _ in COLUMNS))
+    wide_console().print(table)
+    console.print(f"table: {out / 'protocol.md'}, {out / 'protocol.json'}", soft_wrap=True, highlight=False)
 
 
 BENCH_KINDS = ("video", "image", "audio", "cache", "memory", "backends", "all")

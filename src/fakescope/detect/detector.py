@@ -18,7 +18,7 @@ from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, __vers
 from fakescope.detect.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DynamicBatcher, analysis_of
 from fakescope.detect.cache import ResultCache
 from fakescope.detect.failures import failed_result, failure_reason
-from fakescope.detect.fusion import ModalityWeights
+from fakescope.detect.fusion import ModalityWeights, PictureFusion
 from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions
 from fakescope.detect.pipeline import PIPELINES, Analysis, PipelineContext
 from fakescope.detect.result import Result
@@ -97,6 +97,8 @@ class Detector:
         self.weights = weights or ModalityWeights()
         self.device = str(model_device(model))
         self.cache = cache
+        # A learned fusion of the face and picture scores, where one was fitted for this pair (detect.fusion).
+        self.picture_fusion = None if self.image_model is None else PictureFusion.shipped(model_name, str(image_model_name))
 
     @classmethod
     def from_options(
@@ -213,6 +215,9 @@ class Detector:
         """Verdict bands for a Result's score: those the cards of every detector that scored it agree on."""
         if self.thresholds is not None:
             return self.thresholds
+        fusion = self.picture_fusion
+        if fusion is not None and fusion.thresholds and result.media_type == "image" and len(result.detectors) == 2:
+            return Thresholds.from_card(fusion.thresholds)
         models = {self.model_name: self.model, **self._optional_models()}
         behind = [models[d.name] for d in result.detectors if d.name in models] or [self.model]
         return agreed_thresholds([m.pretrained_cfg.thresholds for m in behind])
@@ -276,6 +281,7 @@ class Detector:
                 self.weights,
                 self.detect_every,
                 self.batch_size,
+                self.picture_fusion,
             )
             analysis = PIPELINES[info.kind](ctx, info, result, timer)
             result, pictures, picture_scale = analysis.result, analysis.pictures, analysis.picture_scale

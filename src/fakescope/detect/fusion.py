@@ -19,6 +19,12 @@ model is right) or no face at all (its score means little), so it counts with ha
 logit rather than not at all. The factor 2 is a choice, not a fit: there is no labelled set
 of face-less pictures for the face model yet.
 
+A learned picture fusion replaces the max where one ships for the pair of models in use
+(`PictureFusion`, fitted by `fakescope fit-fusion` on a mixed calibration set: face-swap crops,
+AI pictures and real photos of both kinds): a logistic regression on the two detectors' logits
+and their max, so a member that is noise on a domain (the face model on a generated portrait,
+the picture model on a video frame) can be discounted instead of deciding by itself.
+
 Faces and sound of one video (`fuse_modalities`): the weighted average of the two calibrated
 P(fake), weights from `ModalityWeights` (CLI `--audio-weight`), so two unsure modalities
 temper each other; but when one modality is confidently fake (P >= `confident`, 0.9) the
@@ -29,13 +35,18 @@ modality (no audio track, no face) simply drops out and the other gets the whole
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
+from fakescope.models.config import WEIGHTS_PACKAGE
+
 TOP_FRACTION = 0.5
 NO_FACE_TEMPERATURE = 2.0
+PICTURE_FUSION_FILE = "picture_fusion.json"
 _EPS = 1e-7
 
 
@@ -75,8 +86,7 @@ def soften(score: float, temperature: float) -> float:
     """sigmoid(logit(score) / temperature): the same evidence, less sure (towards 0.5) for temperature > 1."""
     if temperature <= 0:
         raise ValueError("temperature must be positive")
-    p = min(max(float(score), _EPS), 1.0 - _EPS)
-    return float(1.0 / (1.0 + np.exp(-np.log(p / (1.0 - p)) / temperature)))
+    return float(1.0 / (1.0 + np.exp(-logit(score) / temperature)))
 
 
 def fuse_detectors(scores: Sequence[float]) -> tuple[float, list[float]]:
@@ -86,6 +96,43 @@ def fuse_detectors(scores: Sequence[float]) -> tuple[float, list[float]]:
         raise ValueError("no detector score to fuse")
     best = int(np.argmax(np.asarray(scores, dtype=np.float64)))
     return float(scores[best]), [1.0 if i == best else 0.0 for i in range(len(scores))]
+
+
+def logit(p: float) -> float:
+    p = min(max(float(p), _EPS), 1.0 - _EPS)
+    return float(np.log(p / (1.0 - p)))
+
+
+@dataclass(frozen=True)
+class PictureFusion:
+    """P(fake) of a picture = sigmoid(a * z_face + b * z_picture + c * max(z_face, z_picture) + bias),
+    z = the calibrated logit of each detector; fitted for one (face model, picture model) pair and
+    shipped in `weights/picture_fusion.json` (with its held-out metrics and verdict bands)."""
+
+    face_model: str
+    image_model: str
+    coef: tuple[float, float, float]
+    bias: float
+    thresholds: dict[str, float] | None = None
+
+    @classmethod
+    def shipped(cls, face_model: str, image_model: str) -> PictureFusion | None:
+        """The fusion fitted for exactly this pair, or None (the max rule then)."""
+        path = resources.files(WEIGHTS_PACKAGE).joinpath(PICTURE_FUSION_FILE)
+        if not path.is_file():
+            return None
+        for entry in json.loads(path.read_text()).get("fusions", []):
+            if (entry["face_model"], entry["image_model"]) == (face_model, image_model):
+                return cls(face_model, image_model, tuple(entry["coef"]), float(entry["bias"]), entry.get("thresholds"))
+        return None
+
+    def fuse(self, face: float, whole: float) -> tuple[float, list[float]]:
+        """Fused P(fake) and each detector's share of the evidence (|its term| / sum of |terms|)."""
+        zf, zw = logit(face), logit(whole)
+        a, b, c = self.coef
+        terms = [a * zf + (c * zf if zf >= zw else 0.0), b * zw + (c * zw if zw > zf else 0.0)]
+        total = sum(abs(t) for t in terms) or 1.0
+        return float(1.0 / (1.0 + np.exp(-(sum(terms) + self.bias)))), [abs(t) / total for t in terms]
 
 
 @dataclass(frozen=True)

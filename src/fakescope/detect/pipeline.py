@@ -19,6 +19,7 @@ from fakescope.detect.content import too_little_content
 from fakescope.detect.fusion import (
     NO_FACE_TEMPERATURE,
     ModalityWeights,
+    PictureFusion,
     fuse_detectors,
     fuse_modalities,
     media_score,
@@ -54,6 +55,7 @@ class PipelineContext:
     weights: ModalityWeights = field(default_factory=ModalityWeights)
     detect_every: int = DEFAULT_DETECT_EVERY
     batch_size: int = MAX_CROPS_PER_FORWARD
+    picture_fusion: PictureFusion | None = None
 
 
 @dataclass
@@ -123,7 +125,10 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
         result.reason = "no face detected: scored the whole image as a face crop"
         if whole is not None:
             result.reason += f" (softened, T={NO_FACE_TEMPERATURE:g}) and with {ctx.image_model_name}"
-    score, weights = fuse_detectors([s for _, s in detectors])
+    if ctx.picture_fusion is not None and len(detectors) == 2:
+        score, weights = ctx.picture_fusion.fuse(detectors[0][1], detectors[1][1])
+    else:
+        score, weights = fuse_detectors([s for _, s in detectors])
     result.modalities = [ModalityScore(modality="image", score=round(score, 6), weight=1.0)]
     _finish(result, score, [(n, s, w) for (n, s), w in zip(detectors, weights, strict=True)])
     return Analysis(result, {track.track_id: image for track in result.faces})

@@ -51,6 +51,7 @@ from fakescope.media.channels import CONDITIONS, apply_condition
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.media.image import load_image
 from fakescope.models import create_model, get_pretrained_cfg
+from fakescope.models.base import ClassifierModel
 from fakescope.models.transforms import eval_transform
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def score_videos(root: Path, model_name: str, *, split: str, frames: int, face_d
 # named so that a reader cannot take it for what `fakescope detect` gives.
 PICTURE_LEVEL = "picture level"
 CROPS_LEVEL = "crops (model input only)"
+MODEL_INPUT_CHUNK = 1024  # files decoded at a time by model_input_probs (~150 MB at 224 px)
 
 
 def _image_samples(root: Path, model_name: str, split: str) -> list[Sample]:
@@ -193,14 +195,25 @@ def score_model_input(
     checks = {spec: parse_perturbation(spec) for spec in perturbations}
     samples = _image_samples(root, model_name, split)
     model = create_model(model_name, pretrained=True).eval()
-    cfg = model.pretrained_cfg
     labels = np.array([s.label for s in samples])
     out = Scores()
     for name, perturb in {CROPS_LEVEL: None, **{f"{CROPS_LEVEL}, {k}": v for k, v in checks.items()}}.items():
-        dataset = FaceCropDataset(samples, cfg.image_size, eval_transform(cfg), perturb=perturb)
-        loader = DataLoader(dataset, batch_size=batch_size)
-        out.sections[name] = (labels, np.concatenate([model(images)["prob"].numpy() for images, _ in loader]))
+        out.sections[name] = (labels, model_input_probs(model, samples, perturb=perturb, batch_size=batch_size))
     return out
+
+
+@torch.inference_mode()
+def model_input_probs(
+    model: ClassifierModel, samples: Sequence[Sample], *, perturb: Perturbation | None = None, batch_size: int = 64
+) -> np.ndarray:
+    """P(fake) of each file straight into `model` at its input size (the `--crops` figure; cross-dataset protocols),
+    read a chunk at a time so that thousands of files never sit decoded in memory at once."""
+    cfg = model.pretrained_cfg
+    probs = []
+    for start in range(0, len(samples), MODEL_INPUT_CHUNK):
+        chunk = FaceCropDataset(samples[start : start + MODEL_INPUT_CHUNK], cfg.image_size, eval_transform(cfg), perturb=perturb)
+        probs.extend(model(images)["prob"].numpy() for images, _ in DataLoader(chunk, batch_size=batch_size))
+    return np.concatenate(probs) if probs else np.zeros(0)
 
 
 def score_audio(root: Path, model_name: str, *, split: str, perturbations: Sequence[str] = ()) -> Scores:

@@ -120,37 +120,61 @@ class Fit:
     w: np.ndarray
 
 
-def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
-    """Fit, calibrate, report and export a head on cached tokens; returns the card."""
+@dataclass
+class Head:
+    """A fitted head and its calibration: what `fit_head` returns to training and to the protocol runner."""
+
+    model: ClipProbe
+    temperature: float
+    choice: dict[str, object]
+    calib: Fit
+    calib_logits: np.ndarray
+
+    def probs(self, tokens: np.ndarray) -> np.ndarray:
+        """Calibrated P(fake) of cached tokens (N, 13, 768)."""
+        return sigmoid(head_logits(self.model, tokens) / self.temperature)
+
+
+def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: Sequence[Sample]) -> Head:
+    """The one fit of a probe recipe (training and every cross-dataset row): tokens of the train pictures
+    through `probe.views`, standardised, head fitted (linear: C picked on calib; MLP: epoch picked on calib),
+    temperature fitted on calib."""
     probe: ProbeCfg = cfg.probe  # type: ignore[assignment]
-    start = time.monotonic()
     torch.set_num_threads(cfg.threads)
     model = create_model(cfg.model, pretrained=False)
     if not isinstance(model, ClipProbe):
         raise FakescopeError(f"{cfg.model}: a probe recipe needs a frozen-backbone model (aigen-clip-b16, faceswap-clip-b16)")
-    model_cfg = get_pretrained_cfg(cfg.model)
-    splits = make_splits(cfg, model_cfg)
-    train_samples = [s for _ in probe.views for s in splits.train]
-    weights = cell_weights(train_samples) if probe.balance else np.ones(len(train_samples))
+    views_samples = [s for _ in probe.views for s in train_samples]
+    weights = cell_weights(views_samples) if probe.balance else np.ones(len(views_samples))
     train = Fit(
-        np.concatenate([cached_tokens(splits.train, view) for view in probe.views]),
-        np.array([s.label for s in train_samples]),
+        np.concatenate([cached_tokens(train_samples, view) for view in probe.views]),
+        np.array([s.label for s in views_samples]),
         weights,
     )
-    calib_tokens = cached_tokens(splits.calib)
-    calib = Fit(calib_tokens, np.array([s.label for s in splits.calib]), np.ones(len(splits.calib)))
+    calib = Fit(cached_tokens(calib_samples), np.array([s.label for s in calib_samples]), np.ones(len(calib_samples)))
     standardise(model, train.x[:, list(model.layers)].reshape(len(train.x), -1))
     choice = fit_linear(model, train, calib, probe.c_grid) if model.hidden == 0 else fit_mlp(model, train, calib, cfg)
-
     calib_logits = head_logits(model, calib.x)
-    temperature = fit_temperature(calib_logits, calib.y)
-    thresholds = verdict_thresholds(calib.y, sigmoid(calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr)
+    return Head(model, fit_temperature(calib_logits, calib.y), choice, calib, calib_logits)
+
+
+def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
+    """Fit, calibrate, report and export a head on cached tokens; returns the card."""
+    probe: ProbeCfg = cfg.probe  # type: ignore[assignment]
+    start = time.monotonic()
+    model_cfg = get_pretrained_cfg(cfg.model)
+    splits = make_splits(cfg, model_cfg)
+    head = fit_head(cfg, splits.train, splits.calib)
+    model, temperature, choice = head.model, head.temperature, head.choice
+    thresholds = verdict_thresholds(
+        head.calib.y, sigmoid(head.calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr
+    )
     val_y = np.array([s.label for s in splits.val])
     dataset = "+".join([cfg.data.root.name, *(source.root.name for source in cfg.data.also)])
     metrics: dict[str, dict[str, float]] = {}
     sections = {}
     for view in [CLEAN, *probe.robustness]:
-        probs = sigmoid(head_logits(model, cached_tokens(splits.val, view)) / temperature)
+        probs = head.probs(cached_tokens(splits.val, view))
         prefix = f"{dataset}/val" if view == CLEAN else f"{dataset}/val {view}"
         metrics[prefix] = binary_metrics(val_y, probs)
         metrics.update(subgroup_metrics(prefix, splits.val, probs))
