@@ -3,7 +3,10 @@
 Runs the default detector once per clip of ../shared/data/videos and ../shared/data/videos_more,
 keeps every frame score per identity, then compares fusion rules by ROC-AUC and LogLoss.
 
-    python benchmarks/fusion_study.py [--frames 32] [--out runs/fusion_study.json]
+    python benchmarks/fusion_study.py [--model faceswap-clip-b16.dfdc_ffpp] [--frames 32] [--out runs/fusion_study.json]
+
+It also prints what a user sees: real and fake recall at P(fake) = 0.5, and how many clips of each
+class the verdict calls `manipulated` (the model card's bands).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fakescope.constants import DEFAULT_MODEL
 from fakescope.detect import Detector
 from fakescope.evaluate import binary_metrics
 
@@ -51,11 +55,12 @@ def labelled_clips() -> list[tuple[Path, int, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="face model (default: the default one)")
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "fusion_study.json")
     args = parser.parse_args()
 
-    detector = Detector.from_pretrained(num_frames=args.frames)
+    detector = Detector.from_pretrained(args.model, num_frames=args.frames, image_model=None, audio_model=None)
     rows = []
     for path, label, dataset in labelled_clips():
         r = detector.detect(path)
@@ -69,6 +74,7 @@ def main() -> None:
                 "score": r.score,
                 "tracks": tracks,
                 "time": r.processing_time,
+                "verdict": r.verdict,
                 "duration": r.duration,
             }
         )
@@ -88,6 +94,13 @@ def main() -> None:
         p = [rule(r["tracks"]) for r in scored]
         m = binary_metrics(y, p)
         print(f"{name:45s} {m['auc']:6.3f} {m['logloss']:8.3f} {m['accuracy']:6.3f}")
+    real = [r for r in scored if not r["label"]]
+    fake = [r for r in scored if r["label"]]
+    print(
+        f"at 0.5: real recall {sum(r['score'] < 0.5 for r in real)}/{len(real)}, "
+        f"fake recall {sum(r['score'] >= 0.5 for r in fake)}/{len(fake)}; verdict manipulated: "
+        f"{sum(r['verdict'] == 'manipulated' for r in real)} real, {sum(r['verdict'] == 'manipulated' for r in fake)} fake"
+    )
     for subset in sorted({r["dataset"] for r in scored}):
         part = [r for r in scored if r["dataset"] == subset]
         p = [RULES["max over tracks of top-50% mean (default)"](r["tracks"]) for r in part]

@@ -16,10 +16,12 @@ from fakescope.detect.fusion import NO_FACE_TEMPERATURE, soften
 from fakescope.detect.result import DetectorScore, Result
 from fakescope.errors import ModelError
 from fakescope.faces import create_face_detector
-from fakescope.models import DEFAULT_MODEL, ClassifierModel, PretrainedCfg, create_model
-from fakescope.models.registry import _pretrained_cfgs
+from fakescope.models import DEFAULT_MODEL, ClassifierModel, PretrainedCfg, create_model, get_pretrained_cfg
 from tests.detect.test_pipeline import faceless_picture, two_people, write_video
 
+# The rules of two detectors on one picture are tested with the effnet AI-picture model, for which no
+# learned fusion ships (so the max rule applies); the default pair's fusion: tests/detect/test_picture_fusion.py.
+IMAGE_MODEL = "aigen-effnet-lite0.ffhq"
 BANDS = {"real_below": 0.0, "fake_at_or_above": 0.0}  # every score is "manipulated"
 
 
@@ -27,7 +29,7 @@ BANDS = {"real_below": 0.0, "fake_at_or_above": 0.0}  # every score is "manipula
 def models() -> tuple[ClassifierModel, ClassifierModel]:
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    return create_model(DEFAULT_MODEL, pretrained=False), create_model(DEFAULT_IMAGE_MODEL, pretrained=False)
+    return create_model(DEFAULT_MODEL, pretrained=False), create_model(IMAGE_MODEL, pretrained=False)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def two_detectors(face: ClassifierModel, image: ClassifierModel | None, faces, *
         face,
         model_name=DEFAULT_MODEL,
         image_model=image,
-        image_model_name=DEFAULT_IMAGE_MODEL if image else None,
+        image_model_name=IMAGE_MODEL if image else None,
         face_detector=faces,
         **kwargs,
     )
@@ -79,7 +81,7 @@ def test_image_gets_both_detector_scores_and_their_max(models, mtcnn, people_png
     face, image = models
     r = two_detectors(face, image, mtcnn).detect(people_png)
     assert r.status == "ok" and len(r.faces) == 2
-    assert [d.name for d in r.detectors] == [DEFAULT_MODEL, DEFAULT_IMAGE_MODEL]
+    assert [d.name for d in r.detectors] == [DEFAULT_MODEL, IMAGE_MODEL]
     face_d, image_d = r.detectors
     assert face_d.score == pytest.approx(max(f.score for f in r.faces), abs=1e-6)
     # The image model sees the whole 480x960 picture squeezed to 256x256 with PIL bicubic.
@@ -95,15 +97,15 @@ def test_image_gets_both_detector_scores_and_their_max(models, mtcnn, people_png
     assert sorted(d.weight for d in r.detectors) == [0.0, 1.0]
     assert max(r.detectors, key=lambda d: d.weight).score == pytest.approx(r.score, abs=1e-6)
     assert r.verdict == Thresholds().verdict(r.score)
-    assert set(r.model_versions) >= {DEFAULT_MODEL, DEFAULT_IMAGE_MODEL, "faces"}
+    assert set(r.model_versions) >= {DEFAULT_MODEL, IMAGE_MODEL, "faces"}
 
 
-@pytest.mark.parametrize("p_image, decides", [(0.98, DEFAULT_IMAGE_MODEL), (0.02, DEFAULT_MODEL)])
+@pytest.mark.parametrize("p_image, decides", [(0.98, IMAGE_MODEL), (0.02, DEFAULT_MODEL)])
 def test_the_more_suspicious_detector_decides(models, mtcnn, people_png, p_image, decides):
     face, image = models
     r = two_detectors(face, constant(image, p_image), mtcnn).detect(people_png)
     by_name = {d.name: d for d in r.detectors}
-    assert by_name[DEFAULT_IMAGE_MODEL].score == pytest.approx(p_image, abs=1e-6)
+    assert by_name[IMAGE_MODEL].score == pytest.approx(p_image, abs=1e-6)
     assert by_name[decides].weight == 1.0 and sum(d.weight for d in r.detectors) == 1.0
     assert r.score == pytest.approx(by_name[decides].score, abs=1e-6)
     assert r.verdict == Thresholds().verdict(r.score)
@@ -114,13 +116,13 @@ def test_without_an_image_model_the_face_model_alone_scores(models, mtcnn, peopl
     r = two_detectors(face, None, mtcnn).detect(people_png)
     assert [(d.name, d.weight) for d in r.detectors] == [(DEFAULT_MODEL, 1.0)]
     assert r.score == pytest.approx(max(f.score for f in r.faces), abs=1e-6) == r.detectors[0].score
-    assert DEFAULT_IMAGE_MODEL not in r.model_versions
+    assert IMAGE_MODEL not in r.model_versions
 
 
 def test_without_a_face_the_face_score_is_softened(models, mtcnn, grey_jpg):
     face, image = models
     r = two_detectors(face, constant(image, 0.3), mtcnn).detect(grey_jpg)
-    assert r.status == "ok" and "no face detected" in r.reason and DEFAULT_IMAGE_MODEL in r.reason
+    assert r.status == "ok" and "no face detected" in r.reason and IMAGE_MODEL in r.reason
     face_d, image_d = r.detectors
     assert face_d.score == pytest.approx(soften(r.faces[0].score, NO_FACE_TEMPERATURE), abs=1e-6)
     assert abs(face_d.score - 0.5) < abs(r.faces[0].score - 0.5) or r.faces[0].score == pytest.approx(0.5, abs=1e-6)
@@ -150,7 +152,7 @@ def scored_by(*names: str) -> Result:
     return Result(file="x", detectors=[DetectorScore(name=n, score=0.5, weight=1.0) for n in names])
 
 
-IMAGE_SCORE, VIDEO_SCORE = scored_by(DEFAULT_MODEL, DEFAULT_IMAGE_MODEL), scored_by(DEFAULT_MODEL)
+IMAGE_SCORE, VIDEO_SCORE = scored_by(DEFAULT_MODEL, IMAGE_MODEL), scored_by(DEFAULT_MODEL)
 
 
 def test_card_thresholds_drive_the_verdict(models, mtcnn, grey_jpg):
@@ -175,7 +177,7 @@ def test_card_thresholds_drive_the_verdict(models, mtcnn, grey_jpg):
 def test_models_must_fit_their_slot(models, mtcnn):
     face, image = models
     with pytest.raises(ModelError, match="is an image model"):
-        Detector(image, model_name=DEFAULT_IMAGE_MODEL, face_detector=mtcnn)
+        Detector(image, model_name=IMAGE_MODEL, face_detector=mtcnn)
     with pytest.raises(ModelError, match="is a face model"):
         Detector(face, model_name=DEFAULT_MODEL, image_model=face, image_model_name=DEFAULT_MODEL, face_detector=mtcnn)
     with pytest.raises(ValueError, match="image_model_name"):
@@ -184,7 +186,7 @@ def test_models_must_fit_their_slot(models, mtcnn):
 
 def redirect_image_weights(monkeypatch, path) -> None:
     """Point the aigen weight file at `path` (absent or a test file), whatever ships in the package."""
-    file = _pretrained_cfgs["aigen-effnet-lite0"]["ffhq"].file
+    file = get_pretrained_cfg(DEFAULT_IMAGE_MODEL).file
     real = PretrainedCfg.weights_path
     monkeypatch.setattr(PretrainedCfg, "weights_path", lambda self: path if self.file == file else real(self))
 
@@ -194,13 +196,13 @@ def test_auto_skips_an_image_model_whose_weights_are_not_shipped(monkeypatch, tm
     assert Detector.from_pretrained(face_detector="haar").image_model is None
     assert Detector.from_pretrained(face_detector="haar", image_model=None).image_model is None
     with pytest.raises(
-        ModelError, match=r"aigen-effnet-lite0\.ffhq: weights file aigen_effnet_lite0\.ffhq\.pt not shipped yet; train it with"
+        ModelError, match=rf"{DEFAULT_IMAGE_MODEL}: weights file \S+ not shipped yet; train it with"
     ):
         Detector.from_pretrained(face_detector="haar", image_model=DEFAULT_IMAGE_MODEL, backend="torch")
 
 
-def test_auto_loads_the_image_model_once_its_weights_ship(monkeypatch, tmp_path, models):
-    _, image = models
+def test_auto_loads_the_image_model_once_its_weights_ship(monkeypatch, tmp_path):
+    image = create_model(DEFAULT_IMAGE_MODEL, pretrained=False)
     weights = tmp_path / "aigen.pt"
     torch.save({k: v.half() for k, v in image.state_dict().items()}, weights)
     redirect_image_weights(monkeypatch, weights)

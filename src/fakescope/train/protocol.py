@@ -218,19 +218,21 @@ def shipped_probs(model: ClassifierModel, samples: list[Sample]) -> np.ndarray:
 
 def shipped_rows(name: str, tests: dict[str, list[Sample]]) -> list[dict]:
     """A shipped model on each test set, less the files it trained on; a set that this leaves empty, or equal to
-    one already scored, gives no row."""
+    one already scored, gives no row. Each distinct file is scored once, however many sets hold it."""
     model = create_model(name, pretrained=True).eval()
     seen, source = seen_files(name)
+    unseen = {text: [s for s in test if seen is None or s.path.resolve() not in seen] for text, test in tests.items()}
+    files = list({s.path: s for test in unseen.values() for s in test}.values())
+    prob = dict(zip([s.path for s in files], shipped_probs(model, files) if files else [], strict=True))
     rows, scored = [], set()
-    for test_text, test in tests.items():
-        unseen = [s for s in test if seen is None or s.path.resolve() not in seen]
-        key = frozenset(s.path for s in unseen)
-        if not unseen or key in scored:
-            log.info("shipped %s on %s: no row (%d files left once its training files are out)", name, test_text, len(unseen))
+    for test_text, kept in unseen.items():
+        key = frozenset(s.path for s in kept)
+        if not kept or key in scored:
+            log.info("shipped %s on %s: no row (%d files left once its training files are out)", name, test_text, len(kept))
             continue
         scored.add(key)
-        result = scores(np.array([s.label for s in unseen]), shipped_probs(model, unseen))
-        left_out = len(test) - len(unseen)
+        result = scores(np.array([s.label for s in kept]), np.array([prob[s.path] for s in kept]))
+        left_out = len(tests[test_text]) - len(kept)
         note = "model input" + (f", {left_out} files it trained on left out" if left_out else "")
         rows.append({"name": f"shipped {name}", "kind": "shipped", "train": source, "test": test_text, **result, "note": note})
         log.info("shipped %s on %s: %s", name, test_text, result)
@@ -238,7 +240,8 @@ def shipped_rows(name: str, tests: dict[str, list[Sample]]) -> list[dict]:
 
 
 def run_protocol(protocol: ProtocolCfg, out_dir: Path) -> dict:
-    """Every row, then every shipped model on every distinct test set; writes protocol.json and protocol.md."""
+    """Every row, then every shipped model on every distinct test set. Every row's data is checked before the
+    first fit, and protocol.json / protocol.md are rewritten as rows complete, so a stopped run keeps its rows."""
     recipe = load_config(protocol.recipe)
     if recipe.probe is None:
         raise FakescopeError(f"{protocol.recipe}: a protocol needs a probe recipe (one with a probe: section)")
@@ -247,30 +250,33 @@ def run_protocol(protocol: ProtocolCfg, out_dir: Path) -> dict:
         if path is None or not path.is_file():
             raise FakescopeError(f"shipped: {name} has no shipped weights")
     splits = load_datasets(protocol, recipe)
+    prepared = [(row, *row_samples(row, splits)) for row in protocol.rows]
+    report = {"protocol": protocol.name, "recipe": str(protocol.recipe), "model": recipe.model, "git": git_sha(), "rows": []}
     heads: dict[tuple[tuple[str, ...], str | None], Head] = {}
     tests: dict[str, list[Sample]] = {}
-    rows = []
-    for row in protocol.rows:
-        train, calib, test = row_samples(row, splits)
+    for row, train, calib, test in prepared:
         key = (tuple(row.train), row.hold_out)
         if key not in heads:
             log.info("%s: fitting on %d train / %d calib pictures", row.name, len(train), len(calib))
             heads[key] = fit_head(recipe, train, calib)
         head = heads[key]
         train_text, test_text = describe(row)
-        labels = np.array([s.label for s in test])
-        result = scores(labels, head.probs(cached_tokens(test)))
-        rows.append({"name": row.name, "kind": "protocol", "train": train_text, "test": test_text, **result})
-        rows[-1]["temperature"] = round(head.temperature, 4)
+        result = scores(np.array([s.label for s in test]), head.probs(cached_tokens(test)))
         log.info("%s: %s", row.name, result)
+        report["rows"].append({"name": row.name, "kind": "protocol", "train": train_text, "test": test_text, **result})
+        report["rows"][-1]["temperature"] = round(head.temperature, 4)
         tests.setdefault(test_text, test)
+        write_report(report, out_dir)
     for name in protocol.shipped:
-        rows += shipped_rows(name, tests)
-    report = {"protocol": protocol.name, "recipe": str(protocol.recipe), "model": recipe.model, "git": git_sha(), "rows": rows}
+        report["rows"] += shipped_rows(name, tests)
+        write_report(report, out_dir)
+    return report
+
+
+def write_report(report: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "protocol.json").write_text(json.dumps(report, indent=2))
     (out_dir / "protocol.md").write_text(markdown(report))
-    return report
 
 
 def cell(row: dict, key: str) -> str:
