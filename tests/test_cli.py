@@ -18,6 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fakescope.cli import app
+from fakescope.constants import DEFAULT_IMAGE_MODEL
 from tests.conftest import AS_NOBODY, EXAMPLES, shared, skip_unless_nobody_imports
 
 runner = CliRunner()
@@ -36,7 +37,7 @@ def test_detect_image_prints_a_verdict_table(face_jpg):
     assert res.exit_code == 0, res.output
     assert "face.jpg" in res.output and "image" in res.output
     assert any(v in res.output for v in ("authentic", "suspicious", "manipulated"))
-    assert "aigen-effnet-lite0.ffhq" in res.output, "a picture lists both detectors' scores"
+    assert DEFAULT_IMAGE_MODEL in res.output, "a picture lists both detectors' scores"
     alone = runner.invoke(app, ["detect", "--image-model", "none", str(face_jpg)])
     assert alone.exit_code == 0 and "aigen" not in alone.output
 

@@ -195,9 +195,7 @@ def test_auto_skips_an_image_model_whose_weights_are_not_shipped(monkeypatch, tm
     redirect_image_weights(monkeypatch, tmp_path / "absent.pt")
     assert Detector.from_pretrained(face_detector="haar").image_model is None
     assert Detector.from_pretrained(face_detector="haar", image_model=None).image_model is None
-    with pytest.raises(
-        ModelError, match=rf"{DEFAULT_IMAGE_MODEL}: weights file \S+ not shipped yet; train it with"
-    ):
+    with pytest.raises(ModelError, match=rf"{DEFAULT_IMAGE_MODEL}: weights file \S+ not shipped yet; train it with"):
         Detector.from_pretrained(face_detector="haar", image_model=DEFAULT_IMAGE_MODEL, backend="torch")
 
 

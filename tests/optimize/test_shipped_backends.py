@@ -9,7 +9,7 @@ import torch
 
 from fakescope.detect import Detector
 from fakescope.errors import ModelError
-from fakescope.models import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, get_pretrained_cfg
+from fakescope.models import DEFAULT_AUDIO_MODEL, DEFAULT_MODEL, get_pretrained_cfg
 from fakescope.models.onnx import OnnxModel, choose_backend, default_onnx_dir, find_onnx
 from fakescope.models.onnx_artifact import read_metadata, read_verified
 from tests.conftest import EXAMPLES
