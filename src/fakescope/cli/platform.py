@@ -127,7 +127,8 @@ def eval_cmd(
         ),
     ] = None,
 ) -> None:
-    """Score a labelled dataset as `fakescope detect` scores it: LogLoss, AUC, EER, ECE, ..., plots, HTML report."""
+    """Score a labelled dataset as `fakescope detect` scores it: LogLoss, AUC, EER, ECE, ..., plots, HTML report; or,
+    with --protocol, fit a CLIP head per row of a cross-dataset protocol and print its table."""
     from fakescope.evaluate.runner import evaluate_dataset
 
     if (dataset is None) == (protocol is None):

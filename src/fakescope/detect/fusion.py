@@ -21,8 +21,8 @@ of face-less pictures for the face model yet.
 
 A learned picture fusion replaces the max where one ships for the pair of models in use
 (`PictureFusion`, fitted by `fakescope fit-fusion` on a mixed calibration set: face-swap crops,
-AI pictures and real photos of both kinds): a logistic regression on the two detectors' logits
-and their max, so a member that is noise on a domain (the face model on a generated portrait,
+AI pictures and real photos of both kinds): a logistic regression on the two detectors' logits,
+their max and their P(fake), so a member that is noise on a domain (the face model on a generated portrait,
 the picture model on a video frame) can be discounted instead of deciding by itself.
 
 Faces and sound of one video (`fuse_modalities`): the weighted average of the two calibrated
@@ -105,15 +105,25 @@ def logit(p: float) -> float:
 
 @dataclass(frozen=True)
 class PictureFusion:
-    """P(fake) of a picture = sigmoid(a * z_face + b * z_picture + c * max(z_face, z_picture) + bias),
-    z = the calibrated logit of each detector; fitted for one (face model, picture model) pair and
-    shipped in `weights/picture_fusion.json` (with its held-out metrics and verdict bands)."""
+    """P(fake) of a picture = sigmoid(a z_f + b z_p + c max(z_f, z_p) + d p_f + e p_p + bias), z = each
+    detector's calibrated logit, p = its P(fake): the logits let a confident member speak, the bounded
+    P(fake) terms let the fit cap a member whose confident scores are noise on the other's domain.
+    Fitted for one (face model, picture model) pair, shipped in `weights/picture_fusion.json` with its
+    out-of-fold metrics and verdict bands."""
 
     face_model: str
     image_model: str
-    coef: tuple[float, float, float]
+    coef: tuple[float, float, float, float, float]
     bias: float
     thresholds: dict[str, float] | None = None
+
+    def fuse(self, face: float, whole: float) -> tuple[float, list[float]]:
+        """Fused P(fake) and each detector's share of the evidence (|its terms| / sum of |terms|)."""
+        zf, zw = logit(face), logit(whole)
+        a, b, c, d, e = self.coef
+        terms = [a * zf + d * face + (c * zf if zf >= zw else 0.0), b * zw + e * whole + (c * zw if zw > zf else 0.0)]
+        total = sum(abs(t) for t in terms) or 1.0
+        return float(1.0 / (1.0 + np.exp(-(sum(terms) + self.bias)))), [abs(t) / total for t in terms]
 
     @classmethod
     def shipped(cls, face_model: str, image_model: str) -> PictureFusion | None:
@@ -125,14 +135,6 @@ class PictureFusion:
             if (entry["face_model"], entry["image_model"]) == (face_model, image_model):
                 return cls(face_model, image_model, tuple(entry["coef"]), float(entry["bias"]), entry.get("thresholds"))
         return None
-
-    def fuse(self, face: float, whole: float) -> tuple[float, list[float]]:
-        """Fused P(fake) and each detector's share of the evidence (|its term| / sum of |terms|)."""
-        zf, zw = logit(face), logit(whole)
-        a, b, c = self.coef
-        terms = [a * zf + (c * zf if zf >= zw else 0.0), b * zw + (c * zw if zw > zf else 0.0)]
-        total = sum(abs(t) for t in terms) or 1.0
-        return float(1.0 / (1.0 + np.exp(-(sum(terms) + self.bias)))), [abs(t) / total for t in terms]
 
 
 @dataclass(frozen=True)
