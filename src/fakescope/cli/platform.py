@@ -54,7 +54,7 @@ def train(
 
 @commands.command("fit-fusion")
 def fit_fusion_cmd(
-    config: Annotated[Path, typer.Argument(help="fusion YAML, e.g. configs/picture-fusion.yaml")],
+    config: Annotated[Path, typer.Argument(help="fusion YAML, e.g. configs/fusion/picture.yaml")],
     out: Annotated[Path | None, typer.Option(help="write picture_fusion.json here (e.g. src/fakescope/weights)")] = None,
 ) -> None:
     """Fit how a picture's face-swap and AI-picture scores combine; prints its out-of-fold metrics per domain."""
