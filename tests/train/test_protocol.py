@@ -199,8 +199,6 @@ def test_shipped_rows_leave_out_the_files_the_model_trained_on(tmp_path, folders
     shipped = [r for r in report["rows"] if r["kind"] == "shipped"]
     assert len(shipped) == 1, "B all less its training files is B val: scored once"
     assert (shipped[0]["test"], shipped[0]["n"], shipped[0]["train"]) == ("B all", len(b_split.val), "B")
-    assert shipped[0]["note"] == f"model input, {len(seen)} files it trained on left out"
-    assert (
-        f"- shipped {SHIPPED[0]} on B all: model input, {len(seen)} files it trained on left out"
-        in (tmp_path / "out" / "protocol.md").read_text()
-    )
+    assert shipped[0]["left_out"] == len(seen)
+    row = f"| shipped {SHIPPED[0]} | B | B all less {len(seen)} it trained on | {len(b_split.val)} |"
+    assert row in (tmp_path / "out" / "protocol.md").read_text()

@@ -170,7 +170,7 @@ def eval_cmd(
 
 def _eval_protocol(path: Path, out: Path, *, as_json: bool) -> None:
     """`eval --protocol`: fit and score every row, print the table, point at the files written."""
-    from fakescope.train.protocol import COLUMNS, cell, load_protocol, run_protocol
+    from fakescope.train.protocol import COLUMNS, cell, load_protocol, run_protocol, test_cell
 
     logging.getLogger().setLevel(logging.INFO)
     try:
@@ -186,7 +186,7 @@ def _eval_protocol(path: Path, out: Path, *, as_json: bool) -> None:
     for _, heading in COLUMNS:
         table.add_column(heading, justify="right")
     for row in report["rows"]:
-        table.add_row(*(escape(row[k]) for k in ("name", "train", "test")), *(cell(row, key) for key, _ in COLUMNS))
+        table.add_row(escape(row["name"]), escape(row["train"]), escape(test_cell(row)), *(cell(row, key) for key, _ in COLUMNS))
     wide_console().print(table)
     console.print(f"table: {out / 'protocol.md'}, {out / 'protocol.json'}", soft_wrap=True, highlight=False)
 
