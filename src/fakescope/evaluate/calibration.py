@@ -8,6 +8,11 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """P(fake) of logits (already divided by the temperature where one applies)."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def fit_temperature(logits: Sequence[float], labels: Sequence[int]) -> float:
     """The T in [0.05, 20] minimising the log loss of sigmoid(logits / T) on held-out data."""
     z = np.asarray(logits, dtype=np.float64)

@@ -9,7 +9,7 @@ typo is an error naming the key instead of a silently ignored setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +18,8 @@ from fakescope.data.splits import DEFAULT_CALIB_FRACTION, DEFAULT_SEED, DEFAULT_
 from fakescope.errors import FakescopeError
 from fakescope.train.speech.catalogue import DEFAULT_GENERATORS
 from fakescope.train.speech.rawboost import Stage
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -234,27 +236,35 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load_config(path: Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """YAML file + dotted overrides → validated config; errors name the file and the key."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        if not path.is_file():
-            raise FakescopeError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise FakescopeError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-        if not isinstance(raw, dict):
-            raise FakescopeError(f"{path}: top level must be a mapping of keys")
-    raw = apply_overrides(raw, list(overrides))
+def read_yaml_mapping(path: Path, what: str = "config") -> dict[str, Any]:
+    """A YAML file's top-level mapping; a missing file, bad YAML or another top level is one clear line."""
+    if not path.is_file():
+        raise FakescopeError(f"{path}: {what} file not found")
     try:
-        return TrainConfig.model_validate(raw)
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise FakescopeError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise FakescopeError(f"{path}: top level must be a mapping of keys")
+    return raw
+
+
+def validated(model: type[M], raw: dict[str, Any], source: Path | str) -> M:
+    """`model` validated from `raw`; the first error as one line naming `source` and the key."""
+    try:
+        return model.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise FakescopeError(f"{path or 'config'}: {where}: {message}{more}") from None
+        raise FakescopeError(f"{source}: {where}: {message}{more}") from None
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """YAML file + dotted overrides → validated config; errors name the file and the key."""
+    raw: dict[str, Any] = {} if path is None else read_yaml_mapping(path)
+    return validated(TrainConfig, apply_overrides(raw, list(overrides)), path or "config")
 
 
 def dump_config(cfg: TrainConfig) -> str:

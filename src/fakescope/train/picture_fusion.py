@@ -19,34 +19,31 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from sklearn.linear_model import LogisticRegression
 
 from fakescope.data import Sample, load_samples
 from fakescope.data.model_data import balanced_subset
 from fakescope.detect import Detector
 from fakescope.detect.fusion import PICTURE_FUSION_FILE, logit
-from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.progress import progress
 from fakescope.train.card import git_sha
+from fakescope.train.config import Strict, read_yaml_mapping, validated
 
 log = logging.getLogger(__name__)
 FOLDS = 5
 FUSION_C = 1.0  # C = 100 was worse out of fold (0.95 on ai_flux against 0.99)
 
 
-class FusionSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FusionSource(Strict):
     root: Path
     val_fraction: float = Field(0.15, gt=0, lt=1, description="as in the members' recipes, so val is the same files")
     limit: int | None = Field(None, ge=2, description="at most this many val pictures (half real, half fake)")
 
 
-class FusionConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FusionConfig(Strict):
     face_model: str
     image_model: str
     sources: list[FusionSource]
@@ -58,12 +55,8 @@ class FusionConfig(BaseModel):
 
 
 def load_fusion_config(path: Path) -> FusionConfig:
-    if not path.is_file():
-        raise FakescopeError(f"{path}: fusion config not found")
-    try:
-        return FusionConfig.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (ValidationError, yaml.YAMLError) as err:
-        raise FakescopeError(f"{path}: {str(err).splitlines()[0]}") from None
+    """YAML file -> validated fusion config; every error is one line naming the file and the key."""
+    return validated(FusionConfig, read_yaml_mapping(path, "fusion config"), path)
 
 
 def val_pictures(cfg: FusionConfig) -> list[Sample]:

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from fakescope.data import Sample
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
-from fakescope.evaluate.calibration import fit_temperature
+from fakescope.evaluate.calibration import fit_temperature, sigmoid
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
@@ -35,10 +35,6 @@ from fakescope.train.features import CLEAN, cached_tokens
 from fakescope.train.loaders import make_splits
 
 log = logging.getLogger(__name__)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def cell_weights(samples: Sequence[Sample]) -> np.ndarray:

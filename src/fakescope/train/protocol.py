@@ -22,21 +22,21 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from fakescope.data import LABELS, Sample, Splits, load_samples, three_way_split
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
+from fakescope.evaluate.calibration import sigmoid
 from fakescope.evaluate.runner import model_input_probs
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.base import ClassifierModel
 from fakescope.models.clip_probe import ClipProbe
 from fakescope.train.card import git_sha
-from fakescope.train.config import Strict, TrainConfig, load_config
+from fakescope.train.config import Strict, TrainConfig, load_config, read_yaml_mapping, validated
 from fakescope.train.features import cached_tokens
 from fakescope.train.loaders import make_splits, tag_dataset
-from fakescope.train.probe import Head, fit_head, head_logits, sigmoid
+from fakescope.train.probe import Head, fit_head, head_logits
 
 log = logging.getLogger(__name__)
 
@@ -110,20 +110,7 @@ class ProtocolCfg(Strict):
 
 def load_protocol(path: Path) -> ProtocolCfg:
     """YAML file -> validated protocol; every error is one line naming the file and the key."""
-    if not path.is_file():
-        raise FakescopeError(f"{path}: protocol file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise FakescopeError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    try:
-        return ProtocolCfg.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise FakescopeError(f"{path}: {where + ': ' if where else ''}{message}{more}") from None
+    return validated(ProtocolCfg, read_yaml_mapping(path, "protocol"), path)
 
 
 def load_datasets(protocol: ProtocolCfg, recipe: TrainConfig) -> dict[str, Splits]:

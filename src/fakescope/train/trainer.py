@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from fakescope.data import Splits
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics, fit_temperature
+from fakescope.evaluate.calibration import sigmoid
 from fakescope.evaluate.plots import training_curves_png
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
@@ -56,10 +57,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-z))
 
 
 def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device) -> ClassifierModel:
