@@ -34,7 +34,7 @@ def test_a_discounted_member_cannot_decide_alone() -> None:
 def test_shipped_fusion_is_found_only_for_its_exact_pair(tmp_path, monkeypatch) -> None:
     (tmp_path / fusion.PICTURE_FUSION_FILE).write_text(
         json.dumps(
-            {"fusions": [{"face_model": "a.x", "image_model": "b.y", "coef": [1, 2, 3, 4, 5], "bias": 0.5, "thresholds": None}]}
+            {"fits": [{"face_model": "a.x", "image_model": "b.y", "coef": [1, 2, 3, 4, 5], "bias": 0.5, "thresholds": None}]}
         )
     )
     monkeypatch.setattr(fusion.resources, "files", lambda _package: tmp_path)

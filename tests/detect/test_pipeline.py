@@ -171,3 +171,26 @@ def test_video_faces_on_every_kth_frame_fill_all_sampled_frames(tmp_path):
         assert box_iou(corners(box1), corners(box3)) > 0.85
     with pytest.raises(ValueError, match="detect_every"):
         Detector(model, model_name="random", detect_every=0)
+
+
+def test_a_video_calibration_maps_every_track_and_brings_its_bands(tmp_path):
+    import torch
+
+    from fakescope.detect import Detector
+    from fakescope.detect.fusion import VideoCalibration, track_score
+    from fakescope.faces import create_face_detector
+    from fakescope.models import create_model
+
+    torch.manual_seed(0)
+    detector = Detector(create_model(pretrained=False), model_name="random", face_detector=create_face_detector("mtcnn"))
+    detector.num_frames = 8
+    bands = {"real_below": 0.01, "fake_at_or_above": 0.02}
+    detector.video_calibration = VideoCalibration("random", slope=0.5, bias=-3.0, thresholds=bands)
+    path = tmp_path / "two.mp4"
+    write_video(path, [np.roll(two_people(), shift=2 * i, axis=1) for i in range(20)])
+    r = detector.detect(path)
+    for face in r.faces:
+        assert face.score == pytest.approx(detector.video_calibration(track_score([s for _, s, _ in face.frames])), abs=1e-6)
+    assert r.score == pytest.approx(max(f.score for f in r.faces), abs=1e-6)
+    expected = "manipulated" if r.score >= 0.02 else "suspicious" if r.score >= 0.01 else "authentic"
+    assert r.verdict == expected

@@ -13,7 +13,7 @@ from fakescope.errors import FakescopeError
 from fakescope.models import create_model
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
-from fakescope.train.distill import Distiller, distillation_loss, load_teacher
+from fakescope.train.distill import Distiller, distillation_loss, load_teacher, teacher_view
 from fakescope.train.loop import OneCycle, train_one_epoch
 
 STUDENT = torch.tensor([0.0, 2.0])
@@ -92,3 +92,35 @@ def test_teachers_that_cannot_teach_are_refused():
         load_teacher("no-such-model", student)
     with pytest.raises(FakescopeError, match="reads a different input"):
         load_teacher("aigen-effnet-lite0.ffhq", student)
+
+
+def test_a_teacher_with_another_normaliser_and_size_sees_the_students_pixels():
+    student_cfg = PretrainedCfg(input_size=(3, 8, 8), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    teacher_cfg = PretrainedCfg(input_size=(3, 4, 4), mean=(0.4, 0.4, 0.4), std=(0.2, 0.2, 0.2))
+    pixels = torch.full((2, 3, 8, 8), 0.6)
+    view = teacher_view((pixels - 0.5) / 0.25, student_cfg, teacher_cfg)
+    assert view.shape == (2, 3, 4, 4)
+    torch.testing.assert_close(view, torch.full((2, 3, 4, 4), (0.6 - 0.4) / 0.2))
+    same = torch.randn(1, 3, 8, 8)
+    assert teacher_view(same, student_cfg, student_cfg) is same
+
+
+def test_the_distiller_feeds_the_teacher_its_own_view():
+    seen: list[torch.Tensor] = []
+
+    class Recorder(TinyModel):
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            seen.append(x)
+            return {"logits": torch.zeros(len(x))}
+
+    teacher = Recorder()
+    teacher.pretrained_cfg = PretrainedCfg(input_size=(3, 8, 8), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    student_cfg = PretrainedCfg(input_size=(3, 8, 8), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    Distiller(teacher, alpha=0.5, temperature=2.0, student_cfg=student_cfg).teacher_logits(torch.zeros(1, 3, 8, 8))
+    torch.testing.assert_close(seen[0], torch.full((1, 3, 8, 8), 0.5))
+
+
+def test_the_clip_face_model_can_teach_the_efficientnet():
+    student = create_model("faceswap-effnet-lite0.dfdc", pretrained=False)
+    teacher = load_teacher("faceswap-clip-b16.dfdc_ffpp", student)
+    assert teacher.pretrained_cfg.mean != student.pretrained_cfg.mean

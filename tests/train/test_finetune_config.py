@@ -11,6 +11,7 @@ from fakescope.train.config import load_config
 
 QAT = Path("configs/faceswap-effnet-lite0-qat.yaml")
 DISTILL = Path("configs/faceswap-effnet-lite0-distill.yaml")
+CLIP_KD = Path("configs/faceswap-effnet-lite0-clip_kd.yaml")
 
 
 def test_recipes_turn_the_options_on():
@@ -34,6 +35,7 @@ def test_recipes_turn_the_options_on():
         (DISTILL, "distill.temperature=0", "distill.temperature"),
         (DISTILL, "distill.teacher=faceswap-effnet-lite0.dfdc", "teacher is the student itself"),
         (DISTILL, "distill.tau=2", "distill.tau"),
+        (CLIP_KD, "init=imagenet", "init_from faceswap-effnet-lite0.dfdc replaces init"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(path, override, message):
@@ -45,3 +47,9 @@ def test_bad_values_are_rejected_with_the_key_named(path, override, message):
 def test_distilling_without_a_teacher_is_an_error():
     with pytest.raises(FakescopeError, match="distill.teacher"):
         load_config(DISTILL, ["distill={alpha: 0.5}"])
+
+
+def test_the_clip_teacher_refines_the_shipped_student():
+    cfg = load_config(CLIP_KD)
+    assert cfg.init_from == "faceswap-effnet-lite0.dfdc" and cfg.init == "auto"
+    assert cfg.distill is not None and cfg.distill.teacher == "faceswap-clip-b16.dfdc_ffpp"

@@ -50,10 +50,10 @@ def test_fusion_keeps_each_domains_informative_member(tmp_path, monkeypatch) -> 
         best = max(metrics[domain]["face"]["auc"], metrics[domain]["picture"]["auc"])
         assert metrics[domain]["fused"]["auc"] >= best - 0.05
     assert metrics["all"]["fused"]["auc"] > metrics["all"]["max"]["auc"]
-    shipped = json.loads((tmp_path / picture_fusion.PICTURE_FUSION_FILE).read_text())["fusions"]
+    shipped = json.loads((tmp_path / picture_fusion.PICTURE_FUSION_FILE).read_text())["fits"]
     assert [(f["face_model"], f["image_model"]) for f in shipped] == [("face.x", "image.y")]
     fit_picture_fusion(cfg, out=tmp_path)  # refitting the same pair replaces its entry
-    assert len(json.loads((tmp_path / picture_fusion.PICTURE_FUSION_FILE).read_text())["fusions"]) == 1
+    assert len(json.loads((tmp_path / picture_fusion.PICTURE_FUSION_FILE).read_text())["fits"]) == 1
 
 
 def test_bad_fusion_config_is_one_line(tmp_path) -> None:

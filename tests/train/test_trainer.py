@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fakescope.errors import FakescopeError
-from fakescope.models import sha256_file
+from fakescope.models import create_model, sha256_file
 from fakescope.train.config import load_config
-from fakescope.train.trainer import epochs_without_improvement, run_training
+from fakescope.train.trainer import epochs_without_improvement, load_start, run_training
 from tests.conftest import shared
 
 CONFIG = Path("configs/faceswap-effnet-lite0.yaml")
@@ -84,3 +84,14 @@ def test_early_stopping_counts_epochs_since_the_best_calib_logloss():
     rows = [{"calib": {"logloss": v}} for v in (0.6, 0.5, 0.55, 0.52)]
     assert epochs_without_improvement(rows) == 2
     assert epochs_without_improvement(rows[:2]) == 0
+
+
+def test_init_from_copies_another_tags_weights_and_refuses_other_networks():
+    model = create_model("faceswap-effnet-lite0.dfdc_cutmix", pretrained=False)
+    load_start(model, "faceswap-effnet-lite0.dfdc")
+    shipped = create_model("faceswap-effnet-lite0.dfdc", pretrained=True).state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
+    with pytest.raises(FakescopeError, match="another network"):
+        load_start(model, "audio-spec-cnn.speech")
+    with pytest.raises(FakescopeError, match="not a registered model with weights"):
+        load_start(model, "no-such-model")

@@ -54,15 +54,21 @@ def train(
 
 @commands.command("fit-fusion")
 def fit_fusion_cmd(
-    config: Annotated[Path, typer.Argument(help="fusion YAML, e.g. configs/fusion/picture.yaml")],
-    out: Annotated[Path | None, typer.Option(help="write picture_fusion.json here (e.g. src/fakescope/weights)")] = None,
+    config: Annotated[Path, typer.Argument(help="fusion YAML: configs/fusion/picture.yaml or configs/fusion/video.yaml")],
+    out: Annotated[Path | None, typer.Option(help="weights folder to write the fit into (src/fakescope/weights)")] = None,
 ) -> None:
-    """Fit how a picture's face-swap and AI-picture scores combine; prints its out-of-fold metrics per domain."""
-    from fakescope.train.picture_fusion import fit_picture_fusion, load_fusion_config
+    """Fit a picture's face + AI-picture fusion, or a face model's video-level calibration; prints its out-of-fold metrics."""
+    from fakescope.train import picture_fusion, video_calibration
+    from fakescope.train.config import read_yaml_mapping
 
     logging.getLogger().setLevel(logging.INFO)
+    recipe = f"fakescope fit-fusion {config}"
     try:
-        entry = fit_picture_fusion(load_fusion_config(config), out=out, recipe=f"fakescope fit-fusion {config}")
+        if read_yaml_mapping(config, "fusion config").get("kind") == "video":
+            cfg = video_calibration.load_video_calibration_config(config)
+            entry = video_calibration.fit_video_calibration(cfg, out=out, recipe=recipe)
+        else:
+            entry = picture_fusion.fit_picture_fusion(picture_fusion.load_fusion_config(config), out=out, recipe=recipe)
     except FakescopeError as err:
         fail(str(err))
     typer.echo(json.dumps(entry, indent=2))

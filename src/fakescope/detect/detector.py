@@ -18,7 +18,7 @@ from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, __vers
 from fakescope.detect.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DynamicBatcher, analysis_of
 from fakescope.detect.cache import ResultCache
 from fakescope.detect.failures import failed_result, failure_reason
-from fakescope.detect.fusion import ModalityWeights, PictureFusion
+from fakescope.detect.fusion import ModalityWeights, PictureFusion, VideoCalibration
 from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, DetectorOptions
 from fakescope.detect.pipeline import PIPELINES, Analysis, PipelineContext
 from fakescope.detect.result import Result
@@ -99,6 +99,8 @@ class Detector:
         self.cache = cache
         # A learned fusion of the face and picture scores, where one was fitted for this pair (detect.fusion).
         self.picture_fusion = None if self.image_model is None else PictureFusion.shipped(model_name, str(image_model_name))
+        # Track and video scores on the video scale, where a calibration was fitted for this face model (detect.fusion).
+        self.video_calibration = VideoCalibration.shipped(model_name)
 
     @classmethod
     def from_options(
@@ -204,6 +206,7 @@ class Detector:
             "weights": asdict(self.weights),
             "detect_every": self.detect_every,
             "thresholds": None if self.thresholds is None else asdict(self.thresholds),
+            "fusion": [None if f is None else asdict(f) for f in (self.picture_fusion, self.video_calibration)],
         }
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -218,6 +221,10 @@ class Detector:
         fusion = self.picture_fusion
         if fusion is not None and fusion.thresholds and result.media_type == "image" and len(result.detectors) == 2:
             return Thresholds.from_card(fusion.thresholds)
+        calibration = self.video_calibration
+        faces_only = [d.name for d in result.detectors] == [self.model_name]
+        if calibration is not None and calibration.thresholds and result.media_type == "video" and faces_only:
+            return Thresholds.from_card(calibration.thresholds)
         models = {self.model_name: self.model, **self._optional_models()}
         behind = [models[d.name] for d in result.detectors if d.name in models] or [self.model]
         return agreed_thresholds([m.pretrained_cfg.thresholds for m in behind])
@@ -282,6 +289,7 @@ class Detector:
                 self.detect_every,
                 self.batch_size,
                 self.picture_fusion,
+                self.video_calibration,
             )
             analysis = PIPELINES[info.kind](ctx, info, result, timer)
             result, pictures, picture_scale = analysis.result, analysis.pictures, analysis.picture_scale

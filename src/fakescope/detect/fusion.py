@@ -25,6 +25,14 @@ AI pictures and real photos of both kinds): a logistic regression on the two det
 their max and their P(fake), so a member that is noise on a domain (the face model on a generated portrait,
 the picture model on a video frame) can be discounted instead of deciding by itself.
 
+A video's face score is calibrated at video level where a calibration ships for the face model
+(`VideoCalibration`, fitted by `fakescope fit-fusion configs/fusion/video.yaml` on labelled clips):
+the frame model's temperature makes one crop's P(fake) honest, but the mean of a track's most
+suspicious frames, maxed over tracks, sits higher than any one frame's, so genuine clips drift
+towards `manipulated`. A monotone map sigmoid(a logit(s) + b) of every track score (the video's
+score is their max, so it follows) and verdict bands chosen on whole clips fix the scale
+without changing which clip ranks above which.
+
 Faces and sound of one video (`fuse_modalities`): the weighted average of the two calibrated
 P(fake), weights from `ModalityWeights` (CLI `--audio-weight`), so two unsure modalities
 temper each other; but when one modality is confidently fake (P >= `confident`, 0.9) the
@@ -47,6 +55,7 @@ from fakescope.models.config import WEIGHTS_PACKAGE
 TOP_FRACTION = 0.5
 NO_FACE_TEMPERATURE = 2.0
 PICTURE_FUSION_FILE = "picture_fusion.json"
+VIDEO_CALIBRATION_FILE = "video_calibration.json"
 _EPS = 1e-7
 
 
@@ -128,13 +137,43 @@ class PictureFusion:
     @classmethod
     def shipped(cls, face_model: str, image_model: str) -> PictureFusion | None:
         """The fusion fitted for exactly this pair, or None (the max rule then)."""
-        path = resources.files(WEIGHTS_PACKAGE).joinpath(PICTURE_FUSION_FILE)
-        if not path.is_file():
+        entry = _shipped_entry(PICTURE_FUSION_FILE, face_model=face_model, image_model=image_model)
+        if entry is None:
             return None
-        for entry in json.loads(path.read_text()).get("fusions", []):
-            if (entry["face_model"], entry["image_model"]) == (face_model, image_model):
-                return cls(face_model, image_model, tuple(entry["coef"]), float(entry["bias"]), entry.get("thresholds"))
+        return cls(face_model, image_model, tuple(entry["coef"]), float(entry["bias"]), entry.get("thresholds"))
+
+
+@dataclass(frozen=True)
+class VideoCalibration:
+    """A face model's track (and so video) score on the video scale: sigmoid(slope logit(s) + bias),
+    with the verdict bands chosen on whole clips. Shipped in `weights/video_calibration.json`."""
+
+    face_model: str
+    slope: float
+    bias: float
+    thresholds: dict[str, float] | None = None
+
+    def __call__(self, score: float) -> float:
+        return float(1.0 / (1.0 + np.exp(-(self.slope * logit(score) + self.bias))))
+
+    @classmethod
+    def shipped(cls, face_model: str) -> VideoCalibration | None:
+        """The calibration fitted for this face model, or None (track scores stay frame-calibrated)."""
+        entry = _shipped_entry(VIDEO_CALIBRATION_FILE, face_model=face_model)
+        if entry is None:
+            return None
+        return cls(face_model, float(entry["slope"]), float(entry["bias"]), entry.get("thresholds"))
+
+
+def _shipped_entry(file: str, **key: str) -> dict | None:
+    """The entry of weights/`file` ({"fits": [...]}) whose fields equal `key`, or None."""
+    path = resources.files(WEIGHTS_PACKAGE).joinpath(file)
+    if not path.is_file():
         return None
+    for entry in json.loads(path.read_text()).get("fits", []):
+        if all(entry.get(k) == v for k, v in key.items()):
+            return entry
+    return None
 
 
 @dataclass(frozen=True)

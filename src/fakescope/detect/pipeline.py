@@ -20,6 +20,7 @@ from fakescope.detect.fusion import (
     NO_FACE_TEMPERATURE,
     ModalityWeights,
     PictureFusion,
+    VideoCalibration,
     fuse_detectors,
     fuse_modalities,
     media_score,
@@ -56,6 +57,7 @@ class PipelineContext:
     detect_every: int = DEFAULT_DETECT_EVERY
     batch_size: int = MAX_CROPS_PER_FORWARD
     picture_fusion: PictureFusion | None = None
+    video_calibration: VideoCalibration | None = None
 
 
 @dataclass
@@ -215,9 +217,10 @@ def _score_faces(
                 all_t.append(det.timestamp)
                 all_s.append(float(scores[i]))
                 i += 1
-            face_tracks.append(
-                FaceTrack(track_id=track.track_id, score=track_score([s for _, s, _ in frames_out]), frames=frames_out)
-            )
+            score = track_score([s for _, s, _ in frames_out])
+            if ctx.video_calibration is not None:
+                score = ctx.video_calibration(score)
+            face_tracks.append(FaceTrack(track_id=track.track_id, score=score, frames=frames_out))
         result.faces = face_tracks
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]

@@ -50,14 +50,14 @@ def load_imagenet_lite0(backbone: nn.Module) -> None:
         raise RuntimeError(f"efficientnet-lite0 init failed: missing={missing} unexpected={unexpected}")
 
 
-def dfdc_crop_cfg(tag: str, config: str) -> PretrainedCfg:
+def dfdc_crop_cfg(tag: str, config: str, *, dataset: str = "dfdc_faces (DFDC face crops, train split)") -> PretrainedCfg:
     """DFDC face crops: 224 px, tighter than an MTCNN box (0.8x its side) and centred 7% lower."""
     return PretrainedCfg(
         file=f"faceswap_effnet_lite0.{tag}.pt",
         input_size=(3, 224, 224),
         face_margin=-0.2,
         face_shift=0.07,
-        dataset="dfdc_faces (DFDC face crops, train split)",
+        dataset=dataset,
         recipe=f"fakescope train configs/{config}.yaml out=src/fakescope/weights",
         license="weights: research only (trained on DFDC data); code: Apache-2.0",
     )
@@ -68,6 +68,12 @@ def dfdc_crop_cfg(tag: str, config: str) -> PretrainedCfg:
         "dfdc": dfdc_crop_cfg("dfdc", "faceswap-effnet-lite0"),
         # Second recipe (CutMix instead of SBI) for diversity inside the stacked ensemble.
         "dfdc_cutmix": dfdc_crop_cfg("dfdc_cutmix", "faceswap-effnet-lite0-cutmix"),
+        # The default refined by the CLIP face model on DFDC + FF++ + genuine portraits (distillation).
+        "dfdc_ffpp_kd": dfdc_crop_cfg(
+            "dfdc_ffpp_kd",
+            "faceswap-effnet-lite0-clip_kd",
+            dataset="dfdc_faces + ffpp_faces + ai_faces/ai_flux reals (train splits)",
+        ),
     }
 )
 def faceswap_effnet_lite0(*, pretrained_cfg: PretrainedCfg, imagenet_init: bool = False, **kwargs: object) -> ClassifierModel:

@@ -71,3 +71,10 @@ def export_weights(model: torch.nn.Module, card: dict, out_dir: Path) -> dict:
     card = {**card, "file": file_name, "sha256": sha256_file(weights_path), "size_bytes": weights_path.stat().st_size}
     weights_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def write_fit(path: Path, entry: dict, *, keys: tuple[str, ...]) -> None:
+    """Add `entry` to a shipped fits file ({"fits": [...]}, detect.fusion), replacing the one with the same `keys`."""
+    shipped = json.loads(path.read_text()) if path.is_file() else {"fits": []}
+    others = [f for f in shipped["fits"] if any(f.get(k) != entry[k] for k in keys)]
+    path.write_text(json.dumps({"fits": [*others, entry]}, indent=2) + "\n")

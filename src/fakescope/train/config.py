@@ -176,6 +176,9 @@ class TrainConfig(Strict):
         description="auto = ImageNet start for face/image backbones, random for audio models; "
         "pretrained = the model's shipped weights (fine-tuning: QAT, distillation)",
     )
+    init_from: str | None = Field(
+        None, description="start from another registered model's shipped weights (same network): the student a teacher refines"
+    )
     freeze_backbone: bool = Field(False, description="train only the head on frozen features (linear probe)")
     data: DataCfg
     augment: AugmentCfg = AugmentCfg()
@@ -208,6 +211,8 @@ class TrainConfig(Strict):
     def _check_fine_tuning(self) -> TrainConfig:
         if self.qat.enabled and self.amp:
             raise ValueError("qat needs amp: false (fake quantization simulates int8 rounding on fp32; bf16 would add its own)")
+        if self.init_from is not None and self.init not in ("auto", "none"):
+            raise ValueError(f"init_from {self.init_from} replaces init: {self.init}; leave init out")
         if self.distill is not None and self.distill.teacher == self.model and self.distill.teacher_weights is None:
             raise ValueError(f"distill.teacher is the student itself ({self.model}); name a larger model or pass teacher_weights")
         return self

@@ -8,6 +8,10 @@ and the same gradient as soft-target cross-entropy. T^2 keeps the soft gradients
 the hard ones as T changes (Hinton et al., 2015). The teacher's logit is taken after its own
 calibration temperature (from its card), so a teacher whose raw logits are over-confident does
 not pass that on; it runs in eval mode under no_grad, on the same augmented batch as the student.
+
+Teacher and student must cut the same face (input kind, margin, shift); a teacher with another
+normaliser or input size (the CLIP face model teaching the EfficientNet) gets the student's batch
+un-normalised, resized and normalised its own way, so it still sees exactly the student's pixels.
 """
 
 from __future__ import annotations
@@ -21,11 +25,27 @@ import torch.nn.functional as F
 from fakescope.errors import FakescopeError
 from fakescope.models import create_model, list_models
 from fakescope.models.base import ClassifierModel
+from fakescope.models.config import PretrainedCfg
 from fakescope.train.loop import autocast
 
 log = logging.getLogger(__name__)
 
-INPUT_CONTRACT = ("input_kind", "input_size", "mean", "std", "face_margin", "face_shift")
+INPUT_CONTRACT = ("input_kind", "face_margin", "face_shift")
+
+
+def teacher_view(images: torch.Tensor, student: PretrainedCfg, teacher: PretrainedCfg) -> torch.Tensor:
+    """The student's normalised batch as the teacher reads it: same pixels, the teacher's size and normaliser."""
+    if (student.mean, student.std, student.image_size) == (teacher.mean, teacher.std, teacher.image_size):
+        return images
+
+    def stats(values: tuple[float, ...]) -> torch.Tensor:
+        return torch.tensor(values, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+
+    pixels = images * stats(student.std) + stats(student.mean)
+    if student.image_size != teacher.image_size:
+        size = (teacher.image_size, teacher.image_size)
+        pixels = F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return (pixels - stats(teacher.mean)) / stats(teacher.std)
 
 
 def distillation_loss(
@@ -53,9 +73,17 @@ class Distiller:
     """The training loss with a teacher: call it with the student's output, the batch and its labels."""
 
     def __init__(
-        self, teacher: ClassifierModel, *, alpha: float, temperature: float, amp: bool = False, label_smoothing: float = 0.0
+        self,
+        teacher: ClassifierModel,
+        *,
+        alpha: float,
+        temperature: float,
+        amp: bool = False,
+        label_smoothing: float = 0.0,
+        student_cfg: PretrainedCfg | None = None,
     ) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
+        self.student_cfg = student_cfg or teacher.pretrained_cfg
         self.alpha, self.temperature, self.amp, self.label_smoothing = alpha, temperature, amp, label_smoothing
 
     @torch.no_grad()
@@ -63,8 +91,9 @@ class Distiller:
         """The teacher's calibrated logits (raw logit / its card's temperature)."""
         self.teacher.eval()
         device = images.device
+        view = teacher_view(images, self.student_cfg, self.teacher.pretrained_cfg)
         with autocast(device) if self.amp else torch.autocast(device.type, enabled=False):
-            logits = self.teacher(images)["logits"].float()
+            logits = self.teacher(view)["logits"].float()
         return logits / self.teacher.pretrained_cfg.temperature
 
     def __call__(self, out: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

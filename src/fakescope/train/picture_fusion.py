@@ -29,7 +29,7 @@ from fakescope.detect.fusion import PICTURE_FUSION_FILE, logit
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.progress import progress
-from fakescope.train.card import git_sha
+from fakescope.train.card import git_sha, write_fit
 from fakescope.train.config import Strict, read_yaml_mapping, validated
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class FusionSource(Strict):
 
 
 class FusionConfig(Strict):
+    kind: Literal["picture"] = "picture"
     face_model: str
     image_model: str
     sources: list[FusionSource]
@@ -143,8 +144,5 @@ def fit_picture_fusion(cfg: FusionConfig, *, out: Path | None = None, recipe: st
         "git": git_sha(),
     }
     if out is not None:
-        path = out / PICTURE_FUSION_FILE
-        shipped = json.loads(path.read_text()) if path.is_file() else {"fusions": []}
-        others = [f for f in shipped["fusions"] if (f["face_model"], f["image_model"]) != (cfg.face_model, cfg.image_model)]
-        path.write_text(json.dumps({"fusions": [*others, entry]}, indent=2) + "\n")
+        write_fit(out / PICTURE_FUSION_FILE, entry, keys=("face_model", "image_model"))
     return entry

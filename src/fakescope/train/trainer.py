@@ -30,7 +30,7 @@ from fakescope.evaluate.calibration import sigmoid
 from fakescope.evaluate.plots import training_curves_png
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
-from fakescope.models import create_model
+from fakescope.models import create_model, list_models
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import get_pretrained_cfg
@@ -60,7 +60,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device) -> ClassifierModel:
-    imagenet = cfg.init == "imagenet" or (cfg.init == "auto" and model_cfg.input_kind != "audio")
+    imagenet = cfg.init == "imagenet" or (cfg.init == "auto" and not cfg.init_from and model_cfg.input_kind != "audio")
     if imagenet and model_cfg.input_kind == "audio":
         raise FakescopeError(f"{cfg.model}: init imagenet applies to image backbones, not audio models")
     kwargs = {**cfg.model_args, **({"imagenet_init": True} if imagenet else {})}
@@ -68,6 +68,8 @@ def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device
         model = create_model(cfg.model, pretrained=cfg.init == "pretrained", **kwargs)
     except TypeError as err:
         raise FakescopeError(f"{cfg.model}: bad model_args ({err})") from None
+    if cfg.init_from:
+        load_start(model, cfg.init_from)
     if cfg.freeze_backbone:
         backbone = getattr(model, "backbone", None)
         if backbone is None:
@@ -76,6 +78,16 @@ def build_model(cfg: TrainConfig, model_cfg: PretrainedCfg, device: torch.device
     if cfg.qat.enabled:
         prepare_qat(model, momentum=cfg.qat.observer_momentum)
     return model.to(device, memory_format=torch.channels_last)
+
+
+def load_start(model: ClassifierModel, name: str) -> None:
+    """Copy the shipped weights of registered model `name` into `model` (the same network under another tag)."""
+    if name not in list_models(pretrained=True):
+        raise FakescopeError(f"init_from: {name!r} is not a registered model with weights (see `fakescope models`)")
+    try:
+        model.load_state_dict(create_model(name, pretrained=True).state_dict())
+    except RuntimeError as err:
+        raise FakescopeError(f"init_from: {name} is another network than the one trained ({str(err).splitlines()[0]})") from None
 
 
 class Checkpoint:
@@ -208,6 +220,7 @@ def train_epochs(
             temperature=cfg.distill.temperature,
             amp=cfg.amp,
             label_smoothing=cfg.optim.label_smoothing,
+            student_cfg=model.pretrained_cfg,
         )
     patience = cfg.schedule.early_stop_patience
     for epoch in range(start_epoch, cfg.schedule.epochs):
