@@ -21,6 +21,7 @@ import numpy as np
 from fakescope.constants import DEFAULT_MODEL
 from fakescope.detect import Detector
 from fakescope.evaluate import binary_metrics
+from fakescope.train.video_calibration import labelled_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -44,15 +45,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-def labelled_clips() -> list[tuple[Path, int, str]]:
-    clips = []
-    for folder in ("videos", "videos_more"):
-        meta = json.loads((DATA / folder / "metadata.json").read_text())
-        for name, row in sorted(meta.items()):
-            clips.append((DATA / folder / name, int(row["label"] == "FAKE"), row.get("dataset", folder)))
-    return clips
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="face model (default: the default one)")
@@ -62,7 +54,8 @@ def main() -> None:
 
     detector = Detector.from_pretrained(args.model, num_frames=args.frames, image_model=None, audio_model=None)
     rows = []
-    for path, label, dataset in labelled_clips():
+    for clip in labelled_clips([DATA / "videos", DATA / "videos_more"]):
+        path, label, dataset = Path(clip["path"]), clip["label"], clip["dataset"]
         r = detector.detect(path)
         tracks = [[s for _, s, _ in face.frames] for face in r.faces]
         rows.append(

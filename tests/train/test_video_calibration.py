@@ -19,7 +19,6 @@ from fakescope.train.video_calibration import (
     raw_video_score,
 )
 
-
 MODEL = "faceswap-effnet-lite0.dfdc_cutmix"
 
 
