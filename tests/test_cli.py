@@ -231,9 +231,10 @@ def test_scan_with_worker_processes_matches_in_process(tmp_path, face_jpg):
 
     def scores(path):
         rows = [json.loads(line) for line in path.read_text().splitlines()]
-        return sorted((row["file"], round(row["score"], 5)) for row in rows)
+        return dict(sorted((row["file"], row["score"]) for row in rows))
 
-    assert scores(one) == scores(two) and len(scores(two)) == 3
+    # a worker's thread count may change the last float digits of a forward, nothing more
+    assert scores(one) == pytest.approx(scores(two), abs=1e-4) and len(scores(two)) == 3
 
 
 def test_train_bad_config_is_one_line(tmp_path):
@@ -302,6 +303,8 @@ def test_export_then_detect_on_each_backend(tmp_path, face_jpg, keep_torch_threa
             [
                 "detect",
                 str(face_jpg),
+                "--model",
+                "faceswap-effnet-lite0.dfdc",
                 "--json",
                 "--backend",
                 backend,

@@ -18,9 +18,10 @@ Verdict = Literal["authentic", "suspicious", "manipulated"]
 
 # The face-swap model scored on every face crop, the AI-picture model added for pictures and
 # the speech model added for audio and a video's sound ("auto" in the Detector's options).
-# ACCURATE_MODEL: the CLIP face model, fewer false alarms on videos and portraits at about twice
-# the video cost (docs/RESULTS.md, "Across datasets").
-DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc"
+# DEFAULT_MODEL: the EfficientNet-Lite0 refined by the CLIP face model (distillation): its speed,
+# far fewer false alarms on other sources and portraits. ACCURATE_MODEL: the CLIP face model itself,
+# at about twice the video cost (docs/RESULTS.md, "Across datasets").
+DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc_ffpp_kd"
 ACCURATE_MODEL = "faceswap-clip-b16.dfdc_ffpp"
 DEFAULT_IMAGE_MODEL = "aigen-clip-b16.faces_flux"
 DEFAULT_AUDIO_MODEL = "stack-speech.speech"

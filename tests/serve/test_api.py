@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from fakescope.constants import DEFAULT_MODEL
 from fakescope.serve import ServeSettings, create_app
 from fakescope.serve.auth import SESSION_COOKIE, create_key
 from fakescope.serve.db import Job, new_id, utcnow
@@ -373,7 +374,7 @@ def test_health_readiness_models_and_metrics(client, alice):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
     models = client.get("/v1/models", headers=alice).json()
-    assert models["frames"] == 8 and models["models"][0]["name"] == "faceswap-effnet-lite0.dfdc"
+    assert models["frames"] == 8 and models["models"][0]["name"] == DEFAULT_MODEL
     assert models["models"][0]["input_kind"] == "face" and len(models["models"][0]["version"]) == 12
     text = client.get("/metrics")
     assert text.headers["content-type"].startswith("text/plain")

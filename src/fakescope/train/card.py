@@ -56,6 +56,8 @@ def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[st
             out[f"{prefix} {folder}"] = binary_metrics(labels[own], probs[own])
             members = [s for s, keep in zip(samples, own, strict=True) if keep]
             out.update(subgroup_metrics(f"{prefix} {folder}", members, probs[own]))
+        elif not labels[own].any():  # extra negatives (genuine portraits): how many it leaves real
+            out[f"{prefix} {folder} reals"] = {"n": int(own.sum()), "real_recall": float(np.mean(probs[own] < 0.5))}
     return out
 
 

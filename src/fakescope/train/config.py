@@ -73,6 +73,11 @@ class DataCfg(Strict):
         ),
     )
 
+    @property
+    def name(self) -> str:
+        """The data's name in cards and metrics: its folders joined by "+" (root first)."""
+        return "+".join([self.root.name, *(source.root.name for source in self.also)])
+
 
 class SbiCfg(Strict):
     p: float = Field(0.0, ge=0, le=1, description="probability that a real training face becomes a self-blended pseudo-fake")

@@ -166,7 +166,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
         head.calib.y, sigmoid(head.calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr
     )
     val_y = np.array([s.label for s in splits.val])
-    dataset = "+".join([cfg.data.root.name, *(source.root.name for source in cfg.data.also)])
+    dataset = cfg.data.name
     metrics: dict[str, dict[str, float]] = {}
     sections = {}
     for view in [CLEAN, *probe.robustness]:

@@ -298,7 +298,7 @@ def finish(
     thresholds = verdict_thresholds(calib_y, sigmoid(calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr)
     val_logits, val_y = predict_logits(model, loaders["val"], device=device, amp=False)
     val_probs = sigmoid(val_logits / temperature)
-    dataset = cfg.data.root.name
+    dataset = cfg.data.name
     val_metrics = binary_metrics(val_y, val_probs)
     model_cfg = model.pretrained_cfg
     report = write_report(
