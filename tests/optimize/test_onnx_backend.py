@@ -91,7 +91,6 @@ def test_missing_or_broken_files_are_clear_errors(copied):
 
 def test_find_and_load_by_model_name(copied):
     assert find_onnx(DEFAULT_MODEL, onnx_dir=copied.parent) == copied
-    assert find_onnx("faceswap-effnet-lite0", variant="fp32", onnx_dir=copied.parent) == copied
     model = load_model(DEFAULT_MODEL, backend="onnx", onnx_dir=copied.parent, threads=1)
     assert isinstance(model, OnnxModel) and model.variant == "fp32"
     assert isinstance(load_model(DEFAULT_MODEL, backend="torch"), torch.nn.Module)

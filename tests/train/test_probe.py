@@ -132,10 +132,12 @@ def test_linear_head_trains_reports_per_folder_and_exports(cache, folders, tmp_p
     ds = "alpha+beta+gamma"
     metrics = card["metrics"]
     assert metrics[f"{ds}/val"]["auc"] > 0.9 and metrics[f"{ds}/val jpeg70"]["auc"] > 0.9
-    # per folder when there are several (a folder with reals only has no AUC of its own), with its subgroups inside
+    # per folder when there are several (a folder with reals only: its real recall), with its subgroups inside
     assert metrics[f"{ds}/val alpha"]["auc"] > 0.9 and metrics[f"{ds}/val beta"]["auc"] > 0.9
     assert f"{ds}/val alpha source=GAN" in metrics and f"{ds}/val jpeg70 beta source=diffusion" in metrics
-    assert not any(" gamma" in key for key in metrics)
+    gamma = {key: row for key, row in metrics.items() if " gamma" in key}
+    assert set(gamma) == {f"{ds}/val gamma reals", f"{ds}/val jpeg70 gamma reals"}
+    assert all("auc" not in row and 0.0 <= row["real_recall"] <= 1.0 for row in gamma.values())
     # the REAL-only source gave reals to every split and no fake anywhere
     assert cache.folders(label=0)["gamma"] > 0 and cache.folders(label=1)["gamma"] == 0
     assert {view for _, view in cache.asked} == {"clean", "jpeg70"}
