@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -32,8 +31,6 @@ from fakescope.models.registry import get_pretrained_cfg
 from fakescope.progress import progress
 from fakescope.train.card import git_sha, write_fit
 from fakescope.train.config import Strict, read_yaml_mapping, validated
-
-log = logging.getLogger(__name__)
 
 
 class VideoCalibrationConfig(Strict):
@@ -96,21 +93,18 @@ def fit_map(z: np.ndarray, y: np.ndarray, c: float) -> tuple[float, float]:
     return float(clf.coef_[0, 0]), float(clf.intercept_[0])
 
 
-def leave_one_out(z: np.ndarray, y: np.ndarray, cfg: VideoCalibrationConfig) -> tuple[np.ndarray, list[str]]:
+def leave_one_out(raw: np.ndarray, y: np.ndarray, cfg: VideoCalibrationConfig) -> tuple[np.ndarray, list[str]]:
     """Each clip's calibrated P(fake) and verdict from a map and bands fitted on the other clips."""
+    z = np.vectorize(logit)(raw)
     probs, verdicts = np.zeros(len(y)), []
     for i in range(len(y)):
         rest = np.arange(len(y)) != i
         calibration = VideoCalibration(cfg.face_model, *fit_map(z[rest], y[rest], cfg.c))
-        in_sample = [calibration(_prob(v)) for v in z[rest]]
+        in_sample = [calibration(p) for p in raw[rest]]
         bands = Thresholds.from_card(verdict_thresholds(y[rest], in_sample, fpr=cfg.fpr, fnr=cfg.fnr))
-        probs[i] = calibration(_prob(z[i]))
+        probs[i] = calibration(raw[i])
         verdicts.append(bands.verdict(probs[i]))
     return probs, verdicts
-
-
-def _prob(z: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def clip_table(y: np.ndarray, probs: np.ndarray, verdicts: list[str] | None) -> dict:
@@ -146,9 +140,8 @@ def fit_video_calibration(cfg: VideoCalibrationConfig, *, out: Path | None = Non
     if len(scored) < 4 or len(set(y)) < 2:
         raise FakescopeError(f"video calibration needs at least 4 clips with a face, of both labels (got {len(scored)})")
     raw = np.array([raw_video_score(frames[i]) for i in scored])
-    z = np.vectorize(logit)(raw)
-    oof, verdicts = leave_one_out(z, y, cfg)
-    slope, bias = fit_map(z, y, cfg.c)
+    oof, verdicts = leave_one_out(raw, y, cfg)
+    slope, bias = fit_map(np.vectorize(logit)(raw), y, cfg.c)
     card = get_pretrained_cfg(cfg.face_model).thresholds
     card_bands = Thresholds.from_card(card) if card else Thresholds()
     raw_verdicts = [card_bands.verdict(p) for p in raw]
