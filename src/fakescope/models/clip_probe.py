@@ -6,6 +6,10 @@ class tokens it reads, their training mean/std, and a linear layer (or a one-hid
 Middle layers carry more low-level evidence than the final embedding, and a head this small trains
 on cached tokens (train.features) in seconds, so every model here is cheap to retrain and to judge
 across datasets (train.protocol).
+
+"Light tuning" (`tuned_blocks` = N > 0): the model also holds its own copy of the tower's last N blocks,
+trained with the head (train.tuning) on cached inputs to them; the shared tower runs its first 12 - N
+blocks, frozen as ever, and those N blocks ship with the head.
 """
 
 from __future__ import annotations
@@ -13,16 +17,31 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fakescope.errors import ModelError
 from fakescope.models.base import ClassifierModel
-from fakescope.models.clip import CLIP_MEAN, CLIP_SIZE, CLIP_STD, WIDTH, class_tokens
+from fakescope.models.clip import (
+    CLIP_MEAN,
+    CLIP_SIZE,
+    CLIP_STD,
+    LAYERS,
+    TOKENS,
+    WIDTH,
+    ClipLayer,
+    ClipVisionTower,
+    bf16_is_fast,
+    class_tokens,
+    frozen_states,
+    shared_clip_tower,
+)
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
 
 CLIP_LICENSE = "CLIP weights: MIT (OpenAI); head: see dataset"
+MAX_TUNED_BLOCKS = 2  # light tuning: the last blocks only, so the frozen part's outputs can be cached
 
 
-def clip_cfg(tag: str, config: str, **kwargs: object) -> PretrainedCfg:
-    arch = config.removesuffix(f"-{tag}")
+def clip_cfg(tag: str, config: str, *, arch: str | None = None, **kwargs: object) -> PretrainedCfg:
+    arch = arch or config.removesuffix(f"-{tag}")
     return PretrainedCfg(
         file=f"{arch.replace('-', '_')}.{tag}.pt",
         input_size=(3, CLIP_SIZE, CLIP_SIZE),
@@ -39,12 +58,22 @@ class ClipProbe(ClassifierModel):
 
     `features(pixels)` runs the shared tower only as deep as the deepest layer read; `tokens_features`
     does the rest from cached tokens (B, 13, 768), so training and inference share every step after
-    the tower.
+    the tower. With `tuned_blocks` = N the class tokens of layers 13 - N..12 come from the model's own
+    blocks instead (`blocks`, in its state dict): `hidden_features` does that from cached tokens and the
+    cached hidden state after block 12 - N, and `features(pixels)` is the same on the tower's output.
     """
 
-    def __init__(self, pretrained_cfg: PretrainedCfg, *, layers: tuple[int, ...], hidden: int = 0) -> None:
+    def __init__(self, pretrained_cfg: PretrainedCfg, *, layers: tuple[int, ...], hidden: int = 0, tuned_blocks: int = 0) -> None:
         super().__init__(pretrained_cfg)
         self.layers = tuple(sorted(layers))
+        if not 0 <= tuned_blocks <= MAX_TUNED_BLOCKS:
+            raise ModelError(f"tuned_blocks {tuned_blocks}: light tuning trains 0..{MAX_TUNED_BLOCKS} of the last blocks")
+        if tuned_blocks and self.layers[-1] != LAYERS:
+            raise ModelError(f"tuned_blocks {tuned_blocks}: the head must read layer {LAYERS} (it reads {self.layers})")
+        self.tuned_blocks = tuned_blocks
+        self.frozen_blocks = LAYERS - tuned_blocks
+        # Random until `init_tuned_blocks` (training) or the shipped weights set them: building one reads no tower.
+        self.blocks = nn.ModuleList(ClipLayer() for _ in range(tuned_blocks))
         dim = WIDTH * len(self.layers)
         self.register_buffer("feat_mean", torch.zeros(dim))
         self.register_buffer("feat_std", torch.ones(dim))
@@ -59,8 +88,39 @@ class ClipProbe(ClassifierModel):
         picked = tokens[:, list(self.layers)].reshape(tokens.shape[0], -1).float()
         return (picked - self.feat_mean) / self.feat_std
 
+    def init_tuned_blocks(self, tower: ClipVisionTower | None = None) -> None:
+        """Start the tuned blocks from the tower's own last blocks (the shared tower unless given)."""
+        source = (tower or shared_clip_tower()).vision_model.encoder.layers[self.frozen_blocks :]
+        for own, frozen in zip(self.blocks, source, strict=True):
+            own.load_state_dict(frozen.state_dict())
+
+    def tuned_tokens(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, N, 768) float32 class tokens of each tuned block, from the hidden state (B, 197, 768) before them;
+        the last block computes its class token only."""
+        x, out = hidden.float(), []
+        for block in self.blocks[:-1]:
+            x = block(x)
+            out.append(x[:, 0])
+        out.append(self.blocks[-1].class_token(x))
+        return torch.stack(out, dim=1).float()
+
+    def hidden_features(self, tokens: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """`tokens_features` of the frozen class tokens (B, >= 13 - N, 768) up to layer 12 - N and the tuned
+        blocks' tokens from `hidden`, the state after block 12 - N."""
+        if tokens.shape[1] <= self.frozen_blocks or tuple(hidden.shape[1:]) != (TOKENS, WIDTH):
+            raise ModelError(
+                f"tuned CLIP head: expected tokens of layers 0..{self.frozen_blocks} and (B, {TOKENS}, {WIDTH}) hidden states, "
+                f"got {tuple(tokens.shape)} and {tuple(hidden.shape)}"
+            )
+        frozen = tokens[:, : self.frozen_blocks + 1].float()
+        return self.tokens_features(torch.cat([frozen, self.tuned_tokens(hidden)], dim=1))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tokens_features(class_tokens(x, max(self.layers)))
+        if not self.tuned_blocks:
+            return self.tokens_features(class_tokens(x, max(self.layers)))
+        tokens, hidden = frozen_states(x, self.frozen_blocks)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_is_fast()):  # as the frozen part, and training
+            return self.hidden_features(tokens, hidden)
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:
         return self.head(feat)
@@ -89,19 +149,29 @@ def aigen_clip_b16(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> Classi
     return ClipProbe(pretrained_cfg, layers=AIGEN_LAYERS, **kwargs)  # type: ignore[arg-type]
 
 
+FACESWAP_CROP = {
+    "input_kind": "face",
+    "face_margin": -0.2,  # the DFDC crops' geometry, as faceswap-effnet-lite0: one crop serves both
+    "face_shift": 0.07,
+    "dataset": "dfdc_faces + ffpp_faces (+ real portraits of ai_faces and ai_flux as negatives)",
+    "license": "weights: research only (DFDC, FaceForensics++ terms); " + CLIP_LICENSE,
+}
+
+
 @register_model(
     {
-        "dfdc_ffpp": clip_cfg(
-            "dfdc_ffpp",
-            "faceswap-clip-b16-dfdc_ffpp",
-            input_kind="face",
-            face_margin=-0.2,  # the DFDC crops' geometry, as faceswap-effnet-lite0: one crop serves both
-            face_shift=0.07,
-            dataset="dfdc_faces + ffpp_faces (+ real portraits of ai_faces and ai_flux as negatives)",
-            license="weights: research only (DFDC, FaceForensics++ terms); " + CLIP_LICENSE,
-        )
+        "dfdc_ffpp": clip_cfg("dfdc_ffpp", "faceswap-clip-b16-dfdc_ffpp", **FACESWAP_CROP),
+        "dfdc_ffpp_tuned": clip_cfg(
+            "dfdc_ffpp_tuned",
+            "faceswap-clip-b16-dfdc_ffpp-tuned",
+            arch="faceswap-clip-b16",
+            extra={"tuned_blocks": 1},
+            **FACESWAP_CROP,
+        ),
     }
 )
 def faceswap_clip_b16(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
-    """Face swap / reenactment: an MLP head on frozen CLIP class tokens of every layer of the face crop."""
+    """Face swap / reenactment: an MLP head on CLIP class tokens of every layer of the face crop; the tower is
+    frozen, or all but its last blocks (`tuned_blocks` of the tag, e.g. dfdc_ffpp_tuned)."""
+    kwargs.setdefault("tuned_blocks", int(pretrained_cfg.extra.get("tuned_blocks", 0)))
     return ClipProbe(pretrained_cfg, layers=FACESWAP_LAYERS, hidden=FACESWAP_HIDDEN, **kwargs)  # type: ignore[arg-type]

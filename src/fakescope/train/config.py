@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fakescope.data.splits import DEFAULT_CALIB_FRACTION, DEFAULT_SEED, DEFAULT_VAL_FRACTION
 from fakescope.errors import FakescopeError
+from fakescope.models.clip_probe import MAX_TUNED_BLOCKS
 from fakescope.train.speech.catalogue import DEFAULT_GENERATORS
 from fakescope.train.speech.rawboost import Stage
 
 M = TypeVar("M", bound=BaseModel)
+DEFAULT_TUNE_LR = 1e-5  # pretrained blocks move 100x slower than the head (optim.lr ~1e-3)
 
 
 class Strict(BaseModel):
@@ -162,12 +164,28 @@ class DistillCfg(Strict):
 
 
 class ProbeCfg(Strict):
-    """A head fitted on cached frozen-backbone tokens (CLIP models): no epochs, seconds on a CPU."""
+    """A head fitted on cached frozen-backbone tokens (CLIP models): no epochs, seconds on a CPU. With
+    `tune_blocks` the backbone's last blocks train too (light tuning), from cached inputs to them."""
 
     views: list[str] = Field(["clean"], description="how train pictures are read: clean and/or perturbations (jpeg70, resize0.5)")
     c_grid: list[float] = Field([0.003, 0.01, 0.03, 0.1, 0.3], description="inverse L2 strengths tried; calib LogLoss picks one")
     balance: bool = Field(True, description="weight every (dataset, class) cell of train equally")
     robustness: list[str] = Field([], description="perturbations the val split is also scored under (card metrics)")
+    tune_blocks: int = Field(
+        0,
+        ge=0,
+        le=MAX_TUNED_BLOCKS,
+        description="also train the tower's last N blocks, from cached inputs to them (the model must tune as many)",
+    )
+    tune_lr: float | None = Field(
+        None, gt=0, description=f"learning rate of the tuned blocks (default {DEFAULT_TUNE_LR}); the head keeps optim.lr"
+    )
+
+    @model_validator(mode="after")
+    def _check_tuning(self) -> ProbeCfg:
+        if self.tune_lr is not None and self.tune_blocks == 0:
+            raise ValueError("tune_lr is set but tune_blocks is 0: nothing is tuned (set tune_blocks: 1 or 2, or drop tune_lr)")
+        return self
 
 
 class TrainConfig(Strict):

@@ -9,6 +9,11 @@ through the same resize and normaliser as inference (`data.images.load_rgb`, `mo
 Cache: `runs/features/clip-b16/<view>/<folder>-<hash>.npz`, one per data folder, keyed by file path,
 size and mtime (a changed file is recomputed), written every few hundred pictures so an interrupted
 run resumes where it stopped.
+
+Blocks tuned on top of the frozen tower (models.clip_probe, `tuned_blocks`) train on its hidden states
+instead: every token after the first k blocks, ~300 KB a picture, so they go to chunk files written once
+each (`runs/features/clip-b16-hidden<k>/<view>/<folder>-<hash>/chunk-0000.npz`, same keys) rather than
+into one file rewritten as it grows.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +29,9 @@ import torch
 
 from fakescope.data.images import load_rgb
 from fakescope.data.samples import Sample
+from fakescope.errors import FakescopeError
 from fakescope.evaluate.perturb import parse_perturbation
-from fakescope.models.clip import CLIP_MEAN, CLIP_SIZE, CLIP_STD, LAYERS, class_tokens
+from fakescope.models.clip import CLIP_MEAN, CLIP_SIZE, CLIP_STD, LAYERS, TOKENS, WIDTH, class_tokens, frozen_states
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.transforms import normalize
 from fakescope.progress import progress
@@ -36,6 +42,7 @@ BACKBONE = "clip-b16"
 CLEAN = "clean"
 DEFAULT_CACHE = Path("runs/features")
 SAVE_EVERY = 512
+HIDDEN_CHUNK = 256  # pictures per hidden-state chunk file (~77 MB)
 CLIP_INPUT = PretrainedCfg(input_size=(3, CLIP_SIZE, CLIP_SIZE), mean=CLIP_MEAN, std=CLIP_STD)
 
 
@@ -44,9 +51,17 @@ def file_key(path: Path) -> str:
     return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
+def _folder_stem(folder: Path) -> str:
+    return f"{folder.name}-{hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]}"
+
+
 def _cache_path(cache_dir: Path, view: str, folder: Path) -> Path:
-    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
-    return cache_dir / BACKBONE / view / f"{folder.name}-{digest}.npz"
+    return cache_dir / BACKBONE / view / f"{_folder_stem(folder)}.npz"
+
+
+def hidden_dir(cache_dir: Path, view: str, folder: Path, blocks_frozen: int) -> Path:
+    """The folder of chunk files holding a data folder's hidden states after `blocks_frozen` blocks."""
+    return cache_dir / f"{BACKBONE}-hidden{blocks_frozen}" / view / _folder_stem(folder)
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
@@ -64,15 +79,24 @@ def _save(path: Path, table: dict[str, np.ndarray]) -> None:
     os.replace(tmp, path)
 
 
-def compute_tokens(paths: Sequence[Path], view: str = CLEAN, *, batch_size: int = 32) -> np.ndarray:
-    """(N, 13, 768) float32 class tokens of these files read through `view`, without any cache."""
+def _pixel_batches(paths: Sequence[Path], view: str, batch_size: int) -> Iterator[torch.Tensor]:
+    """CLIP-normalised (B, 3, 224, 224) batches of these files read through `view`, as inference reads them."""
     perturb = None if view == CLEAN else parse_perturbation(view)
-    out = []
     for start in range(0, len(paths), batch_size):
         images = [load_rgb(p, CLIP_SIZE, perturb) for p in paths[start : start + batch_size]]
-        batch = normalize(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), CLIP_INPUT)
-        out.append(class_tokens(batch, LAYERS).numpy())
-    return np.concatenate(out) if out else np.zeros((0, LAYERS + 1, 768), np.float32)
+        yield normalize(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), CLIP_INPUT)
+
+
+def compute_tokens(paths: Sequence[Path], view: str = CLEAN, *, batch_size: int = 32) -> np.ndarray:
+    """(N, 13, 768) float32 class tokens of these files read through `view`, without any cache."""
+    out = [class_tokens(batch, LAYERS).numpy() for batch in _pixel_batches(paths, view, batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, LAYERS + 1, WIDTH), np.float32)
+
+
+def compute_hidden(paths: Sequence[Path], view: str = CLEAN, *, blocks_frozen: int, batch_size: int = 32) -> np.ndarray:
+    """(N, 197, 768) float16 hidden states of these files after the tower's first `blocks_frozen` blocks, no cache."""
+    out = [frozen_states(batch, blocks_frozen)[1].numpy().astype(np.float16) for batch in _pixel_batches(paths, view, batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, TOKENS, WIDTH), np.float16)
 
 
 def cached_tokens(
@@ -112,3 +136,68 @@ def _fill_folder(folder: Path, members: Sequence[Sample], view: str, cache_dir: 
                 _save(path, table)
                 bar.advance(task, len(chunk))
     return {k: table[k] for k in keys}
+
+
+def cached_hidden(
+    samples: Sequence[Sample],
+    view: str = CLEAN,
+    *,
+    blocks_frozen: int,
+    cache_dir: Path = DEFAULT_CACHE,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """(N, 197, 768) hidden states of `samples` (in order) after the frozen tower's first `blocks_frozen` blocks,
+    through `view`, computing only what is missing. float16 as stored: a train split's are gigabytes."""
+    if not 0 <= blocks_frozen <= LAYERS:
+        raise FakescopeError(f"hidden states after {blocks_frozen} blocks: the tower has 0..{LAYERS}")
+    out = np.empty((len(samples), TOKENS, WIDTH), np.float16)
+    by_folder: dict[Path, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_folder.setdefault(_folder_of(s.path), []).append(i)
+    for folder, rows in by_folder.items():
+        directory = hidden_dir(cache_dir, view, folder, blocks_frozen)
+        keys = [file_key(samples[i].path) for i in rows]
+        index = _fill_chunks(directory, folder, keys, [samples[i].path for i in rows], view, blocks_frozen, batch_size)
+        wanted: dict[Path, list[tuple[int, int]]] = {}
+        for i, key in zip(rows, keys, strict=True):
+            chunk, row = index[key]
+            wanted.setdefault(chunk, []).append((i, row))
+        for chunk, pairs in wanted.items():
+            with np.load(chunk) as data:
+                hidden = data["hidden"]
+            out[[i for i, _ in pairs]] = hidden[[row for _, row in pairs]]
+    return out
+
+
+def _chunk_index(directory: Path) -> dict[str, tuple[Path, int]]:
+    """key -> (chunk file, row) over the chunks written so far (only their keys are read)."""
+    index: dict[str, tuple[Path, int]] = {}
+    for chunk in sorted(directory.glob("chunk-*.npz")):
+        with np.load(chunk) as data:
+            index.update({key: (chunk, row) for row, key in enumerate(data["keys"].tolist())})
+    return index
+
+
+def _fill_chunks(
+    directory: Path, folder: Path, keys: list[str], paths: list[Path], view: str, blocks_frozen: int, batch_size: int
+) -> dict[str, tuple[Path, int]]:
+    """Compute the hidden states of the keys no chunk holds yet, one new chunk file per HIDDEN_CHUNK pictures."""
+    index = _chunk_index(directory)
+    missing = list({k: p for k, p in zip(keys, paths, strict=True) if k not in index}.items())
+    if not missing:
+        return index
+    log.info("CLIP hidden states: %d of %d pictures of %s (%s) to compute", len(missing), len(set(keys)), folder.name, view)
+    directory.mkdir(parents=True, exist_ok=True)
+    number = max((int(c.stem.split("-")[1]) + 1 for c in directory.glob("chunk-*.npz")), default=0)
+    with progress() as bar:
+        task = bar.add_task(f"CLIP hidden {folder.name} {view}", total=len(missing), info="")
+        for start in range(0, len(missing), HIDDEN_CHUNK):
+            part = missing[start : start + HIDDEN_CHUNK]
+            hidden = compute_hidden([p for _, p in part], view, blocks_frozen=blocks_frozen, batch_size=batch_size)
+            chunk, tmp = directory / f"chunk-{number:04d}.npz", directory / f".tmp-chunk-{number:04d}.npz"
+            np.savez(tmp, keys=np.array([k for k, _ in part]), hidden=hidden)
+            os.replace(tmp, chunk)
+            index.update({key: (chunk, row) for row, (key, _) in enumerate(part)})
+            number += 1
+            bar.advance(task, len(part))
+    return index

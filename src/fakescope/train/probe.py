@@ -5,7 +5,8 @@ on standardised tokens: a linear head is a logistic regression per strength of `
 head trains for `schedule.epochs` (AdamW, `optim`, weighted BCE); either way the calib LogLoss picks
 the strength or the epoch, then temperature and verdict bands are fitted on calib and val is scored once,
 clean and under each `probe.robustness` perturbation, per dataset and per method. Train pictures can
-be read through several views (`probe.views`: clean, jpeg70, resize0.5) as augmentation.
+be read through several views (`probe.views`: clean, jpeg70, resize0.5) as augmentation. With
+`probe.tune_blocks` the tower's last blocks train with the head (train.tuning), from cached hidden states.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from fakescope.train.card import export_weights, git_sha, input_contract, subgro
 from fakescope.train.config import ProbeCfg, TrainConfig
 from fakescope.train.features import CLEAN, cached_tokens
 from fakescope.train.loaders import make_splits
+from fakescope.train.tuning import fit_tuned, tuned_hidden, tuned_logits
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +102,13 @@ def fit_mlp(model: ClipProbe, train: Fit, calib: Fit, cfg: TrainConfig) -> dict[
     return {"best_epoch": int(np.argmin(history)) + 1, "calib_logloss_by_epoch": history}
 
 
-def head_logits(model: ClipProbe, tokens: np.ndarray) -> np.ndarray:
-    """Raw logits of the head (eval mode) on cached tokens (N, 13, 768)."""
+def head_logits(model: ClipProbe, tokens: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
+    """Raw logits of the head (eval mode) on cached tokens (N, 13, 768); a tuned head also reads the cached
+    hidden states before its blocks (N, 197, 768)."""
+    if model.tuned_blocks:
+        if hidden is None:
+            raise FakescopeError("a head with tuned blocks scores cached hidden states too (train.tuning.tuned_hidden)")
+        return tuned_logits(model, tokens, hidden)
     model.eval()
     with torch.no_grad():
         return model.classifier(model.tokens_features(torch.from_numpy(tokens))).reshape(-1).numpy().astype(np.float64)
@@ -109,11 +116,13 @@ def head_logits(model: ClipProbe, tokens: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Fit:
-    """Tokens (N, 13, 768), labels and sample weights of one side of a fit."""
+    """Tokens (N, 13, 768), labels and sample weights of one side of a fit; for a tuned head also the hidden
+    states (N, 197, 768) its blocks start from."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
+    hidden: np.ndarray | None = None
 
 
 @dataclass
@@ -126,9 +135,9 @@ class Head:
     calib: Fit
     calib_logits: np.ndarray
 
-    def probs(self, tokens: np.ndarray) -> np.ndarray:
-        """Calibrated P(fake) of cached tokens (N, 13, 768)."""
-        return sigmoid(head_logits(self.model, tokens) / self.temperature)
+    def probs(self, tokens: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated P(fake) of cached tokens (N, 13, 768) (and hidden states, for a tuned head)."""
+        return sigmoid(head_logits(self.model, tokens, hidden) / self.temperature)
 
 
 def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: Sequence[Sample]) -> Head:
@@ -140,6 +149,11 @@ def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: S
     model = create_model(cfg.model, pretrained=False)
     if not isinstance(model, ClipProbe):
         raise FakescopeError(f"{cfg.model}: a probe recipe needs a frozen-backbone model (aigen-clip-b16, faceswap-clip-b16)")
+    if probe.tune_blocks != model.tuned_blocks:
+        raise FakescopeError(
+            f"probe.tune_blocks is {probe.tune_blocks} but {cfg.model} tunes {model.tuned_blocks} blocks: "
+            "name a model tag that tunes as many (faceswap-clip-b16.dfdc_ffpp_tuned tunes 1)"
+        )
     views_samples = [s for _ in probe.views for s in train_samples]
     weights = cell_weights(views_samples) if probe.balance else np.ones(len(views_samples))
     train = Fit(
@@ -149,8 +163,16 @@ def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: S
     )
     calib = Fit(cached_tokens(calib_samples), np.array([s.label for s in calib_samples]), np.ones(len(calib_samples)))
     standardise(model, train.x[:, list(model.layers)].reshape(len(train.x), -1))
-    choice = fit_linear(model, train, calib, probe.c_grid) if model.hidden == 0 else fit_mlp(model, train, calib, cfg)
-    calib_logits = head_logits(model, calib.x)
+    if model.tuned_blocks:
+        hidden = [tuned_hidden(model, train_samples, view) for view in probe.views]
+        train.hidden = hidden[0] if len(hidden) == 1 else np.concatenate(hidden)  # type: ignore[arg-type]
+        calib.hidden = tuned_hidden(model, calib_samples)
+        choice = fit_tuned(model, train, calib, cfg)
+    elif model.hidden == 0:
+        choice = fit_linear(model, train, calib, probe.c_grid)
+    else:
+        choice = fit_mlp(model, train, calib, cfg)
+    calib_logits = head_logits(model, calib.x, calib.hidden)
     return Head(model, fit_temperature(calib_logits, calib.y), choice, calib, calib_logits)
 
 
@@ -170,7 +192,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
     metrics: dict[str, dict[str, float]] = {}
     sections = {}
     for view in [CLEAN, *probe.robustness]:
-        probs = head.probs(cached_tokens(splits.val, view))
+        probs = head.probs(cached_tokens(splits.val, view), tuned_hidden(model, splits.val, view))
         prefix = f"{dataset}/val" if view == CLEAN else f"{dataset}/val {view}"
         metrics[prefix] = binary_metrics(val_y, probs)
         metrics.update(subgroup_metrics(prefix, splits.val, probs))
@@ -190,6 +212,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
         "extra": {
             **choice,
             "layers": list(model.layers),
+            "tuned_blocks": model.tuned_blocks,
             "git": git_sha(),
             "train_seconds": round(time.monotonic() - start, 1),
             "config": cfg.model_dump(mode="json"),
