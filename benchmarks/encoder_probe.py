@@ -25,13 +25,12 @@ one-hidden-layer MLP), then judged two ways:
   where it has some. `--data none` leaves the corpus out
   of the fit (speech_tts's other sources only).
 
-Conditioning (`--conditioning lowpass`, the default) takes away what speech_tts's README names as
-shortcuts, on both classes alike, after the inference preprocessing (silence trimmed, loudness
-normalised): a low-pass at about 7 kHz (soxr down to 15 kHz and back; resampled clips lost the top
-band, native 16 kHz ones kept it), loudness normalised again, and white noise at -70 dBFS (digital
-silence is far more common in the fakes). `--conditioning none` reads the clips as inference does.
+Conditioning (`--conditioning conditioned`, the default) reads the clips as `audio-whisper-base` does
+(models.whisper.WhisperLogMel(conditioned=True): the band above 7 kHz cut, digital silence filled with
+white noise), taking away what speech_tts's README names as shortcuts on both classes alike;
+`--conditioning none` reads them as Whisper's own recipe does.
 
-    python benchmarks/encoder_probe.py [--encoder tiny.en|base] [--conditioning lowpass|none]
+    python benchmarks/encoder_probe.py [--encoder tiny.en|base] [--conditioning conditioned|none]
         [--evaluations families sources] [--data runs/speech_corpus|none] [--tts ../shared/data/speech_tts]
         [--families gan-vocoder tts ...] [--threads 2] [--out runs/encoder_probe-<encoder>-<conditioning>.json]
 """
@@ -60,18 +59,15 @@ from audio_generalisation import SYNTH_FAMILIES, corpus_version, held_out_set, m
 from fakescope.data import Sample, load_samples
 from fakescope.data.audio import SpeechClipDataset, pad_batch
 from fakescope.data.speech_sources import DIGIT_SOURCE
-from fakescope.media.audio import SAMPLE_RATE, normalize_loudness, resample
 from fakescope.media.files import AUDIO_EXTENSIONS
 from fakescope.models import get_pretrained_cfg
-from fakescope.models.audio_features import masked_mean_spread
+from fakescope.models.audio_features import FRAME_STATISTICS, masked_frame_statistics
 from fakescope.models.whisper import WHISPER_VARIANTS, WhisperLogMel, WhisperName, pretrained_whisper_encoder
 
 log = logging.getLogger(__name__)
 
-STATISTICS = ("mean", "spread", "change")
-CONDITIONINGS = ("lowpass", "none")
-LOWPASS_RATE = 15_000  # soxr's anti-alias filter at this rate: -3.6 dB at 7.0-7.2 kHz, -49 dB from 7.4 kHz
-DITHER_DBFS = -70.0
+STATISTICS = FRAME_STATISTICS
+CONDITIONINGS = ("conditioned", "none")
 FALSE_ALARM_TARGET = 0.05
 MIN_FAKES = 10  # a held-out source counts in the `_10_fakes` figures with at least this many fakes
 CALIB_SHARE = 0.15  # of the training groups, held out of the fit to place the false-alarm threshold
@@ -99,38 +95,19 @@ def feature_sets(encoder: WhisperName) -> dict[str, tuple[tuple[str, ...], tuple
     return sets | {block: ((block,), mean_spread) for block in blocks}
 
 
-def condition_clip(clip: np.ndarray, seed: int) -> np.ndarray:
-    """A prepared (trimmed, loudness-normalised) 16 kHz clip low-passed at about 7 kHz, normalised
-    again, with white noise at DITHER_DBFS (seeded per clip: the same features on every run)."""
-    low = resample(resample(clip, SAMPLE_RATE, LOWPASS_RATE), LOWPASS_RATE, SAMPLE_RATE)[: clip.size]
-    low = normalize_loudness(np.pad(low, (0, clip.size - low.size)))
-    noise = np.random.default_rng(seed).standard_normal(low.size) * 10 ** (DITHER_DBFS / 20)
-    return (low + noise).astype(np.float32)
-
-
-def prepared_clips(samples: list[Sample], conditioning: str) -> SpeechClipDataset:
-    clips = SpeechClipDataset(samples, get_pretrained_cfg("audio-whisper-probe.speech"))
-    if conditioning == "lowpass":
-        clips.clips = [
-            condition_clip(c, zlib.crc32(s.path.name.encode())) for c, s in zip(clips.clips, clips.samples, strict=True)
-        ]
-    return clips
-
-
-def masked_statistics(frames: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-    """(B, T, D) frames with a (B, T) mask → their mean, spread (as the shipped probe reads them) and mean
-    |frame-to-frame change|, each (B, D)."""
-    pairs = (mask[:, 1:] & mask[:, :-1]).float()
-    change = (pairs.unsqueeze(-1) * (frames[:, 1:] - frames[:, :-1]).abs()).sum(1) / pairs.sum(1, keepdim=True).clamp(min=1)
-    return [*masked_mean_spread(frames, mask), change]
+def prepared_clips(samples: list[Sample]) -> SpeechClipDataset:
+    return SpeechClipDataset(samples, get_pretrained_cfg("audio-whisper-probe.speech"))
 
 
 @torch.inference_mode()
-def encoder_statistics(clips: SpeechClipDataset, encoder_name: WhisperName, batch_size: int = 16) -> dict[str, np.ndarray]:
+def encoder_statistics(
+    clips: SpeechClipDataset, encoder_name: WhisperName, conditioning: str, batch_size: int = 16
+) -> dict[str, np.ndarray]:
     """Every stage's statistics over each clip's first window: {"<stage>/<statistic>": (N, D)}, in
     the clips' order. Batches hold clips of similar length (less padding; masked either way)."""
     stages = stages_of(encoder_name)
-    frontend, encoder = WhisperLogMel(), pretrained_whisper_encoder(len(stages) - 2, encoder_name)
+    frontend = WhisperLogMel(conditioned=conditioning == "conditioned")
+    encoder = pretrained_whisper_encoder(len(stages) - 2, encoder_name)
     order = np.argsort([min(c.size, clips.window) for c in clips.clips], kind="stable")
     out: dict[str, list[np.ndarray]] = {f"{stage}/{stat}": [] for stage in stages for stat in STATISTICS}
     loader = torch.utils.data.DataLoader(
@@ -143,7 +120,7 @@ def encoder_statistics(clips: SpeechClipDataset, encoder_name: WhisperName, batc
         blocks, mask = encoder(mel, mel_mask)
         frames = [(mel.transpose(1, 2), mel_mask), (stem, mask), *((h, mask) for h in blocks)]
         for stage, (x, x_mask) in zip(stages, frames, strict=True):
-            for stat, value in zip(STATISTICS, masked_statistics(x, x_mask), strict=True):
+            for stat, value in zip(STATISTICS, masked_frame_statistics(x, x_mask, STATISTICS), strict=True):
                 out[f"{stage}/{stat}"].append(value.numpy())
         if step % 25 == 0:
             done = (step + 1) * batch_size
@@ -159,10 +136,10 @@ def cached_statistics(
 ) -> tuple[dict[str, np.ndarray], list[Sample]]:
     """The statistics of `samples`' usable clips, computed once per data version, encoder and conditioning."""
     cache = STATS_DIR / f"{name}-{encoder}-{conditioning}.npz"
-    clips = prepared_clips(samples, conditioning)
+    clips = prepared_clips(samples)
     if not cache.is_file():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        stats = encoder_statistics(clips, encoder)
+        stats = encoder_statistics(clips, encoder, conditioning)
         np.savez(cache.with_suffix(".part.npz"), **stats)
         cache.with_suffix(".part.npz").replace(cache)
     with np.load(cache) as stored:
@@ -343,7 +320,7 @@ def data_name(root: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", choices=list(WHISPER_VARIANTS), default="tiny.en")
-    parser.add_argument("--conditioning", choices=CONDITIONINGS, default="lowpass")
+    parser.add_argument("--conditioning", choices=CONDITIONINGS, default="conditioned")
     parser.add_argument("--evaluations", nargs="+", choices=("families", "sources"), default=["families", "sources"])
     parser.add_argument("--data", type=Path, default=Path("runs/speech_corpus"), help="the speech corpus, or none")
     parser.add_argument("--tts", type=Path, default=Path("../shared/data/speech_tts"))

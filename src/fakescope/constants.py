@@ -25,6 +25,8 @@ DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc_ffpp_kd"
 ACCURATE_MODEL = "faceswap-clip-b16.dfdc_ffpp"
 DEFAULT_IMAGE_MODEL = "aigen-clip-b16.faces_flux"
 DEFAULT_AUDIO_MODEL = "stack-speech.speech"
+# Every audio path (decoding, speech models, Whisper) works at this rate.
+SAMPLE_RATE = 16_000
 
 # The engine defaults that the CLI, the service settings and the library share (detect.options).
 # yuface: the most frames with a face, the fastest, and the same video AUC as MTCNN within a few

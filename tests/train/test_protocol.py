@@ -67,9 +67,9 @@ def write_protocol(path: Path, recipe: Path, a: Path, b: Path, rows: str, shippe
 
 
 def tokens_of(separable: bool):
-    """cached_tokens stand-in: N(0, 1) tokens seeded by file name, fakes shifted by +2 in 100 coordinates if separable."""
+    """cached_inputs stand-in: N(0, 1) tokens seeded by file name, fakes shifted by +2 in 100 coordinates if separable."""
 
-    def fake_cached_tokens(samples: Sequence[Sample], view: str = "clean", **_: object) -> np.ndarray:
+    def fake_cached_tokens(model: object, samples: Sequence[Sample], view: str = "clean", **_: object) -> np.ndarray:
         out = []
         for s in samples:
             t = np.random.default_rng(zlib.crc32(f"{s.path}|{view}".encode())).normal(size=(13, 768)).astype(np.float32)
@@ -104,6 +104,7 @@ def test_split_semantics(tmp_path, folders):
         "  - {name: in, train: [A], test: A}\n  - {name: cross, train: [A], test: B}\n"
         "  - {name: held, train: [A, B], test: B, hold_out: method=m1}\n"
         "  - {name: none, train: [A], test: B, hold_out: method=m9}\n"
+        "  - {name: either, train: [A, B], test: B, hold_out: 'family=vc | method=m1'}\n"
     )
     cfg = load_protocol(write_protocol(tmp_path / "p.yaml", recipe, a, b, rows))
     splits = load_datasets(cfg, load_config(recipe))
@@ -122,13 +123,15 @@ def test_split_semantics(tmp_path, folders):
     assert len([s for s in test if s.label == 1]) == PER_CLASS // 2, "every held-out fake of B, from any split"
     with pytest.raises(FakescopeError, match="hold_out method=m9 matches no FAKE picture of B"):
         row_samples(cfg.rows[3], splits)
+    # One family named by each folder's own column: a fake matching any pair is held out.
+    assert [paths(side) for side in row_samples(cfg.rows[4], splits)] == [paths(side) for side in (train, calib, test)]
 
 
 @pytest.mark.parametrize("separable", [True, False])
 def test_run_writes_a_table_with_computed_auc(tmp_path, folders, monkeypatch, separable):
     a, b, recipe = folders
-    monkeypatch.setattr(probe, "cached_tokens", tokens_of(separable))
-    monkeypatch.setattr(protocol, "cached_tokens", tokens_of(separable))
+    monkeypatch.setattr(probe, "cached_inputs", tokens_of(separable))
+    monkeypatch.setattr(protocol, "cached_inputs", tokens_of(separable))
     rows = "  - {name: A → B, train: [A], test: B}\n  - {name: A+B → unseen m1, train: [A, B], test: B, hold_out: method=m1}\n"
     path = write_protocol(tmp_path / "p.yaml", recipe, a, b, rows, shipped=f"[{', '.join(SHIPPED)}]")
     out = tmp_path / "out"
@@ -140,6 +143,7 @@ def test_run_writes_a_table_with_computed_auc(tmp_path, folders, monkeypatch, se
     if separable:
         assert cross["auc"] == 1.0 and cross["fake_recall"] == 1.0 and cross["real_over_half"] == 0.0
         assert by_name["A+B → unseen m1"]["auc"] == 1.0
+        assert cross["eer"] == 0.0 and cross["fake_at_band"] == 1.0 and 0 <= cross["real_at_band"] <= 0.5
     else:
         assert cross["auc"] < 0.85, "noise tokens carry no signal"
     assert cross["real_over_half"] == pytest.approx(1 - cross["real_recall"])
@@ -155,8 +159,8 @@ def test_run_writes_a_table_with_computed_auc(tmp_path, folders, monkeypatch, se
 
 def test_reals_only_test_set_has_no_auc(tmp_path, folders, monkeypatch):
     a, b, recipe = folders
-    monkeypatch.setattr(probe, "cached_tokens", tokens_of(True))
-    monkeypatch.setattr(protocol, "cached_tokens", tokens_of(True))
+    monkeypatch.setattr(probe, "cached_inputs", tokens_of(True))
+    monkeypatch.setattr(protocol, "cached_inputs", tokens_of(True))
     path = tmp_path / "p.yaml"
     path.write_text(
         f"name: reals\nrecipe: {recipe}\ndatasets:\n  A: {{root: {a}}}\n  B reals: {{root: {b}, labels: [REAL]}}\n"
@@ -177,8 +181,8 @@ def test_eval_needs_a_dataset_or_a_protocol_not_both(args):
 
 def test_eval_protocol_prints_the_table(tmp_path, folders, monkeypatch):
     a, b, recipe = folders
-    monkeypatch.setattr(probe, "cached_tokens", tokens_of(True))
-    monkeypatch.setattr(protocol, "cached_tokens", tokens_of(True))
+    monkeypatch.setattr(probe, "cached_inputs", tokens_of(True))
+    monkeypatch.setattr(protocol, "cached_inputs", tokens_of(True))
     path = write_protocol(tmp_path / "p.yaml", recipe, a, b, "  - {name: A → B, train: [A], test: B}\n")
     res = runner.invoke(app, ["eval", "--protocol", str(path), "-o", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
@@ -188,8 +192,8 @@ def test_eval_protocol_prints_the_table(tmp_path, folders, monkeypatch):
 
 def test_shipped_rows_leave_out_the_files_the_model_trained_on(tmp_path, folders, monkeypatch):
     a, b, recipe = folders
-    monkeypatch.setattr(probe, "cached_tokens", tokens_of(True))
-    monkeypatch.setattr(protocol, "cached_tokens", tokens_of(True))
+    monkeypatch.setattr(probe, "cached_inputs", tokens_of(True))
+    monkeypatch.setattr(protocol, "cached_inputs", tokens_of(True))
     rows = "  - {name: A → B, train: [A], test: B}\n  - {name: A+B → B val, train: [A, B], test: B}\n"
     cfg = load_protocol(write_protocol(tmp_path / "p.yaml", recipe, a, b, rows, shipped=f"[{SHIPPED[0]}]"))
     b_split = load_datasets(cfg, load_config(recipe))["B"]

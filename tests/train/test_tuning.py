@@ -19,7 +19,7 @@ from fakescope.models.clip import LAYERS, TOKENS, WIDTH
 from fakescope.train import probe as probe_module
 from fakescope.train import tuning
 from fakescope.train.config import TrainConfig, load_config
-from fakescope.train.probe import Fit, head_logits, run_probe_training, standardise
+from fakescope.train.probe import Fit, head_logits, run_probe_training
 from fakescope.train.tuning import fit_tuned, tuned_logits
 from tests.train.test_probe import FakeCache, config, make_folder
 
@@ -60,7 +60,7 @@ def tuning_cfg(**extra: object) -> TrainConfig:
 def test_tuning_trains_the_head_and_its_own_block_and_never_the_tower(random_clip_tower):
     model = create_model(TUNED, pretrained=False)
     train, calib = side(16, 1), side(12, 2)
-    standardise(model, train.x.reshape(len(train.x), -1))
+    model.fit_standardisation(train.x)
     stats = model.feat_mean.clone(), model.feat_std.clone()
     before_head = {k: v.clone() for k, v in model.head.state_dict().items()}
     tower_before = {k: v.clone() for k, v in random_clip_tower.state_dict().items()}
@@ -91,7 +91,7 @@ def test_a_tuned_recipe_trains_scores_val_through_the_block_and_exports_it(rando
         asked.append((len(samples), view, blocks_frozen))
         return np.stack([synthetic_hidden(f"{s.path.parent.name}/{s.path.name}", s.label) for s in samples])
 
-    monkeypatch.setattr(probe_module, "cached_tokens", cache)
+    monkeypatch.setattr(probe_module, "cached_inputs", cache)
     monkeypatch.setattr(tuning, "cached_hidden", fake_hidden)
     cfg = config(TUNED, {"alpha": root}, tmp_path, schedule={"epochs": 2}, batch_size=32, probe={"tune_blocks": 1})
     card = run_probe_training(cfg)
@@ -106,7 +106,7 @@ def test_a_tuned_recipe_trains_scores_val_through_the_block_and_exports_it(rando
 
 def test_tune_blocks_must_match_the_model(monkeypatch, tmp_path):
     cache = FakeCache()
-    monkeypatch.setattr(probe_module, "cached_tokens", cache)
+    monkeypatch.setattr(probe_module, "cached_inputs", cache)
     root = make_folder(tmp_path / "alpha", 10, 10, "GAN")
     with pytest.raises(FakescopeError, match=f"probe.tune_blocks is 1 but {FROZEN} tunes 0 blocks"):
         run_probe_training(config(FROZEN, {"alpha": root}, tmp_path, probe={"tune_blocks": 1}))

@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -65,6 +66,18 @@ class SpeedAugment:
             return x
         factor = rng.uniform(*self.factor)
         return resample(x, sample_rate, int(round(sample_rate / factor)))
+
+
+def first_windows(paths: Sequence[Path], cfg: PretrainedCfg) -> list[np.ndarray]:
+    """Each file's first `window_seconds` of prepared speech (trimmed, loudness-normalised): what evaluation
+    scores of a clip. A file that is silence only keeps its untrimmed samples, so that every file has a row."""
+    window = int(round(cfg.window_seconds * cfg.sample_rate))
+    out = []
+    for path in paths:
+        audio = load_audio(path, sample_rate=cfg.sample_rate)
+        prepared = prepare_speech(audio).samples
+        out.append(np.ascontiguousarray((prepared if prepared.size else audio.samples)[:window], dtype=np.float32))
+    return out
 
 
 class SpeechClipDataset(Dataset):

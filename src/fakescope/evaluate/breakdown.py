@@ -1,9 +1,10 @@
-"""Scores per generator family and per source: how a detector does on each kind of fake.
+"""Scores per generator family, source, task and language: how a detector does on each kind of fake.
 
 A family usually has fakes only (its reals are the shared ground truth), so its section is
 that family's fakes against every real of the set; a value that has both classes (a source
 with its own reals) is scored on its own clips. The columns come from labels.csv
-(`train.data.Sample.info`), e.g. the speech corpus's `family` and `source`.
+(`train.data.Sample.info`), e.g. the speech corpus's `family` and `source`, speech_tts's `task`
+(tts, vc, vocoder, codec) and `language`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-BREAKDOWN_COLUMNS = ("family", "method", "source")
+BREAKDOWN_COLUMNS = ("family", "method", "source", "task", "language")
 MIN_PER_CLASS = 2
 
 

@@ -32,12 +32,12 @@ import av
 import numpy as np
 import soundfile as sf
 
+from fakescope.constants import SAMPLE_RATE
 from fakescope.errors import NoAudioError
 from fakescope.media.audio_decoding import decode, read_source, resample
 from fakescope.media.limits import DEFAULT_LIMITS, MediaLimits
 from fakescope.media.probe import MediaInfo, probe
 
-SAMPLE_RATE = 16_000
 FRAME_SECONDS = 0.02
 SILENCE_FLOOR_DBFS = -60.0
 # A frame this far above the level of the loudest 5% of the sound (counted as 0.1 to 0.5 s) is a

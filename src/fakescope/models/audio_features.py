@@ -16,6 +16,7 @@ Frames holding exact digital zeros (batch padding) are masked out of everything 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import torch
@@ -179,6 +180,23 @@ def masked_mean_spread(frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.
     weights = mask.float() / mask.float().sum(dim=1, keepdim=True)
     mean = (weights.unsqueeze(-1) * frames).sum(1)
     return mean, weighted_spread(frames, mean, weights)
+
+
+FRAME_STATISTICS = ("mean", "spread", "change")
+
+
+def masked_frame_statistics(
+    frames: torch.Tensor, mask: torch.Tensor, statistics: Sequence[str] = FRAME_STATISTICS
+) -> list[torch.Tensor]:
+    """(B, frames, D) and a (B, frames) mask → the named statistics (B, D) each, of the real frames alone: their
+    mean, spread (`masked_mean_spread`) and mean absolute frame-to-frame change (how steady the frames are)."""
+    mean, spread = masked_mean_spread(frames, mask)
+    found = {"mean": mean, "spread": spread}
+    if "change" in statistics:
+        pairs = (mask[:, 1:] & mask[:, :-1]).float()
+        steps = (pairs.unsqueeze(-1) * (frames[:, 1:] - frames[:, :-1]).abs()).sum(1)
+        found["change"] = steps / pairs.sum(1, keepdim=True).clamp(min=1)
+    return [found[name] for name in statistics]
 
 
 class LogSpectrogram(nn.Module):

@@ -14,6 +14,7 @@ blocks, frozen as ever, and those N blocks ship with the head.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,7 +57,7 @@ class ClipProbe(ClassifierModel):
     """Class tokens of `layers` (0 = embeddings, 12 = last block) -> standardised -> head: linear
     (`hidden=0`, a logistic regression) or one hidden layer of `hidden` units with dropout.
 
-    `features(pixels)` runs the shared tower only as deep as the deepest layer read; `tokens_features`
+    `features(pixels)` runs the shared tower only as deep as the deepest layer read; `cached_features`
     does the rest from cached tokens (B, 13, 768), so training and inference share every step after
     the tower. With `tuned_blocks` = N the class tokens of layers 13 - N..12 come from the model's own
     blocks instead (`blocks`, in its state dict): `hidden_features` does that from cached tokens and the
@@ -84,9 +85,18 @@ class ClipProbe(ClassifierModel):
             else nn.Sequential(nn.Dropout(0.2), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.5), nn.Linear(hidden, 1))
         )
 
-    def tokens_features(self, tokens: torch.Tensor) -> torch.Tensor:
-        picked = tokens[:, list(self.layers)].reshape(tokens.shape[0], -1).float()
-        return (picked - self.feat_mean) / self.feat_std
+    def _picked(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens[:, list(self.layers)].reshape(tokens.shape[0], -1).float()
+
+    def cached_features(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The head's standardised input from cached class tokens (B, >= deepest layer read + 1, 768)."""
+        return (self._picked(tokens) - self.feat_mean) / self.feat_std
+
+    def fit_standardisation(self, tokens: np.ndarray) -> None:
+        """Standardise with the statistics of these (train) class tokens (N, 13, 768); stored in the weights."""
+        picked = self._picked(torch.from_numpy(tokens))
+        self.feat_mean.copy_(picked.mean(0))
+        self.feat_std.copy_(picked.std(0, correction=0) + 1e-6)
 
     def init_tuned_blocks(self, tower: ClipVisionTower | None = None) -> None:
         """Start the tuned blocks from the tower's own last blocks (the shared tower unless given)."""
@@ -105,7 +115,7 @@ class ClipProbe(ClassifierModel):
         return torch.stack(out, dim=1).float()
 
     def hidden_features(self, tokens: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """`tokens_features` of the frozen class tokens (B, >= 13 - N, 768) up to layer 12 - N and the tuned
+        """`cached_features` of the frozen class tokens (B, >= 13 - N, 768) up to layer 12 - N and the tuned
         blocks' tokens from `hidden`, the state after block 12 - N."""
         if tokens.shape[1] <= self.frozen_blocks or tuple(hidden.shape[1:]) != (TOKENS, WIDTH):
             raise ModelError(
@@ -113,11 +123,11 @@ class ClipProbe(ClassifierModel):
                 f"got {tuple(tokens.shape)} and {tuple(hidden.shape)}"
             )
         frozen = tokens[:, : self.frozen_blocks + 1].float()
-        return self.tokens_features(torch.cat([frozen, self.tuned_tokens(hidden)], dim=1))
+        return self.cached_features(torch.cat([frozen, self.tuned_tokens(hidden)], dim=1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if not self.tuned_blocks:
-            return self.tokens_features(class_tokens(x, max(self.layers)))
+            return self.cached_features(class_tokens(x, max(self.layers)))
         tokens, hidden = frozen_states(x, self.frozen_blocks)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_is_fast()):  # as the frozen part, and training
             return self.hidden_features(tokens, hidden)

@@ -33,10 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fakescope.constants import SAMPLE_RATE
 from fakescope.errors import ModelError
 from fakescope.models.audio_features import stft
 from fakescope.models.packaged import cache_dir, file_sha256, installed_file, joined_file
 
+LOWPASS_HZ = 7000.0  # conditioned inputs: the band above is cut (see WhisperLogMel)
+DITHER_DBFS = -70.0  # conditioned inputs: white noise at this RMS level fills digital silence
+DITHER_SEED = 20261207
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 WhisperName = Literal["tiny.en", "base"]
@@ -177,19 +181,42 @@ class WhisperLogMel(nn.Module):
 
     Whisper's recipe (25 ms Hann windows every 10 ms, 80 Slaney mel bands, log10, floor at the
     clip's peak − 8, (x + 4) / 4); padded frames are set to 0, what a lone clip's convolution pads with.
+
+    `conditioned` takes away what differs between real and synthetic speech corpora for reasons other
+    than synthesis, on every input alike (docs/RESULTS.md, Audio v2): the band above LOWPASS_HZ (real
+    recordings more often kept it, resampled fakes lost it) is cut, and white noise at DITHER_DBFS fills
+    digital silence (far more common in fakes). The cut is a brick wall on the STFT bins, the noise one
+    fixed sequence whose prefix every clip gets, so a clip scores the same alone or in a batch.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, conditioned: bool = False) -> None:
         super().__init__()
+        self.conditioned = conditioned
         self.register_buffer("window", torch.hann_window(400), persistent=False)
         self.register_buffer("mel", slaney_mel_filterbank(), persistent=False)
+        keep = torch.fft.rfftfreq(400, 1 / SAMPLE_RATE) <= LOWPASS_HZ
+        self.register_buffer("passband", keep[:, None], persistent=False)
+        self._dither = torch.zeros(0)
+
+    def dither(self, samples: int) -> torch.Tensor:
+        """The first `samples` of the fixed dither sequence (grown, never redrawn, when a longer input comes)."""
+        if self._dither.numel() < samples:
+            rng = np.random.default_rng(DITHER_SEED)
+            self._dither = torch.from_numpy(rng.standard_normal(max(samples, 30 * SAMPLE_RATE)).astype(np.float32))
+            self._dither *= 10 ** (DITHER_DBFS / 20)
+        return self._dither[:samples]
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        spec = stft(wave.float(), self.window, 400, 160)
-        power = spec.real**2 + spec.imag**2
+        wave = wave.float()
         # A frame counts if its centre lies before the clip's last non-zero sample: the same frames
         # alone or in a padded batch (Whisper, too, drops the frame centred on the end).
         length = ((wave != 0) * torch.arange(1, wave.shape[1] + 1, device=wave.device)).amax(dim=1, keepdim=True)
+        spec = stft(wave, self.window, 400, 160)
+        if self.conditioned:
+            signal = torch.arange(wave.shape[1], device=wave.device) < length
+            noise = stft(self.dither(wave.shape[1]).to(wave.device) * signal, self.window, 400, 160)
+            spec = torch.where(self.passband, spec + noise, noise)
+        power = spec.real**2 + spec.imag**2
         mask = torch.arange(power.shape[-1], device=wave.device) * 160 < length
         logmel = torch.clamp(self.mel @ power, min=1e-10).log10()
         peak = logmel.masked_fill(~mask[:, None], float("-inf")).amax(dim=(1, 2), keepdim=True)

@@ -21,17 +21,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fakescope.data.audio import first_windows, pad_batch
 from fakescope.data.images import load_rgb
 from fakescope.data.samples import Sample
 from fakescope.errors import FakescopeError
 from fakescope.evaluate.perturb import parse_perturbation
+from fakescope.models.audio import WhisperProbe
 from fakescope.models.clip import CLIP_MEAN, CLIP_SIZE, CLIP_STD, LAYERS, TOKENS, WIDTH, class_tokens, frozen_states
+from fakescope.models.clip_probe import ClipProbe
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.transforms import normalize
 from fakescope.progress import progress
@@ -43,6 +46,7 @@ CLEAN = "clean"
 DEFAULT_CACHE = Path("runs/features")
 SAVE_EVERY = 512
 HIDDEN_CHUNK = 256  # pictures per hidden-state chunk file (~77 MB)
+ProbeModel = ClipProbe | WhisperProbe  # models whose head trains on cached inputs (train.probe)
 CLIP_INPUT = PretrainedCfg(input_size=(3, CLIP_SIZE, CLIP_SIZE), mean=CLIP_MEAN, std=CLIP_STD)
 
 
@@ -53,10 +57,6 @@ def file_key(path: Path) -> str:
 
 def _folder_stem(folder: Path) -> str:
     return f"{folder.name}-{hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]}"
-
-
-def _cache_path(cache_dir: Path, view: str, folder: Path) -> Path:
-    return cache_dir / BACKBONE / view / f"{_folder_stem(folder)}.npz"
 
 
 def hidden_dir(cache_dir: Path, view: str, folder: Path, blocks_frozen: int) -> Path:
@@ -103,12 +103,50 @@ def cached_tokens(
     samples: Sequence[Sample], view: str = CLEAN, *, cache_dir: Path = DEFAULT_CACHE, batch_size: int = 32
 ) -> np.ndarray:
     """(N, 13, 768) float32 class tokens of `samples` (in order) through `view`, computing only what is missing."""
+
+    def compute(paths: Sequence[Path]) -> np.ndarray:
+        return compute_tokens(paths, view, batch_size=batch_size)
+
+    return _cached(samples, cache_dir / BACKBONE / view, compute, f"CLIP tokens ({view})")
+
+
+def compute_speech_statistics(model: WhisperProbe, paths: Sequence[Path], *, batch_size: int = 16) -> np.ndarray:
+    """(N, D) float32 `raw_features` of each file's first window (as evaluation scores it), without any cache.
+    Batches hold clips of similar length: less padding (masked either way)."""
+    clips = first_windows(paths, model.pretrained_cfg)
+    order = np.argsort([c.size for c in clips], kind="stable")
+    out = np.zeros((len(clips), model.head.in_features), np.float32)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        waves = pad_batch([(torch.from_numpy(clips[i]), torch.zeros(())) for i in rows])[0]
+        out[rows] = model.raw_features(waves).numpy()
+    return out
+
+
+def cached_inputs(
+    model: ProbeModel, samples: Sequence[Sample], view: str = CLEAN, *, cache_dir: Path = DEFAULT_CACHE
+) -> np.ndarray:
+    """What a probe head reads of each sample, computed once per file: CLIP class tokens (N, 13, 768), or a
+    Whisper probe's statistics (N, D) (clean only: its recipes take no other view)."""
+    if isinstance(model, ClipProbe):
+        return cached_tokens(samples, view, cache_dir=cache_dir)
+    if view != CLEAN:
+        raise FakescopeError(f"Whisper probes read speech clean only, not {view!r} (probe.views: [clean])")
+
+    def compute(paths: Sequence[Path]) -> np.ndarray:
+        return compute_speech_statistics(model, paths)
+
+    return _cached(samples, cache_dir / model.raw_features_key / CLEAN, compute, "Whisper statistics")
+
+
+def _cached(samples: Sequence[Sample], directory: Path, compute: Callable[[Sequence[Path]], np.ndarray], what: str) -> np.ndarray:
+    """`compute` of `samples` (in order), stored per data folder under `directory`; only what is missing is computed."""
     by_folder: dict[Path, list[Sample]] = {}
     for s in samples:
         by_folder.setdefault(_folder_of(s.path), []).append(s)
     found: dict[str, np.ndarray] = {}
     for folder, members in by_folder.items():
-        found.update(_fill_folder(folder, members, view, cache_dir, batch_size))
+        found.update(_fill_folder(folder, members, directory / f"{_folder_stem(folder)}.npz", compute, what))
     return np.stack([found[file_key(s.path)] for s in samples]).astype(np.float32)
 
 
@@ -120,19 +158,20 @@ def _folder_of(path: Path) -> Path:
     return path.parent.parent
 
 
-def _fill_folder(folder: Path, members: Sequence[Sample], view: str, cache_dir: Path, batch_size: int) -> dict[str, np.ndarray]:
-    path = _cache_path(cache_dir, view, folder)
+def _fill_folder(
+    folder: Path, members: Sequence[Sample], path: Path, compute: Callable[[Sequence[Path]], np.ndarray], what: str
+) -> dict[str, np.ndarray]:
     table = _load(path)
     keys = [file_key(s.path) for s in members]
-    missing = [(k, s.path) for k, s in zip(keys, members, strict=True) if k not in table]
+    missing = list({k: s.path for k, s in zip(keys, members, strict=True) if k not in table}.items())
     if missing:
-        log.info("CLIP tokens: %d of %d pictures of %s (%s) to compute", len(missing), len(keys), folder.name, view)
+        log.info("%s: %d of %d files of %s to compute", what, len(missing), len(keys), folder.name)
         with progress() as bar:
-            task = bar.add_task(f"CLIP {folder.name} {view}", total=len(missing), info="")
+            task = bar.add_task(f"{what} {folder.name}", total=len(missing), info="")
             for start in range(0, len(missing), SAVE_EVERY):
                 chunk = missing[start : start + SAVE_EVERY]
-                tokens = compute_tokens([p for _, p in chunk], view, batch_size=batch_size)
-                table.update({k: t.astype(np.float16) for (k, _), t in zip(chunk, tokens, strict=True)})
+                values = compute([p for _, p in chunk])
+                table.update({k: v.astype(np.float16) for (k, _), v in zip(chunk, values, strict=True)})
                 _save(path, table)
                 bar.advance(task, len(chunk))
     return {k: table[k] for k in keys}

@@ -32,6 +32,11 @@ from fakescope.train.speech.rawboost import RawBoostAugment
 log = logging.getLogger(__name__)
 
 
+def data_extensions(model_cfg: PretrainedCfg) -> frozenset[str]:
+    """The files a model's data folders are read for: audio files for a speech model, pictures otherwise."""
+    return AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
+
+
 def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     data = cfg.data
     if data.speech_corpus is not None:
@@ -48,7 +53,7 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
             digit_passes=corpus.digit_passes,
         )
     cache = data.crop_cache or DEFAULT_CACHE_ROOT / data.root.name
-    extensions = AUDIO_EXTENSIONS if model_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
+    extensions = data_extensions(model_cfg)
     samples = load_samples(
         data.root,
         val_fraction=data.val_fraction,

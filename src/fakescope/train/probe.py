@@ -29,10 +29,11 @@ from fakescope.evaluate.calibration import fit_temperature, sigmoid
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
+from fakescope.models.audio import WhisperProbe
 from fakescope.models.clip_probe import ClipProbe
 from fakescope.train.card import export_weights, git_sha, input_contract, subgroup_metrics
 from fakescope.train.config import ProbeCfg, TrainConfig
-from fakescope.train.features import CLEAN, cached_tokens
+from fakescope.train.features import CLEAN, ProbeModel, cached_inputs
 from fakescope.train.loaders import make_splits
 from fakescope.train.tuning import fit_tuned, tuned_hidden, tuned_logits
 
@@ -47,17 +48,11 @@ def cell_weights(samples: Sequence[Sample]) -> np.ndarray:
     return w * len(w) / w.sum()
 
 
-def standardise(model: ClipProbe, train_x: np.ndarray) -> None:
-    """The head's input statistics, from the train tokens (stored in the weights)."""
-    model.feat_mean.copy_(torch.from_numpy(train_x.mean(0)))
-    model.feat_std.copy_(torch.from_numpy(train_x.std(0) + 1e-6))
-
-
-def fit_linear(model: ClipProbe, train: Fit, calib: Fit, c_grid: Sequence[float]) -> dict[str, object]:
-    """One logistic regression per C on the standardised tokens; the lowest calib LogLoss is kept."""
+def fit_linear(model: ProbeModel, train: Fit, calib: Fit, c_grid: Sequence[float]) -> dict[str, object]:
+    """One logistic regression per C on the standardised inputs; the lowest calib LogLoss is kept."""
     z_train, z_calib = (
-        model.tokens_features(torch.from_numpy(train.x)).numpy(),
-        model.tokens_features(torch.from_numpy(calib.x)).numpy(),
+        model.cached_features(torch.from_numpy(train.x)).numpy(),
+        model.cached_features(torch.from_numpy(calib.x)).numpy(),
     )
     tried: dict[str, float] = {}
     best: tuple[float, LogisticRegression] | None = None
@@ -86,7 +81,7 @@ def fit_mlp(model: ClipProbe, train: Fit, calib: Fit, cfg: TrainConfig) -> dict[
     for _ in range(cfg.schedule.epochs):
         model.head.train()
         for batch in torch.randperm(len(x)).split(cfg.batch_size):
-            logits = model.classifier(model.tokens_features(x[batch])).reshape(-1)
+            logits = model.classifier(model.cached_features(x[batch])).reshape(-1)
             loss = (F.binary_cross_entropy_with_logits(logits, y[batch], reduction="none") * w[batch]).mean()
             opt.zero_grad()
             loss.backward()
@@ -102,22 +97,22 @@ def fit_mlp(model: ClipProbe, train: Fit, calib: Fit, cfg: TrainConfig) -> dict[
     return {"best_epoch": int(np.argmin(history)) + 1, "calib_logloss_by_epoch": history}
 
 
-def head_logits(model: ClipProbe, tokens: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
-    """Raw logits of the head (eval mode) on cached tokens (N, 13, 768); a tuned head also reads the cached
-    hidden states before its blocks (N, 197, 768)."""
-    if model.tuned_blocks:
+def head_logits(model: ProbeModel, tokens: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
+    """Raw logits of the head (eval mode) on cached inputs (train.features.cached_inputs); a tuned head also
+    reads the cached hidden states before its blocks (N, 197, 768)."""
+    if isinstance(model, ClipProbe) and model.tuned_blocks:
         if hidden is None:
             raise FakescopeError("a head with tuned blocks scores cached hidden states too (train.tuning.tuned_hidden)")
         return tuned_logits(model, tokens, hidden)
     model.eval()
     with torch.no_grad():
-        return model.classifier(model.tokens_features(torch.from_numpy(tokens))).reshape(-1).numpy().astype(np.float64)
+        return model.classifier(model.cached_features(torch.from_numpy(tokens))).reshape(-1).numpy().astype(np.float64)
 
 
 @dataclass
 class Fit:
-    """Tokens (N, 13, 768), labels and sample weights of one side of a fit; for a tuned head also the hidden
-    states (N, 197, 768) its blocks start from."""
+    """Cached inputs (CLIP tokens (N, 13, 768) or speech statistics (N, D)), labels and sample weights of one
+    side of a fit; for a tuned head also the hidden states (N, 197, 768) its blocks start from."""
 
     x: np.ndarray
     y: np.ndarray
@@ -129,51 +124,62 @@ class Fit:
 class Head:
     """A fitted head and its calibration: what `fit_head` returns to training and to the protocol runner."""
 
-    model: ClipProbe
+    model: ProbeModel
     temperature: float
     choice: dict[str, object]
     calib: Fit
     calib_logits: np.ndarray
 
     def probs(self, tokens: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated P(fake) of cached tokens (N, 13, 768) (and hidden states, for a tuned head)."""
+        """Calibrated P(fake) of cached inputs (and hidden states, for a tuned head)."""
         return sigmoid(head_logits(self.model, tokens, hidden) / self.temperature)
 
 
 def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: Sequence[Sample]) -> Head:
-    """The one fit of a probe recipe (training and every cross-dataset row): tokens of the train pictures
+    """The one fit of a probe recipe (training and every cross-dataset row): cached inputs of the train files
     through `probe.views`, standardised, head fitted (linear: C picked on calib; MLP: epoch picked on calib),
     temperature fitted on calib."""
     probe: ProbeCfg = cfg.probe  # type: ignore[assignment]
     torch.set_num_threads(cfg.threads)
     model = create_model(cfg.model, pretrained=False)
-    if not isinstance(model, ClipProbe):
-        raise FakescopeError(f"{cfg.model}: a probe recipe needs a frozen-backbone model (aigen-clip-b16, faceswap-clip-b16)")
-    if probe.tune_blocks != model.tuned_blocks:
+    if not isinstance(model, ProbeModel):
         raise FakescopeError(
-            f"probe.tune_blocks is {probe.tune_blocks} but {cfg.model} tunes {model.tuned_blocks} blocks: "
+            f"{cfg.model}: a probe recipe needs a frozen-backbone model (aigen-clip-b16, faceswap-clip-b16, audio-whisper-base)"
+        )
+    if isinstance(model, WhisperProbe) and probe.views != [CLEAN]:
+        raise FakescopeError(f"{cfg.model}: probe.views is {probe.views}; speech is read clean only (probe.views: [clean])")
+    if probe.tune_blocks != (model.tuned_blocks if isinstance(model, ClipProbe) else 0):
+        raise FakescopeError(
+            f"probe.tune_blocks is {probe.tune_blocks} but {cfg.model} tunes {getattr(model, 'tuned_blocks', 0)} blocks: "
             "name a model tag that tunes as many (faceswap-clip-b16.dfdc_ffpp_tuned tunes 1)"
         )
     views_samples = [s for _ in probe.views for s in train_samples]
     weights = cell_weights(views_samples) if probe.balance else np.ones(len(views_samples))
     train = Fit(
-        np.concatenate([cached_tokens(train_samples, view) for view in probe.views]),
+        np.concatenate([cached_inputs(model, train_samples, view) for view in probe.views]),
         np.array([s.label for s in views_samples]),
         weights,
     )
-    calib = Fit(cached_tokens(calib_samples), np.array([s.label for s in calib_samples]), np.ones(len(calib_samples)))
-    standardise(model, train.x[:, list(model.layers)].reshape(len(train.x), -1))
-    if model.tuned_blocks:
+    calib = Fit(cached_inputs(model, calib_samples), np.array([s.label for s in calib_samples]), np.ones(len(calib_samples)))
+    model.fit_standardisation(train.x)
+    if isinstance(model, ClipProbe) and model.tuned_blocks:
         hidden = [tuned_hidden(model, train_samples, view) for view in probe.views]
         train.hidden = hidden[0] if len(hidden) == 1 else np.concatenate(hidden)  # type: ignore[arg-type]
         calib.hidden = tuned_hidden(model, calib_samples)
         choice = fit_tuned(model, train, calib, cfg)
-    elif model.hidden == 0:
+    elif isinstance(model, WhisperProbe) or model.hidden == 0:
         choice = fit_linear(model, train, calib, probe.c_grid)
     else:
         choice = fit_mlp(model, train, calib, cfg)
     calib_logits = head_logits(model, calib.x, calib.hidden)
     return Head(model, fit_temperature(calib_logits, calib.y), choice, calib, calib_logits)
+
+
+def read_out(model: ProbeModel) -> dict[str, object]:
+    """What the head reads, for its card."""
+    if isinstance(model, ClipProbe):
+        return {"layers": list(model.layers), "tuned_blocks": model.tuned_blocks}
+    return {"encoder_blocks": len(model.encoder.blocks), "statistics": list(model.statistics), "features": model.raw_features_key}
 
 
 def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
@@ -192,7 +198,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
     metrics: dict[str, dict[str, float]] = {}
     sections = {}
     for view in [CLEAN, *probe.robustness]:
-        probs = head.probs(cached_tokens(splits.val, view), tuned_hidden(model, splits.val, view))
+        probs = head.probs(cached_inputs(model, splits.val, view), tuned_hidden(model, splits.val, view))
         prefix = f"{dataset}/val" if view == CLEAN else f"{dataset}/val {view}"
         metrics[prefix] = binary_metrics(val_y, probs)
         metrics.update(subgroup_metrics(prefix, splits.val, probs))
@@ -211,8 +217,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
         "recipe": recipe or model_cfg.recipe,
         "extra": {
             **choice,
-            "layers": list(model.layers),
-            "tuned_blocks": model.tuned_blocks,
+            **read_out(model),
             "git": git_sha(),
             "train_seconds": round(time.monotonic() - start, 1),
             "config": cfg.model_dump(mode="json"),

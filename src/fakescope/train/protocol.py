@@ -29,14 +29,15 @@ from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import sigmoid
 from fakescope.evaluate.runner import model_input_probs
+from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.base import ClassifierModel
-from fakescope.models.clip_probe import ClipProbe
 from fakescope.train.card import git_sha
 from fakescope.train.config import Strict, TrainConfig, load_config, read_yaml_mapping, validated
-from fakescope.train.features import cached_tokens
-from fakescope.train.loaders import make_splits, tag_dataset
+from fakescope.train.features import ProbeModel, cached_inputs
+from fakescope.train.loaders import data_extensions, make_splits, tag_dataset
 from fakescope.train.probe import Head, fit_head, head_logits
+from fakescope.train.tuning import tuned_hidden
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,13 @@ THRESHOLD = 0.5  # P(fake) at which a picture is called fake in the recall colum
 COLUMNS = (
     ("n", "n"),
     ("auc", "AUC"),
+    ("eer", "EER"),
     ("logloss", "LogLoss"),
     ("real_recall", "real recall"),
     ("fake_recall", "fake recall"),
     ("real_over_half", "real > 0.5"),
+    ("real_at_band", "real ≥ band"),
+    ("fake_at_band", "fake ≥ band"),
 )
 
 
@@ -67,23 +71,29 @@ class RowCfg(Strict):
     name: str
     train: list[str] = Field(min_length=1, description="dataset names trained on")
     test: str = Field(description="dataset name tested on: its val split if trained on, else all of it")
-    hold_out: str | None = Field(None, description="column=value: those fakes leave train and calib; test keeps reals + them")
+    hold_out: str | None = Field(
+        None,
+        description="column=value, or several joined by | (one family named by each folder's own column): "
+        "the fakes matching any leave train and calib; test keeps reals + them",
+    )
 
     @field_validator("hold_out")
     @classmethod
     def _column_value(cls, text: str | None) -> str | None:
-        if text is not None:
-            column, sep, value = text.partition("=")
+        for part in (text or "").split("|") if text is not None else ():
+            column, sep, value = part.partition("=")
             if not (sep and column.strip() and value.strip()):
-                raise ValueError(f"{text!r} is not column=value (e.g. method=Deepfakes)")
+                raise ValueError(f"{text!r} is not column=value[ | column=value] (e.g. method=Deepfakes)")
         return text
 
     @property
-    def rule(self) -> tuple[str, str] | None:
-        if self.hold_out is None:
-            return None
-        column, _, value = self.hold_out.partition("=")
-        return column.strip(), value.strip()
+    def rules(self) -> list[tuple[str, str]]:
+        """The hold-out's (column, value) pairs; a fake is held out when it matches any."""
+        pairs = [part.partition("=") for part in (self.hold_out or "").split("|") if part.strip()]
+        return [(column.strip(), value.strip()) for column, _, value in pairs]
+
+    def held_out(self, sample: Sample) -> bool:
+        return sample.label == 1 and any(sample.info.get(column) == value for column, value in self.rules)
 
 
 class ProtocolCfg(Strict):
@@ -120,7 +130,9 @@ def load_datasets(protocol: ProtocolCfg, recipe: TrainConfig) -> dict[str, Split
     model_cfg = get_pretrained_cfg(recipe.model)
     for name, ds in protocol.datasets.items():
         val_fraction = recipe.data.val_fraction if ds.val_fraction is None else ds.val_fraction
-        samples = load_samples(ds.root, val_fraction=val_fraction, seed=recipe.seed, face_cfg=model_cfg)
+        samples = load_samples(
+            ds.root, val_fraction=val_fraction, seed=recipe.seed, face_cfg=model_cfg, extensions=data_extensions(model_cfg)
+        )
         labels = {LABELS[label] for label in ds.labels}
         kept = [s for s in tag_dataset(samples, name) if s.label in labels]
         calib_fraction = recipe.data.calib_fraction if ds.calib_fraction is None else ds.calib_fraction
@@ -130,21 +142,19 @@ def load_datasets(protocol: ProtocolCfg, recipe: TrainConfig) -> dict[str, Split
 
 def row_samples(row: RowCfg, splits: dict[str, Splits]) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """(train, calib, test) of a row: the protocol's split semantics (module docstring)."""
-    rule = row.rule
 
     def kept(samples: list[Sample]) -> list[Sample]:
-        return [s for s in samples if rule is None or s.label == 0 or s.info.get(rule[0]) != rule[1]]
+        return [s for s in samples if not row.held_out(s)]
 
     train = kept([s for name in row.train for s in splits[name].train])
     calib = kept([s for name in row.train for s in splits[name].calib])
     part = splits[row.test]
     whole = [*part.train, *part.calib, *part.val]
     test = list(part.val) if row.test in row.train else whole
-    if rule is not None:  # reals of the test scope + the held-out fakes of every split (none was trained on)
-        column, value = rule
-        if not any(column in s.info for s in whole):
-            raise FakescopeError(f"row {row.name!r}: hold_out {row.hold_out}: {row.test} has no column {column!r}")
-        test = [s for s in test if s.label == 0] + [s for s in whole if s.label == 1 and s.info.get(column) == value]
+    if row.rules:  # reals of the test scope + the held-out fakes of every split (none was trained on)
+        if not any(column in s.info for s in whole for column, _ in row.rules):
+            raise FakescopeError(f"row {row.name!r}: hold_out {row.hold_out}: {row.test} has none of its columns")
+        test = [s for s in test if s.label == 0] + [s for s in whole if row.held_out(s)]
         if not any(s.label == 1 for s in test):
             raise FakescopeError(f"row {row.name!r}: hold_out {row.hold_out} matches no FAKE picture of {row.test}")
     for side, samples in (("train", train), ("calib", calib)):
@@ -157,27 +167,38 @@ def row_samples(row: RowCfg, splits: dict[str, Splits]) -> tuple[list[Sample], l
 
 def describe(row: RowCfg) -> tuple[str, str]:
     """(train, test) as the table shows them."""
-    rule = row.rule
-    train = " + ".join(row.train) + (f" without {rule[1]}" if rule else "")
+    held = " / ".join(value for _, value in row.rules)
+    train = " + ".join(row.train) + (f" without {held}" if held else "")
     scope = "val" if row.test in row.train else "all"
-    test = f"{row.test} {scope}" + (f" reals + all {rule[1]} fakes" if rule else "")
+    test = f"{row.test} {scope}" + (f" reals + all {held} fakes" if held else "")
     return train, test
 
 
-def scores(labels: np.ndarray, probs: np.ndarray) -> dict[str, float | int | None]:
-    """The table's metrics; those that need a class the test set lacks are None (AUC on reals alone)."""
+def scores(labels: np.ndarray, probs: np.ndarray, band: float | None = None) -> dict[str, float | int | None]:
+    """The table's metrics; those that need a class the test set lacks are None (AUC on reals alone). `band`: the
+    `manipulated` cut fitted with the head (the recipe's false-alarm target on its calib reals)."""
     real, fake = probs[labels == 0], probs[labels == 1]
+    both = bool(real.size and fake.size)
     m = binary_metrics(labels, probs, threshold=THRESHOLD)
     return {
         "n": int(labels.size),
         "n_real": int(real.size),
         "n_fake": int(fake.size),
-        "auc": m["auc"] if real.size and fake.size else None,
+        "auc": m["auc"] if both else None,
+        "eer": m["eer"] if both else None,
         "logloss": m["logloss"],
         "real_recall": float(np.mean(real < THRESHOLD)) if real.size else None,
         "fake_recall": float(np.mean(fake >= THRESHOLD)) if fake.size else None,
         "real_over_half": float(np.mean(real >= THRESHOLD)) if real.size else None,
+        "real_at_band": float(np.mean(real >= band)) if real.size and band is not None else None,
+        "fake_at_band": float(np.mean(fake >= band)) if fake.size and band is not None else None,
     }
+
+
+def manipulated_band(head: Head, recipe: TrainConfig) -> float:
+    """The `manipulated` cut `fakescope train` would ship with this head: the recipe's false-alarm target on calib."""
+    calib_probs = sigmoid(head.calib_logits / head.temperature)
+    return verdict_thresholds(head.calib.y, calib_probs, fpr=recipe.thresholds.fpr, fnr=recipe.thresholds.fnr)["fake_at_or_above"]
 
 
 def seen_files(name: str) -> tuple[set[Path] | None, str]:
@@ -197,9 +218,10 @@ def seen_files(name: str) -> tuple[set[Path] | None, str]:
 
 
 def shipped_probs(model: ClassifierModel, samples: list[Sample]) -> np.ndarray:
-    """Calibrated P(fake) as the shipped model gives it on each file alone: CLIP heads from the cached tokens."""
-    if isinstance(model, ClipProbe):
-        return sigmoid(head_logits(model, cached_tokens(samples)) / model.pretrained_cfg.temperature)
+    """Calibrated P(fake) as the shipped model gives it on each file alone: probe heads from their cached inputs."""
+    if isinstance(model, ProbeModel):
+        logits = head_logits(model, cached_inputs(model, samples), tuned_hidden(model, samples))
+        return sigmoid(logits / model.pretrained_cfg.temperature)
     return model_input_probs(model, samples)
 
 
@@ -218,7 +240,8 @@ def shipped_rows(name: str, tests: dict[str, list[Sample]]) -> list[dict]:
             log.info("shipped %s on %s: no row (%d files left once its training files are out)", name, test_text, len(kept))
             continue
         scored.add(key)
-        result = scores(np.array([s.label for s in kept]), np.array([prob[s.path] for s in kept]))
+        band = (model.pretrained_cfg.thresholds or {}).get("fake_at_or_above")
+        result = scores(np.array([s.label for s in kept]), np.array([prob[s.path] for s in kept]), band)
         left_out = len(tests[test_text]) - len(kept)
         rows.append(
             {"name": f"shipped {name}", "kind": "shipped", "train": source, "test": test_text, "left_out": left_out, **result}
@@ -249,7 +272,8 @@ def run_protocol(protocol: ProtocolCfg, out_dir: Path) -> dict:
             heads[key] = fit_head(recipe, train, calib)
         head = heads[key]
         train_text, test_text = describe(row)
-        result = scores(np.array([s.label for s in test]), head.probs(cached_tokens(test)))
+        probs = head.probs(cached_inputs(head.model, test), tuned_hidden(head.model, test))
+        result = scores(np.array([s.label for s in test]), probs, manipulated_band(head, recipe))
         log.info("%s: %s", row.name, result)
         report["rows"].append({"name": row.name, "kind": "protocol", "train": train_text, "test": test_text, **result})
         report["rows"][-1]["temperature"] = round(head.temperature, 4)
@@ -294,7 +318,9 @@ def markdown(report: dict) -> str:
         lines.append("| " + " | ".join([row["name"], row["train"], test_cell(row), *(cell(row, k) for k, _ in COLUMNS)]) + " |")
     lines += [
         "",
-        f"Recalls and real > 0.5 at P(fake) = {THRESHOLD}; AUC is — where the test set holds one class only. "
+        f"Recalls and real > 0.5 at P(fake) = {THRESHOLD}; ≥ band: at the `manipulated` cut (protocol rows: fitted "
+        "with the head for the recipe's false-alarm target on its calib reals; shipped rows: the model card's). "
+        "AUC and EER are — where the test set holds one class only. "
         "Protocol rows: head fitted on the train column (temperature on its calib split); shipped rows: each file "
         "straight into the model at its input size (model input only, no face detection), less the files it was "
         "trained or calibrated on (rebuilt from its card).",

@@ -26,7 +26,7 @@ from fakescope.evaluate.calibration import sigmoid
 from fakescope.models.clip import bf16_is_fast
 from fakescope.models.clip_probe import ClipProbe
 from fakescope.train.config import DEFAULT_TUNE_LR, ProbeCfg, TrainConfig
-from fakescope.train.features import CLEAN, cached_hidden
+from fakescope.train.features import CLEAN, ProbeModel, cached_hidden
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,11 @@ class Side(Protocol):
     w: np.ndarray
 
 
-def tuned_hidden(model: ClipProbe, samples: Sequence[Sample], view: str = CLEAN) -> np.ndarray | None:
-    """The cached inputs to a tuned head's blocks (float16); None for a frozen head, which reads tokens only."""
-    return cached_hidden(samples, view, blocks_frozen=model.frozen_blocks) if model.tuned_blocks else None
+def tuned_hidden(model: ProbeModel, samples: Sequence[Sample], view: str = CLEAN) -> np.ndarray | None:
+    """The cached inputs to a tuned head's blocks (float16); None for a frozen head, which reads its cached inputs only."""
+    if isinstance(model, ClipProbe) and model.tuned_blocks:
+        return cached_hidden(samples, view, blocks_frozen=model.frozen_blocks)
+    return None
 
 
 def _features(model: ClipProbe, tokens: np.ndarray, hidden: np.ndarray, *, bf16: bool) -> torch.Tensor:

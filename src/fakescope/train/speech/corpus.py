@@ -35,10 +35,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fakescope.constants import SAMPLE_RATE
 from fakescope.data import LABELS, Sample, check_no_leakage
 from fakescope.data.speech_sources import read_digit_utterances, read_synth_clips
 from fakescope.errors import FakescopeError
-from fakescope.media.audio import SAMPLE_RATE
 from fakescope.media.channels import CONDITIONS
 from fakescope.train.speech.catalogue import COLUMNS, CORPUS_VERSION, DEFAULT_GENERATORS, resolve_generators
 from fakescope.train.speech.fakes import network_sha256

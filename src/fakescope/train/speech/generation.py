@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from fakescope.constants import SAMPLE_RATE
 from fakescope.data.speech_sources import (
     DIGIT_SOURCE,
     REAL_FAMILY,
@@ -28,7 +29,7 @@ from fakescope.data.speech_sources import (
     SynthClip,
     seeded_rng,
 )
-from fakescope.media.audio import SAMPLE_RATE, decode_audio, resample
+from fakescope.media.audio import decode_audio, resample
 from fakescope.media.channels import CONDITIONS, apply_condition
 from fakescope.train.speech.catalogue import generator_family
 from fakescope.train.speech.fakes import GENERATORS, match_loudness
