@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from fakescope.constants import DEFAULT_IMAGE_MODEL
+from fakescope.constants import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL
 from tests.conftest import AS_NOBODY, EXAMPLES, shared, skip_unless_nobody_imports
 
 runner = CliRunner()
@@ -260,7 +260,7 @@ def test_detect_speech_and_a_video_with_sound(tmp_path):
     assert results[0]["modalities"] == [{"modality": "audio", "score": results[0]["score"], "weight": 1.0, "skipped": None}]
     clip = shared("videos", "brtujopkby.mp4")
     table = runner.invoke(app, ["detect", "--frames", "4", "--audio-weight", "0.3", str(clip)], env={"COLUMNS": "200"})
-    assert table.exit_code == 0 and "stack-speech.speech" in table.output and "weight" in table.output
+    assert table.exit_code == 0 and DEFAULT_AUDIO_MODEL in table.output and "weight" in table.output
     faces_only = json.loads(runner.invoke(app, ["detect", "--json", "--frames", "4", "--audio-model", "none", str(clip)]).output)
     assert [m["modality"] for m in faces_only["modalities"]] == ["video"]
     bad = runner.invoke(app, ["detect", "--audio-weight", "2", str(real)])

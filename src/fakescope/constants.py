@@ -24,7 +24,10 @@ Verdict = Literal["authentic", "suspicious", "manipulated"]
 DEFAULT_MODEL = "faceswap-effnet-lite0.dfdc_ffpp_kd"
 ACCURATE_MODEL = "faceswap-clip-b16.dfdc_ffpp"
 DEFAULT_IMAGE_MODEL = "aigen-clip-b16.faces_flux"
-DEFAULT_AUDIO_MODEL = "stack-speech.speech"
+# DEFAULT_AUDIO_MODEL: a linear read-out of the frozen Whisper base encoder, trained on the speech corpus and
+# speech_tts: far better than the previous stack-speech on modern TTS / voice conversion it never saw,
+# worse on the signal-processing vocoders of the corpus (docs/RESULTS.md, Audio v2).
+DEFAULT_AUDIO_MODEL = "audio-whisper-base.speech"
 # Every audio path (decoding, speech models, Whisper) works at this rate.
 SAMPLE_RATE = 16_000
 

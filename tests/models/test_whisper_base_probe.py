@@ -9,7 +9,9 @@ import soundfile as sf
 import torch
 
 from fakescope.data import Sample
+from fakescope.data.audio import first_windows
 from fakescope.errors import FakescopeError, ModelError
+from fakescope.evaluate.runner import model_input_probs
 from fakescope.models import create_model
 from fakescope.models.audio import WhisperProbe
 from fakescope.models.audio_features import masked_frame_statistics
@@ -159,3 +161,16 @@ def test_a_speech_probe_recipe_trains_calibrates_and_exports_the_head_alone(tmp_
     assert list((tmp_path / "runs" / "features").glob("whisper-base-6-*/clean/speech-*.npz"))
     with pytest.raises(FakescopeError, match="clean only"):
         run_probe_training(cfg.model_copy(update={"probe": cfg.probe.model_copy(update={"views": ["clean", "jpeg70"]})}))
+
+
+def test_model_input_scores_a_speech_model_on_each_clips_first_window(tmp_path):
+    """The cross-dataset protocols' shipped rows: a speech model reads each file's first prepared window."""
+    model = create_model("audio-whisper-probe.speech", pretrained=False).eval()
+    samples = speech_folder(tmp_path, n=4)[1:]  # speech only: a clip of silence alone is all padding
+    probs = model_input_probs(model, samples, batch_size=2)
+    with torch.inference_mode():
+        alone = [
+            float(model(torch.from_numpy(clip)[None])["prob"])
+            for clip in first_windows([s.path for s in samples], model.pretrained_cfg)
+        ]
+    np.testing.assert_allclose(probs, alone, atol=1e-5)

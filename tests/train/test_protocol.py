@@ -10,6 +10,7 @@ import csv
 import json
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from fakescope.cli import app
 from fakescope.data import Sample
 from fakescope.errors import FakescopeError
+from fakescope.models import get_pretrained_cfg
 from fakescope.train import probe, protocol
 from fakescope.train.config import load_config
 from fakescope.train.protocol import load_datasets, load_protocol, row_samples, run_protocol
@@ -121,7 +123,7 @@ def test_split_semantics(tmp_path, folders):
     assert {s.info["method"] for s in test} == {"original", "m1"}
     assert {s.path for s in test if s.label == 0} == {s.path for s in splits["B"].val if s.label == 0}, "reals: B val only"
     assert len([s for s in test if s.label == 1]) == PER_CLASS // 2, "every held-out fake of B, from any split"
-    with pytest.raises(FakescopeError, match="hold_out method=m9 matches no FAKE picture of B"):
+    with pytest.raises(FakescopeError, match="hold_out method=m9 matches no FAKE file of B"):
         row_samples(cfg.rows[3], splits)
     # One family named by each folder's own column: a fake matching any pair is held out.
     assert [paths(side) for side in row_samples(cfg.rows[4], splits)] == [paths(side) for side in (train, calib, test)]
@@ -206,3 +208,23 @@ def test_shipped_rows_leave_out_the_files_the_model_trained_on(tmp_path, folders
     assert shipped[0]["left_out"] == len(seen)
     row = f"| shipped {SHIPPED[0]} | B | B all less {len(seen)} it trained on | {len(b_split.val)} |"
     assert row in (tmp_path / "out" / "protocol.md").read_text()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs" / "protocols").glob("*.yaml")), ids=str)
+def test_shipped_protocols_validate_and_name_a_probe_recipe(path, monkeypatch):
+    monkeypatch.chdir(path.parents[2])  # their paths are relative to the repository root
+    cfg = load_protocol(path)
+    assert load_config(cfg.recipe, cfg.overrides).probe is not None and cfg.rows
+
+
+def test_a_stack_has_seen_the_files_its_members_trained_on(folders, monkeypatch):
+    _, _, recipe = folders
+    shipped = get_pretrained_cfg("aigen-clip-b16.faces_flux")
+    member = replace(shipped, extra={"config": load_config(recipe).model_dump(mode="json")})
+    stack = replace(shipped, extra={"members": ["m1", "m2"]})
+    monkeypatch.setattr(protocol, "get_pretrained_cfg", lambda name: stack if name == "stack" else member)
+    files, source = protocol.seen_files("stack")
+    assert files and files == protocol.seen_files("m1")[0] and source == "A"
+    unknown = replace(shipped, extra={})
+    monkeypatch.setattr(protocol, "get_pretrained_cfg", lambda name: stack if name == "stack" else unknown)
+    assert protocol.seen_files("stack") == (None, "unknown")

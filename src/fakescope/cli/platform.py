@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from fakescope.cli.console import console, fail, wide_console
-from fakescope.cli.options import BackendOpt, FaceOpt, FramesOpt, ModelOpt, ThreadsOpt
-from fakescope.detect.options import DEFAULT_OPTIONS
+from fakescope.cli.options import AudioModelOpt, BackendOpt, FaceOpt, FramesOpt, ModelOpt, ThreadsOpt
+from fakescope.detect.options import AUTO, DEFAULT_OPTIONS, NO_MODEL
 from fakescope.errors import FakescopeError
 
 commands = typer.Typer()
@@ -134,7 +134,7 @@ def eval_cmd(
     ] = None,
 ) -> None:
     """Score a labelled dataset as `fakescope detect` scores it: LogLoss, AUC, EER, ECE, ..., plots, HTML report; or,
-    with --protocol, fit a CLIP head per row of a cross-dataset protocol and print its table."""
+    with --protocol, fit a probe head (CLIP or Whisper) per row of a cross-dataset protocol and print its table."""
     from fakescope.evaluate.runner import evaluate_dataset
 
     if (dataset is None) == (protocol is None):
@@ -222,6 +222,7 @@ def bench(
     repeat: Annotated[int, typer.Option(min=1, help="runs per file; the median is reported")] = 3,
     backend: BackendOpt = DEFAULT_OPTIONS.backend,
     threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
+    audio_model: AudioModelOpt = AUTO,
     quick: Annotated[bool, typer.Option("--quick", help="smoke mode: one run per file, backends on a few crops")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -232,6 +233,8 @@ def bench(
 
     if kind not in BENCH_KINDS:
         fail(f"unknown benchmark {kind!r} (available: {', '.join(BENCH_KINDS)})")
+    if audio_model == NO_MODEL and kind in ("audio", "all"):
+        fail("--audio-model none: the audio benchmark needs a speech model (auto or a name)")
     repeat = 1 if quick else repeat
     wanted = {"video", "image", "audio", "cache", "memory", "backends"} if kind == "all" else {kind}
     engine = {"backend": backend, "threads": threads}
@@ -243,7 +246,8 @@ def bench(
         if "image" in wanted:
             report["image"] = b.bench_image(files if kind == "image" else None, repeat=repeat, **engine)
         if "audio" in wanted:
-            report["audio"] = b.bench_audio(files if kind == "audio" else None, repeat=repeat, threads=threads)
+            model = None if audio_model == AUTO else audio_model
+            report["audio"] = b.bench_audio(files if kind == "audio" else None, repeat=repeat, model=model, threads=threads)
         if "cache" in wanted:
             cached = (files if kind == "cache" else None) or clips[:1]
             report["cache"] = b.bench_cache(cached, repeat=5 if quick else 20, **engine)

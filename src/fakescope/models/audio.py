@@ -6,7 +6,8 @@ partials and buzzy excitation vocoders leave; on the speech corpus val split its
 below the MFCC models' (docs/RESULTS.md, What changed, step by step). `phase=True` adds phase channels (did not help).
 `audio-whisper-probe`: a frozen Whisper tiny.en encoder (models.whisper) → mean and spread of
 its first two blocks → one linear layer; weaker on the fakes the corpus holds, stronger on
-generators it never saw. The default audio model stacks the two (models.stack: stack-speech).
+generators it never saw. stack-speech (models.stack) stacks the two; the default is audio-whisper-base: the
+same probe on all six blocks of Whisper base, on conditioned input (models.whisper), fitted on cached statistics.
 `model_args: {one_class: true}` gives the spectrogram CNN an OC-softmax head (did not help).
 `audio-bigru-attn`: MFCC + deltas → 2-layer bidirectional GRU → attention pooling.
 `audio-cnn-gru` (edge): the same features → three 1-D convolutions that cut the frame rate by

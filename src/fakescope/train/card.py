@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fakescope.data import Sample
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.breakdown import subgroups
 from fakescope.models import sha256_file
@@ -37,6 +39,9 @@ def input_contract(cfg: PretrainedCfg) -> dict:
     return {"input_size": list(cfg.input_size), "mean": list(cfg.mean), "std": list(cfg.std)}
 
 
+MIN_REALS = 5  # a group of fewer real val samples gets no false-alarm row
+
+
 def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[str, dict[str, float]]:
     """Val metrics per generator family, method and source when the data names them, and, for a run on
     several folders, per folder (`info["dataset"]`) with each folder's own subgroups inside it (an FF++
@@ -58,6 +63,30 @@ def subgroup_metrics(prefix: str, dataset: object, probs: np.ndarray) -> dict[st
             out.update(subgroup_metrics(f"{prefix} {folder}", members, probs[own]))
         elif not labels[own].any():  # extra negatives (genuine portraits): how many it leaves real
             out[f"{prefix} {folder} reals"] = {"n": int(own.sum()), "real_recall": float(np.mean(probs[own] < 0.5))}
+    return out
+
+
+FALSE_ALARM_COLUMNS = ("dataset", "source", "language")
+
+
+def false_alarm_metrics(prefix: str, samples: Sequence[Sample], probs: np.ndarray, band: float) -> dict[str, dict[str, float]]:
+    """The share of each group of real val samples (per folder, source and language, where named and at least
+    MIN_REALS) called manipulated at the shipped `band`: what a user of that kind of genuine media would see."""
+    out: dict[str, dict[str, float]] = {}
+    real = [(s, p) for s, p in zip(samples, np.asarray(probs), strict=True) if s.label == 0]
+    for column in FALSE_ALARM_COLUMNS:
+        groups: dict[str, list[float]] = {}
+        for s, p in real:
+            if value := s.info.get(column):
+                groups.setdefault(value, []).append(p)
+        if len(groups) < 2 and column != "dataset":
+            continue
+        for value, scores in sorted(groups.items()):
+            if len(scores) >= MIN_REALS:
+                out[f"{prefix} reals {column}={value}"] = {
+                    "n": len(scores),
+                    "manipulated": float(np.mean(np.array(scores) >= band)),
+                }
     return out
 
 

@@ -31,7 +31,7 @@ from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.audio import WhisperProbe
 from fakescope.models.clip_probe import ClipProbe
-from fakescope.train.card import export_weights, git_sha, input_contract, subgroup_metrics
+from fakescope.train.card import export_weights, false_alarm_metrics, git_sha, input_contract, subgroup_metrics
 from fakescope.train.config import ProbeCfg, TrainConfig
 from fakescope.train.features import CLEAN, ProbeModel, cached_inputs
 from fakescope.train.loaders import make_splits
@@ -202,6 +202,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
         prefix = f"{dataset}/val" if view == CLEAN else f"{dataset}/val {view}"
         metrics[prefix] = binary_metrics(val_y, probs)
         metrics.update(subgroup_metrics(prefix, splits.val, probs))
+        metrics.update(false_alarm_metrics(prefix, splits.val, probs, thresholds["fake_at_or_above"]))
         sections[prefix] = (val_y, probs)
     run_dir = cfg.run_path
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ from fakescope.train.tuning import tuned_hidden
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 0.5  # P(fake) at which a picture is called fake in the recall columns
+THRESHOLD = 0.5  # P(fake) at which a file is called fake in the recall columns
 # (key, heading) of the metric columns of the printed and written tables.
 COLUMNS = (
     ("n", "n"),
@@ -101,6 +101,9 @@ class ProtocolCfg(Strict):
     recipe: Path = Field(
         description="probe recipe (configs/*.yaml with probe:) whose model, head, optimiser and seed each row reuses"
     )
+    overrides: list[str] = Field(
+        [], description="dotted key=value changes to the recipe for every row, e.g. probe.c_grid=[0.003] (a row per fit)"
+    )
     datasets: dict[str, DatasetCfg] = Field(min_length=1)
     rows: list[RowCfg] = Field(min_length=1)
     shipped: list[str] = Field([], description="registered models with weights also scored on every distinct test set")
@@ -156,12 +159,12 @@ def row_samples(row: RowCfg, splits: dict[str, Splits]) -> tuple[list[Sample], l
             raise FakescopeError(f"row {row.name!r}: hold_out {row.hold_out}: {row.test} has none of its columns")
         test = [s for s in test if s.label == 0] + [s for s in whole if row.held_out(s)]
         if not any(s.label == 1 for s in test):
-            raise FakescopeError(f"row {row.name!r}: hold_out {row.hold_out} matches no FAKE picture of {row.test}")
+            raise FakescopeError(f"row {row.name!r}: hold_out {row.hold_out} matches no FAKE file of {row.test}")
     for side, samples in (("train", train), ("calib", calib)):
         if len({s.label for s in samples}) < 2:
-            raise FakescopeError(f"row {row.name!r}: its {side} split needs both REAL and FAKE pictures (has {len(samples)})")
+            raise FakescopeError(f"row {row.name!r}: its {side} split needs both REAL and FAKE files (has {len(samples)})")
     if not test:
-        raise FakescopeError(f"row {row.name!r}: no pictures to test in {row.test}")
+        raise FakescopeError(f"row {row.name!r}: no files to test in {row.test}")
     return train, calib, test
 
 
@@ -205,6 +208,11 @@ def seen_files(name: str) -> tuple[set[Path] | None, str]:
     """Files a shipped model was trained or calibrated on, rebuilt from its card's recipe, and where they came from
     (None when the card does not say)."""
     cfg = get_pretrained_cfg(name)
+    if members := cfg.extra.get("members"):  # a stack: what any member trained on (its meta-model saw their calib)
+        found = [seen_files(member) for member in members]
+        if any(files is None for files, _ in found):
+            return None, "unknown"
+        return set().union(*(files for files, _ in found)), " + ".join(dict.fromkeys(source for _, source in found))
     config = cfg.extra.get("config")
     try:
         train_cfg = TrainConfig.model_validate(config)
@@ -253,7 +261,7 @@ def shipped_rows(name: str, tests: dict[str, list[Sample]]) -> list[dict]:
 def run_protocol(protocol: ProtocolCfg, out_dir: Path) -> dict:
     """Every row, then every shipped model on every distinct test set. Every row's data is checked before the
     first fit, and protocol.json / protocol.md are rewritten as rows complete, so a stopped run keeps its rows."""
-    recipe = load_config(protocol.recipe)
+    recipe = load_config(protocol.recipe, protocol.overrides)
     if recipe.probe is None:
         raise FakescopeError(f"{protocol.recipe}: a protocol needs a probe recipe (one with a probe: section)")
     for name in protocol.shipped:
@@ -268,7 +276,7 @@ def run_protocol(protocol: ProtocolCfg, out_dir: Path) -> dict:
     for row, train, calib, test in prepared:
         key = (tuple(row.train), row.hold_out)
         if key not in heads:
-            log.info("%s: fitting on %d train / %d calib pictures", row.name, len(train), len(calib))
+            log.info("%s: fitting on %d train / %d calib files", row.name, len(train), len(calib))
             heads[key] = fit_head(recipe, train, calib)
         head = heads[key]
         train_text, test_text = describe(row)
