@@ -188,6 +188,8 @@ def test_dfdc_metadata_groups_fakes_with_their_original(tmp_path):
     assert videos["real00.mp4"] == VideoSample(root / "real00.mp4", 0, "real00.mp4", None)
     assert videos["fake00_0.mp4"].group == videos["fake00_1.mp4"].group == "real00.mp4"
     assert (videos["lone.mp4"].label, videos["lone.mp4"].group, videos["lone.mp4"].split) == (1, "gone.mp4", "val")
+    tagged = write_dfdc(tmp_path / "tagged", {"clip.mp4": {"label": "REAL", "dataset": "FF++ c40"}})
+    assert read_dfdc_metadata(tagged)[0].dataset == "FF++ c40" and videos["real00.mp4"].dataset is None
 
 
 def test_dfdc_layout_split_never_separates_a_real_from_its_fakes(tmp_path):
@@ -246,6 +248,7 @@ METADATA_ERRORS = [
     ('{"abc.mp4": "FAKE"}', r"metadata.json: 'abc.mp4': entry must be an object, got str"),
     ('{"abc.mp4": {"label": "FAKE", "split": "test"}}', r"metadata.json: 'abc.mp4': split must be train or val, got 'test'"),
     ('{"abc.mp4": {"label": "FAKE", "original": 3}}', r"metadata.json: 'abc.mp4': original must be a video file name or null"),
+    ('{"abc.mp4": {"label": "FAKE", "dataset": ""}}', r"metadata.json: 'abc.mp4': dataset must be a name or null"),
     ("{}", r"metadata.json: lists no videos"),
 ]
 

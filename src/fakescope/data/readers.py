@@ -92,7 +92,7 @@ def _files_under(folder: Path, extensions: frozenset[str]) -> list[Path]:
 
 
 def read_dfdc_metadata(root: Path) -> list[VideoSample]:
-    """Videos listed in DFDC's `root/metadata.json`: `{"x.mp4": {"label", "original", "split"}}`.
+    """Videos listed in DFDC's `root/metadata.json`: `{"x.mp4": {"label", "original", "split"}}` (and `dataset`).
 
     A fake's group is its `original`, a real's group is itself, so a real and its fakes share
     one group. Any malformed entry is an error naming the file and the key.
@@ -136,8 +136,11 @@ def _video_sample(root: Path, path: Path, name: str, entry: Any) -> VideoSample:
     video = root / name
     if not video.is_file():
         raise FakescopeError(f"{where} listed but file not found")
+    dataset = entry.get("dataset")
+    if dataset is not None and not (isinstance(dataset, str) and dataset.strip()):
+        raise FakescopeError(f"{where}: dataset must be a name or null, got {dataset!r}")
     source = original.strip() if label == "FAKE" and original else name
-    return VideoSample(path=video, label=LABELS[label], group=Path(source).name, split=split)
+    return VideoSample(path=video, label=LABELS[label], group=Path(source).name, split=split, dataset=dataset)
 
 
 def load_samples(

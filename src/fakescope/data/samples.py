@@ -27,12 +27,14 @@ class Sample:
 
 @dataclass(frozen=True)
 class VideoSample:
-    """A labelled video; `group` is its source real video, shared by the fakes made from it."""
+    """A labelled video; `group` is its source real video, shared by the fakes made from it; `dataset` the
+    collection metadata.json names it from (the labelled clips mix FF++, DFD and DFDC), if it does."""
 
     path: Path
     label: int
     group: str
     split: str | None = None
+    dataset: str | None = None
 
 
 T = TypeVar("T", Sample, VideoSample)

@@ -51,13 +51,11 @@ def load_video_calibration_config(path: Path) -> VideoCalibrationConfig:
 
 def labelled_clips(folders: list[Path]) -> list[dict]:
     """{"path", "label", "dataset"} per clip; `dataset` is metadata.json's own tag where it has one."""
-    clips = []
-    for root in folders:
-        tags = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
-        for video in sorted(read_dfdc_metadata(root), key=lambda v: v.path.name):
-            entry = tags[video.path.name]
-            clips.append({"path": str(video.path), "label": video.label, "dataset": entry.get("dataset", root.name)})
-    return clips
+    return [
+        {"path": str(video.path), "label": video.label, "dataset": video.dataset or root.name}
+        for root in folders
+        for video in sorted(read_dfdc_metadata(root), key=lambda v: v.path.name)
+    ]
 
 
 def clip_frame_scores(cfg: VideoCalibrationConfig, clips: list[dict]) -> list[list[list[float]]]:
