@@ -164,7 +164,7 @@ class DistillCfg(Strict):
 
 
 class ProbeCfg(Strict):
-    """A head fitted on cached frozen-backbone tokens (CLIP models): no epochs, seconds on a CPU. With
+    """A head fitted on cached frozen-backbone features (CLIP tokens, Whisper statistics): seconds on a CPU. With
     `tune_blocks` the backbone's last blocks train too (light tuning), from cached inputs to them."""
 
     views: list[str] = Field(["clean"], description="how train pictures are read: clean and/or perturbations (jpeg70, resize0.5)")

@@ -1,4 +1,5 @@
-"""Frozen CLIP class tokens cached on disk, so heads on them train and are judged in seconds on a CPU.
+"""Frozen-backbone features cached on disk (CLIP class tokens, Whisper statistics), so heads on them train and are
+judged in seconds on a CPU.
 
 The tower never changes (it is sha256-checked), so a picture's tokens are computed once per view and
 reused by every probe, every cross-dataset row and every stacker. A view is how the file is read
@@ -14,6 +15,11 @@ Blocks tuned on top of the frozen tower (models.clip_probe, `tuned_blocks`) trai
 instead: every token after the first k blocks, ~300 KB a picture, so they go to chunk files written once
 each (`runs/features/clip-b16-hidden<k>/<view>/<folder>-<hash>/chunk-0000.npz`, same keys) rather than
 into one file rewritten as it grows.
+
+Speech probes (models.audio.WhisperProbe, e.g. audio-whisper-base) cache the same way what their head
+reads: the frozen encoder's block statistics of each file's first prepared window, under
+`runs/features/<raw_features_key>/clean/` (the key names encoder, blocks, statistics and conditioning).
+`cached_inputs` picks the right one for a model.
 """
 
 from __future__ import annotations

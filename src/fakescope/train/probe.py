@@ -1,12 +1,14 @@
-"""`fakescope train` for heads on a frozen backbone (a recipe with a `probe:` section): CLIP models.
+"""`fakescope train` for heads on a frozen backbone (a recipe with a `probe:` section): the CLIP models and the
+Whisper speech probes (audio-whisper-base).
 
-The backbone's class tokens come from the on-disk cache (train.features), so the whole run is a fit
-on standardised tokens: a linear head is a logistic regression per strength of `probe.c_grid`, an MLP
-head trains for `schedule.epochs` (AdamW, `optim`, weighted BCE); either way the calib LogLoss picks
-the strength or the epoch, then temperature and verdict bands are fitted on calib and val is scored once,
-clean and under each `probe.robustness` perturbation, per dataset and per method. Train pictures can
-be read through several views (`probe.views`: clean, jpeg70, resize0.5) as augmentation. With
-`probe.tune_blocks` the tower's last blocks train with the head (train.tuning), from cached hidden states.
+What the head reads (CLIP class tokens, Whisper block statistics) comes from the on-disk cache
+(train.features.cached_inputs), so the whole run is a fit on standardised inputs: a linear head is a logistic
+regression per strength of `probe.c_grid`, an MLP head trains for `schedule.epochs` (AdamW, `optim`, weighted
+BCE); either way the calib LogLoss picks the strength or the epoch, then temperature and verdict bands are
+fitted on calib and val is scored once, clean and under each `probe.robustness` perturbation, per dataset and
+per method. Train pictures can be read through several views (`probe.views`: clean, jpeg70, resize0.5) as
+augmentation. With `probe.tune_blocks` the tower's last blocks train with the head (train.tuning), from cached
+hidden states.
 """
 
 from __future__ import annotations
