@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -78,6 +78,16 @@ def first_windows(paths: Sequence[Path], cfg: PretrainedCfg) -> list[np.ndarray]
         prepared = prepare_speech(audio).samples
         out.append(np.ascontiguousarray((prepared if prepared.size else audio.samples)[:window], dtype=np.float32))
     return out
+
+
+def first_window_batches(paths: Sequence[Path], cfg: PretrainedCfg, batch_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """(rows, waves): the `first_windows` of `paths`, `batch_size` at a time in order of length (less padding,
+    masked either way); `rows` index `paths`."""
+    clips = first_windows(paths, cfg)
+    order = np.argsort([clip.size for clip in clips], kind="stable")
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        yield rows, pad_waves([torch.from_numpy(clips[i]) for i in rows])
 
 
 class SpeechClipDataset(Dataset):
@@ -156,10 +166,14 @@ def balanced_weights(samples: Sequence[Sample], power: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-def pad_batch(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_waves(clips: Sequence[torch.Tensor]) -> torch.Tensor:
     """Stack clips of different lengths, padded at the end with exact zeros (masked by the model)."""
-    longest = max(wave.numel() for wave, _ in batch)
-    waves = torch.zeros(len(batch), longest)
-    for i, (wave, _) in enumerate(batch):
-        waves[i, : wave.numel()] = wave
-    return waves, torch.stack([label for _, label in batch])
+    waves = torch.zeros(len(clips), max(clip.numel() for clip in clips))
+    for i, clip in enumerate(clips):
+        waves[i, : clip.numel()] = clip
+    return waves
+
+
+def pad_batch(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pad_waves` of a DataLoader batch of (clip, label) pairs, and its labels."""
+    return pad_waves([wave for wave, _ in batch]), torch.stack([label for _, label in batch])

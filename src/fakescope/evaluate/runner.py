@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from fakescope.constants import DEFAULT_MODEL
 from fakescope.data import Sample, assign_splits, load_samples, read_dfdc_metadata, recorded_split
-from fakescope.data.audio import first_windows, pad_batch
+from fakescope.data.audio import first_window_batches
 from fakescope.data.images import FaceCropDataset
 from fakescope.detect import Detector
 from fakescope.detect.audio import score_speech
@@ -214,11 +214,12 @@ def model_input_probs(
     if cfg.input_kind == "audio":  # each clip's first window, as a speech model's val metrics read it
         if perturb is not None:
             raise FakescopeError("model input perturbations are for pictures; audio conditions: fakescope eval --perturb")
-        for start in range(0, len(samples), batch_size):
-            clips = first_windows([s.path for s in samples[start : start + batch_size]], cfg)
-            waves, _ = pad_batch([(torch.from_numpy(clip), torch.zeros(())) for clip in clips])
-            with torch.inference_mode():
-                probs.append(model(waves)["prob"].reshape(-1).numpy())
+        for start in range(0, len(samples), MODEL_INPUT_CHUNK):
+            paths = [s.path for s in samples[start : start + MODEL_INPUT_CHUNK]]
+            part = np.zeros(len(paths), np.float32)
+            for rows, waves in first_window_batches(paths, cfg, batch_size):
+                part[rows] = model(waves)["prob"].reshape(-1).numpy()
+            probs.append(part)
         return np.concatenate(probs) if probs else np.zeros(0)
     for start in range(0, len(samples), MODEL_INPUT_CHUNK):
         chunk = FaceCropDataset(samples[start : start + MODEL_INPUT_CHUNK], cfg.image_size, eval_transform(cfg), perturb=perturb)

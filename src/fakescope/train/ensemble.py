@@ -23,11 +23,11 @@ from fakescope.data.images import FaceCropDataset
 from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.thresholds import verdict_thresholds
-from fakescope.media.files import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.stack import StackedModel
 from fakescope.models.transforms import eval_transform
 from fakescope.train.card import export_weights, git_sha, input_contract
+from fakescope.train.loaders import data_extensions
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ def train_ensemble(
     if not isinstance(stack, StackedModel):
         raise FakescopeError(f"{name} is not a stacked ensemble (see `fakescope models 'stack-*'`)")
     settings = shared_split_settings(stack.member_names)
-    extensions = AUDIO_EXTENSIONS if stack.pretrained_cfg.input_kind == "audio" else IMAGE_EXTENSIONS
-    samples = load_samples(data, val_fraction=settings.val_fraction, seed=settings.seed, extensions=extensions)
+    samples = load_samples(
+        data, val_fraction=settings.val_fraction, seed=settings.seed, extensions=data_extensions(stack.pretrained_cfg)
+    )
     splits = three_way_split(samples, settings.calib_fraction, seed=settings.seed)
     calib, val = splits.calib, splits.val
     if limit:

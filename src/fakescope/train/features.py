@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fakescope.data.audio import first_windows, pad_batch
+from fakescope.data.audio import first_window_batches
 from fakescope.data.images import load_rgb
 from fakescope.data.samples import Sample
 from fakescope.errors import FakescopeError
@@ -117,14 +117,9 @@ def cached_tokens(
 
 
 def compute_speech_statistics(model: WhisperProbe, paths: Sequence[Path], *, batch_size: int = 16) -> np.ndarray:
-    """(N, D) float32 `raw_features` of each file's first window (as evaluation scores it), without any cache.
-    Batches hold clips of similar length: less padding (masked either way)."""
-    clips = first_windows(paths, model.pretrained_cfg)
-    order = np.argsort([c.size for c in clips], kind="stable")
-    out = np.zeros((len(clips), model.head.in_features), np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        waves = pad_batch([(torch.from_numpy(clips[i]), torch.zeros(())) for i in rows])[0]
+    """(N, D) float32 `raw_features` of each file's first window (as evaluation scores it), without any cache."""
+    out = np.zeros((len(paths), model.head.in_features), np.float32)
+    for rows, waves in first_window_batches(paths, model.pretrained_cfg, batch_size):
         out[rows] = model.raw_features(waves).numpy()
     return out
 

@@ -136,6 +136,11 @@ class Head:
         """Calibrated P(fake) of cached inputs (and hidden states, for a tuned head)."""
         return sigmoid(head_logits(self.model, tokens, hidden) / self.temperature)
 
+    def verdict_thresholds(self, cfg: TrainConfig) -> dict[str, float]:
+        """The verdict bands `fakescope train` ships with this head: the recipe's error targets on its calib split."""
+        calib_probs = sigmoid(self.calib_logits / self.temperature)
+        return verdict_thresholds(self.calib.y, calib_probs, fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr)
+
 
 def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: Sequence[Sample]) -> Head:
     """The one fit of a probe recipe (training and every cross-dataset row): cached inputs of the train files
@@ -192,9 +197,7 @@ def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:
     splits = make_splits(cfg, model_cfg)
     head = fit_head(cfg, splits.train, splits.calib)
     model, temperature, choice = head.model, head.temperature, head.choice
-    thresholds = verdict_thresholds(
-        head.calib.y, sigmoid(head.calib_logits / temperature), fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr
-    )
+    thresholds = head.verdict_thresholds(cfg)
     val_y = np.array([s.label for s in splits.val])
     dataset = cfg.data.name
     metrics: dict[str, dict[str, float]] = {}

@@ -29,7 +29,6 @@ from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import sigmoid
 from fakescope.evaluate.runner import model_input_probs
-from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.models.base import ClassifierModel
 from fakescope.train.card import git_sha
@@ -80,7 +79,7 @@ class RowCfg(Strict):
     @field_validator("hold_out")
     @classmethod
     def _column_value(cls, text: str | None) -> str | None:
-        for part in (text or "").split("|") if text is not None else ():
+        for part in text.split("|") if text is not None else ():
             column, sep, value = part.partition("=")
             if not (sep and column.strip() and value.strip()):
                 raise ValueError(f"{text!r} is not column=value[ | column=value] (e.g. method=Deepfakes)")
@@ -198,12 +197,6 @@ def scores(labels: np.ndarray, probs: np.ndarray, band: float | None = None) -> 
     }
 
 
-def manipulated_band(head: Head, recipe: TrainConfig) -> float:
-    """The `manipulated` cut `fakescope train` would ship with this head: the recipe's false-alarm target on calib."""
-    calib_probs = sigmoid(head.calib_logits / head.temperature)
-    return verdict_thresholds(head.calib.y, calib_probs, fpr=recipe.thresholds.fpr, fnr=recipe.thresholds.fnr)["fake_at_or_above"]
-
-
 def seen_files(name: str) -> tuple[set[Path] | None, str]:
     """Files a shipped model was trained or calibrated on, rebuilt from its card's recipe, and where they came from
     (None when the card does not say)."""
@@ -281,7 +274,7 @@ def run_protocol(protocol: ProtocolCfg, out_dir: Path) -> dict:
         head = heads[key]
         train_text, test_text = describe(row)
         probs = head.probs(cached_inputs(head.model, test), tuned_hidden(head.model, test))
-        result = scores(np.array([s.label for s in test]), probs, manipulated_band(head, recipe))
+        result = scores(np.array([s.label for s in test]), probs, head.verdict_thresholds(recipe)["fake_at_or_above"])
         log.info("%s: %s", row.name, result)
         report["rows"].append({"name": row.name, "kind": "protocol", "train": train_text, "test": test_text, **result})
         report["rows"][-1]["temperature"] = round(head.temperature, 4)
