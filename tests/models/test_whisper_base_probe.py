@@ -13,9 +13,9 @@ from fakescope.data.audio import first_windows
 from fakescope.errors import FakescopeError, ModelError
 from fakescope.evaluate.runner import model_input_probs
 from fakescope.models import create_model
-from fakescope.models.audio import WhisperProbe
 from fakescope.models.audio_features import masked_frame_statistics
 from fakescope.models.whisper import LOWPASS_HZ, WhisperLogMel, slaney_mel_filterbank
+from fakescope.models.whisper_probe import WhisperProbe
 from fakescope.train.config import TrainConfig
 from fakescope.train.features import cached_inputs, compute_speech_statistics
 from fakescope.train.probe import run_probe_training

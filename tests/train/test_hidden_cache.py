@@ -11,7 +11,9 @@ from PIL import Image
 
 from fakescope.data.samples import Sample
 from fakescope.errors import FakescopeError
+from fakescope.models import create_model
 from fakescope.models.clip import TOKENS, WIDTH
+from fakescope.models.clip_probe import ClipProbe
 from fakescope.train import features
 from fakescope.train.features import BACKBONE, CLEAN, cached_hidden, hidden_dir
 
@@ -54,6 +56,11 @@ def samples(tmp_path) -> list[Sample]:
     return out
 
 
+def tuned(blocks: int = 1) -> ClipProbe:
+    """A head tuning the tower's last `blocks` blocks (built without reading the tower)."""
+    return create_model("faceswap-clip-b16.dfdc_ffpp_tuned", pretrained=False, tuned_blocks=blocks)
+
+
 def shades(hidden: np.ndarray, blocks: int = 11) -> np.ndarray:
     """The per-picture value the fake tower wrote, after checking the token and depth coding."""
     assert hidden.shape[1:] == (TOKENS, WIDTH) and hidden.dtype == np.float16
@@ -66,18 +73,18 @@ def shades(hidden: np.ndarray, blocks: int = 11) -> np.ndarray:
 def test_hidden_states_are_computed_once_into_chunks_and_read_back_in_order(tower, samples, tmp_path, monkeypatch):
     monkeypatch.setattr(features, "HIDDEN_CHUNK", 2)
     cache = tmp_path / "cache"
-    first = cached_hidden(samples, blocks_frozen=11, cache_dir=cache, batch_size=2)
+    first = cached_hidden(tuned(), samples, cache_dir=cache, batch_size=2)
     assert tower.pictures == N_PICTURES
     assert len(set(shades(first).round(2))) == N_PICTURES
-    chunks = sorted(hidden_dir(cache, CLEAN, samples[0].path.parents[1], 11).glob("chunk-*.npz"))
+    chunks = sorted(hidden_dir(cache, f"{BACKBONE}-hidden11", CLEAN, samples[0].path.parents[1]).glob("chunk-*.npz"))
     assert [c.name for c in chunks] == ["chunk-0000.npz", "chunk-0001.npz", "chunk-0002.npz"]
     assert chunks[0].parent.parent.parent.name == f"{BACKBONE}-hidden11"
     order = [4, 1, 3, 0, 2, 1]  # any order, a file twice
-    again = cached_hidden([samples[i] for i in order], blocks_frozen=11, cache_dir=cache)
+    again = cached_hidden(tuned(), [samples[i] for i in order], cache_dir=cache)
     assert tower.pictures == N_PICTURES, "nothing recomputed"
     np.testing.assert_array_equal(again, first[order])
     # another depth is another cache, with its own states
-    deeper = cached_hidden(samples, blocks_frozen=10, cache_dir=cache)
+    deeper = cached_hidden(tuned(2), samples, cache_dir=cache)
     assert tower.pictures == 2 * N_PICTURES
     np.testing.assert_allclose(shades(deeper, 10), shades(first), atol=0.15)
 
@@ -93,18 +100,18 @@ def test_an_interrupted_fill_resumes_from_its_written_chunks(tower, samples, tmp
 
     monkeypatch.setattr(features, "frozen_states", dies_on_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
-        cached_hidden(samples, blocks_frozen=11, cache_dir=cache, batch_size=2)
+        cached_hidden(tuned(), samples, cache_dir=cache, batch_size=2)
     assert tower.pictures == 4
-    directory = hidden_dir(cache, CLEAN, samples[0].path.parents[1], 11)
+    directory = hidden_dir(cache, f"{BACKBONE}-hidden11", CLEAN, samples[0].path.parents[1])
     assert [c.name for c in sorted(directory.glob("chunk-*.npz"))] == ["chunk-0000.npz", "chunk-0001.npz"]
     monkeypatch.setattr(features, "frozen_states", tower)
-    hidden = cached_hidden(samples, blocks_frozen=11, cache_dir=cache, batch_size=2)
+    hidden = cached_hidden(tuned(), samples, cache_dir=cache, batch_size=2)
     assert tower.pictures == N_PICTURES, "the two written chunks are not computed again"
     assert len(list(directory.glob("chunk-*.npz"))) == 3
     assert len(set(shades(hidden).round(2))) == N_PICTURES
 
 
-def test_a_depth_the_tower_has_not_is_a_clear_error(tower, samples, tmp_path):
-    with pytest.raises(FakescopeError, match=r"after 13 blocks: the tower has 0\.\.12"):
-        cached_hidden(samples, blocks_frozen=13, cache_dir=tmp_path / "cache")
+def test_a_head_that_tunes_no_blocks_reads_no_hidden_states(tower, samples, tmp_path):
+    with pytest.raises(FakescopeError, match="tunes no blocks"):
+        cached_hidden(tuned(0), samples, cache_dir=tmp_path / "cache")
     assert tower.calls == 0

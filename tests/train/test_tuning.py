@@ -87,8 +87,8 @@ def test_a_tuned_recipe_trains_scores_val_through_the_block_and_exports_it(rando
     cache = FakeCache()
     asked: list[tuple[int, str, int]] = []
 
-    def fake_hidden(samples, view="clean", *, blocks_frozen: int, **_: object) -> np.ndarray:
-        asked.append((len(samples), view, blocks_frozen))
+    def fake_hidden(model, samples, view="clean", **_: object) -> np.ndarray:
+        asked.append((len(samples), view, model.frozen_blocks))
         return np.stack([synthetic_hidden(f"{s.path.parent.name}/{s.path.name}", s.label) for s in samples])
 
     monkeypatch.setattr(probe_module, "cached_inputs", cache)

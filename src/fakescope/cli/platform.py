@@ -220,6 +220,7 @@ def bench(
         float | None, typer.Option(min=0.5, help="video: time the first SECONDS of each clip (packets copied, no sound), e.g. 10")
     ] = None,
     repeat: Annotated[int, typer.Option(min=1, help="runs per file; the median is reported")] = 3,
+    model: ModelOpt = DEFAULT_OPTIONS.model,
     backend: BackendOpt = DEFAULT_OPTIONS.backend,
     threads: ThreadsOpt = DEFAULT_OPTIONS.threads,
     audio_model: AudioModelOpt = AUTO,
@@ -242,7 +243,7 @@ def bench(
     try:
         clips = (files if kind == "video" else None) or b.default_clips()
         if "video" in wanted:
-            report["video"] = b.bench_video(clips, num_frames=frames, repeat=repeat, seconds=seconds, **engine)
+            report["video"] = b.bench_video(clips, num_frames=frames, repeat=repeat, seconds=seconds, model=model, **engine)
         if "image" in wanted:
             report["image"] = b.bench_image(files if kind == "image" else None, repeat=repeat, **engine)
         if "audio" in wanted:

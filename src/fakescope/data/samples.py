@@ -37,4 +37,21 @@ class VideoSample:
     dataset: str | None = None
 
 
+@dataclass(frozen=True)
+class SequenceSample:
+    """Consecutive face crops of one track of one video, in time order, for temporal models.
+
+    `video` is the crops' folder name (the video stem), `start` the index of the first crop within
+    its track; label, group, split and `info` are the video's, as its crops carry them.
+    """
+
+    frames: tuple[Path, ...]
+    label: int
+    group: str
+    split: str
+    video: str
+    start: int
+    info: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
 T = TypeVar("T", Sample, VideoSample)

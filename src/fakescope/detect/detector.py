@@ -332,8 +332,11 @@ def _check_input_kind(model: ClassifierModel, name: str, kind: InputKind) -> Non
         "face": "a face model (looks at face crops)",
         "image": "an image model (looks at whole pictures)",
         "audio": "an audio model (listens to speech)",
+        "face_sequence": "a temporal face model (looks at face tracks over time)",
     }
     actual = model.pretrained_cfg.input_kind
+    if actual == "face_sequence" and kind == "face":  # face tracks over time: a face model for videos
+        return
     if actual != kind:
         raise ModelError(f"{name}: is {roles[actual]}, not {roles[kind].split(' (')[0]}; pass it as the {actual} model")
 

@@ -29,7 +29,7 @@ from fakescope.detect.fusion import (
     track_score,
 )
 from fakescope.detect.result import DetectorScore, FaceTrack, ModalityScore, Result, Segment
-from fakescope.detect.scoring import score_crops, whole_image_input
+from fakescope.detect.scoring import score_crops, score_track, whole_image_input
 from fakescope.detect.timing import StageTimer
 from fakescope.errors import UnsupportedMediaError
 from fakescope.faces import FaceDetector, crop_face, filter_tracks, track_faces
@@ -41,6 +41,7 @@ from fakescope.media.budget import DECODE_BUDGET
 from fakescope.media.video import decode_side, decoded_pixels
 from fakescope.media.video_decoding import scaled_size
 from fakescope.models.base import ClassifierModel
+from fakescope.models.temporal import RecurrentSequenceModel
 
 
 @dataclass
@@ -88,6 +89,11 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     square (right for tight face crops); beside an image model that score is softened before fusion (see detect.fusion).
     A faceless picture too small or too plain to judge (detect.content) is not_applicable.
     """
+    if isinstance(ctx.model, RecurrentSequenceModel):
+        result.status = "not_applicable"
+        result.reason = f"{ctx.model_name} judges faces over time and a picture is one frame: score pictures with a frame model"
+        result.modalities = [ModalityScore(modality="image", score=None, weight=0.0, skipped=result.reason)]
+        return Analysis(result)
     with timer.stage("decode"):
         image = load_image(info.path, info=info)
     with timer.stage("faces"):
@@ -203,12 +209,18 @@ def _score_faces(
     with timer.stage("faces"):
         crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
-        scores = score_crops(ctx.model, crops, batch_size=ctx.batch_size)
+        if isinstance(ctx.model, RecurrentSequenceModel):  # each track's sequences, crops encoded once
+            bounds = np.cumsum([0] + [len(track.detections) for track in tracks])
+            by_track = [score_track(ctx.model, crops[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            scores = np.concatenate([t.frames for t in by_track])
+        else:
+            by_track = None
+            scores = score_crops(ctx.model, crops, batch_size=ctx.batch_size)
     with timer.stage("fusion"):
         face_tracks, all_t, all_s = [], [], []
         i = 0
         to_video = None if decoded_width is None or not info.width else info.width / decoded_width
-        for track in tracks:
+        for k, track in enumerate(tracks):
             frames_out = []
             for det in track.detections:
                 box = det.face.as_xywh()
@@ -217,10 +229,11 @@ def _score_faces(
                 all_t.append(det.timestamp)
                 all_s.append(float(scores[i]))
                 i += 1
-            score = track_score([s for _, s, _ in frames_out])
+            score = track_score([s for _, s, _ in frames_out]) if by_track is None else by_track[k].score
             if ctx.video_calibration is not None:
                 score = ctx.video_calibration(score)
-            face_tracks.append(FaceTrack(track_id=track.track_id, score=score, frames=frames_out))
+            attention = None if by_track is None else [round(float(a), 3) for a in by_track[k].attention]
+            face_tracks.append(FaceTrack(track_id=track.track_id, score=score, frames=frames_out, attention=attention))
         result.faces = face_tracks
         duration = info.duration or (max(all_t) if all_t else 0.0)
         result.segments = [Segment(start=a, end=b, score=s) for a, b, s in timeline(all_t, all_s, duration)]

@@ -37,6 +37,10 @@ class FaceTrack(BaseModel):
     frames: list[tuple[float, float, list[float]]] = Field(
         description="(timestamp in s, P(fake), [x, y, w, h] in pixels of the upright frame) per sampled frame"
     )
+    attention: list[float] | None = Field(
+        None,
+        description="temporal models: each frame's attention relative to an even share (1.0), the frames that drove the score",
+    )
 
 
 class Segment(BaseModel):

@@ -1,16 +1,20 @@
-"""Turn model inputs (face crops, whole pictures) into calibrated P(fake): one batched forward per media file."""
+"""Turn model inputs (face crops, whole pictures, face tracks) into calibrated P(fake): one batched forward per media
+file (per face track for a temporal model)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from fakescope.detect.fusion import track_score
 from fakescope.faces import center_crop
 from fakescope.media.image import resize_whole
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
+from fakescope.models.temporal import RecurrentSequenceModel
 from fakescope.models.transforms import crops_to_tensor
 
 
@@ -38,3 +42,30 @@ def score_crops(model: ClassifierModel, crops: Sequence[np.ndarray], *, batch_si
         batch = crops_to_tensor(crops[start : start + batch_size], model.pretrained_cfg).to(device)
         probs.append(model(batch)["prob"].float().cpu().numpy())
     return np.concatenate(probs).astype(np.float64)
+
+
+@dataclass
+class TrackScores:
+    """A temporal model's view of one face track: each crop's P(fake) (the mean of the sequences holding it), each
+    crop's attention relative to an even share (1.0; the mean over the sequences holding it: which frames drove
+    the score) and the track's score (the pipeline's track score over its sequences)."""
+
+    frames: np.ndarray
+    attention: np.ndarray
+    score: float
+
+
+@torch.inference_mode()
+def score_track(model: RecurrentSequenceModel, crops: Sequence[np.ndarray]) -> TrackScores:
+    """A face track's crops (in time order) through a temporal model, each crop encoded once."""
+    frames = crops_to_tensor(crops, model.pretrained_cfg).to(model_device(model))
+    starts, probs, attention = model.score_track(frames)
+    probs, attention = probs.float().cpu().numpy(), attention.float().cpu().numpy()
+    total, relative, count = np.zeros(len(crops)), np.zeros(len(crops)), np.zeros(len(crops))
+    for row, start in enumerate(starts):
+        held = slice(start, min(start + attention.shape[1], len(crops)))
+        n = held.stop - held.start
+        total[held] += probs[row]
+        relative[held] += attention[row, :n] * n
+        count[held] += 1
+    return TrackScores(total / count, relative / count, track_score(probs))

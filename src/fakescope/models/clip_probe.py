@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from fakescope.errors import ModelError
-from fakescope.models.base import ClassifierModel
+from fakescope.models.base import MAX_TUNED_BLOCKS, ClassifierModel
 from fakescope.models.clip import (
     CLIP_MEAN,
     CLIP_SIZE,
@@ -35,10 +35,10 @@ from fakescope.models.clip import (
     shared_clip_tower,
 )
 from fakescope.models.config import PretrainedCfg
+from fakescope.models.efficientnet import DFDC_FACE_MARGIN, DFDC_FACE_SHIFT
 from fakescope.models.registry import register_model
 
 CLIP_LICENSE = "CLIP weights: MIT (OpenAI); head: see dataset"
-MAX_TUNED_BLOCKS = 2  # light tuning: the last blocks only, so the frozen part's outputs can be cached
 
 
 def clip_cfg(tag: str, config: str, *, arch: str | None = None, **kwargs: object) -> PretrainedCfg:
@@ -161,8 +161,8 @@ def aigen_clip_b16(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> Classi
 
 FACESWAP_CROP = {
     "input_kind": "face",
-    "face_margin": -0.2,  # the DFDC crops' geometry, as faceswap-effnet-lite0: one crop serves both
-    "face_shift": 0.07,
+    "face_margin": DFDC_FACE_MARGIN,  # as faceswap-effnet-lite0: one crop serves both
+    "face_shift": DFDC_FACE_SHIFT,
     "dataset": "dfdc_faces + ffpp_faces (+ real portraits of ai_faces and ai_flux as negatives)",
     "license": "weights: research only (DFDC, FaceForensics++ terms); " + CLIP_LICENSE,
 }

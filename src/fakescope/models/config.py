@@ -18,7 +18,7 @@ from fakescope.errors import ModelError
 
 WEIGHTS_PACKAGE = "fakescope.weights"
 THRESHOLD_KEYS = ("real_below", "fake_at_or_above")
-InputKind = Literal["face", "image", "audio"]
+InputKind = Literal["face", "image", "audio", "face_sequence"]
 
 
 @dataclass(frozen=True)

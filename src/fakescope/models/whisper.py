@@ -224,7 +224,7 @@ class WhisperLogMel(nn.Module):
         return logmel * mask[:, None], mask
 
 
-class _Block(nn.Module):
+class WhisperBlock(nn.Module):
     """Pre-norm transformer block: self-attention (fused q/k/v projection), then a GELU MLP."""
 
     def __init__(self, dim: int, heads: int) -> None:
@@ -250,14 +250,15 @@ class WhisperEncoder(nn.Module):
         self.conv1 = nn.Conv1d(n_mels, dim, 3, padding=1)
         self.conv2 = nn.Conv1d(dim, dim, 3, stride=2, padding=1)
         self.register_buffer("positions", torch.zeros(positions, dim))
-        self.blocks = nn.ModuleList(_Block(dim, heads) for _ in range(layers))
+        self.blocks = nn.ModuleList(WhisperBlock(dim, heads) for _ in range(layers))
 
     def stem(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The two convolutions: (B, 80, frames) log-mel → (B, frames / 2, dim) at 50 Hz, before positions."""
         x = F.gelu(self.conv1(mel)) * mask[:, None]
         return F.gelu(self.conv2(x)).transpose(1, 2)
 
-    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor, depth: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every block's output (B, frames, dim) up to block `depth` (all blocks by default), and the frame mask."""
         x = self.stem(mel, mask)
         mask = F.max_pool1d(mask[:, None].float(), 2, ceil_mode=True)[:, 0] > 0
         mask = mask | ~mask.any(dim=1, keepdim=True)  # a window of padding only attends to everything
@@ -265,7 +266,7 @@ class WhisperEncoder(nn.Module):
             raise ModelError(f"Whisper encodes at most {self.positions.shape[0] // 50} s at once")
         x = x + self.positions[: x.shape[1]]
         hidden = []
-        for block in self.blocks:
+        for block in self.blocks[:depth]:
             x = block(x, mask)
             hidden.append(x)
         return hidden, mask

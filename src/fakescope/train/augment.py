@@ -176,3 +176,36 @@ def cutmix(
     mixed[:, :, y1:y2, x1:x2] = images[order, :, y1:y2, x1:x2]
     area = (y2 - y1) * (x2 - x1) / (height * width)
     return mixed, soft * (1.0 - area) + soft[order] * area
+
+
+def cutmix_sequences(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    alpha: float = 1.0,
+    p: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CutMix for clips: with probability `p`, one span of consecutive frames (a Beta(alpha, alpha) share of
+    the T frames) of every sequence comes from a shuffled partner instead, frames and mask alike; labels
+    become float, mixed by the share of frames swapped. A swap mid-sequence is what a temporal model must
+    notice (a face that changes), and the frame-level images stay whole. `x` is (B, T, ...): pixels or
+    cached frame features."""
+    if x.ndim < 3 or mask.shape != x.shape[:2] or labels.shape != x.shape[:1]:
+        raise ValueError(
+            f"expected x (B, T, ...), mask (B, T), labels (B,); got {tuple(x.shape)}, {tuple(mask.shape)}, {tuple(labels.shape)}"
+        )
+    soft = labels.float()
+    if torch.rand((), generator=generator).item() >= p or len(x) < 2:
+        return x, mask, soft
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
+    frames = x.shape[1]
+    span = int(round(frames * rng.beta(alpha, alpha)))
+    start = int(rng.integers(0, frames - span + 1))
+    order = torch.randperm(len(x), generator=generator)
+    mixed, mixed_mask = x.clone(), mask.clone()
+    mixed[:, start : start + span] = x[order, start : start + span]
+    mixed_mask[:, start : start + span] = mask[order, start : start + span]
+    share = span / frames
+    return mixed, mixed_mask, soft * (1.0 - share) + soft[order] * share

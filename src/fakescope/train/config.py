@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fakescope.data.splits import DEFAULT_CALIB_FRACTION, DEFAULT_SEED, DEFAULT_VAL_FRACTION
 from fakescope.errors import FakescopeError
-from fakescope.models.clip_probe import MAX_TUNED_BLOCKS
+from fakescope.models.base import MAX_TUNED_BLOCKS
+from fakescope.models.temporal import SEQUENCE_LENGTH, SEQUENCE_STRIDE
 from fakescope.train.speech.catalogue import DEFAULT_GENERATORS
 from fakescope.train.speech.rawboost import Stage
 
@@ -188,6 +189,17 @@ class ProbeCfg(Strict):
         return self
 
 
+class SequenceCfg(Strict):
+    """Temporal face models (models.temporal): sequences of one track's crops, fitted on cached frame features."""
+
+    length: int = Field(SEQUENCE_LENGTH, ge=2, description="crops per sequence (one face track's, in time order)")
+    stride: int = Field(SEQUENCE_STRIDE, ge=1, description="crops between the starts of a track's sequences")
+    sbi_copies: int = Field(1, ge=0, description="self-blended pseudo-fake copies of each real train and calib sequence")
+    leave_one_group_out: bool = Field(
+        True, description="also fit once per source-video group without it and score it (video level, vs the frame model)"
+    )
+
+
 class TrainConfig(Strict):
     """Everything a run depends on; saved into the run directory, the tracker and the model card."""
 
@@ -225,6 +237,7 @@ class TrainConfig(Strict):
     qat: QatCfg = QatCfg()
     distill: DistillCfg | None = Field(None, description="train against a teacher's soft targets as well as the labels")
     probe: ProbeCfg | None = Field(None, description="fit the model's head on cached tokens of its frozen backbone (CLIP models)")
+    sequence: SequenceCfg | None = Field(None, description="train a temporal face model on face sequences (models.temporal)")
 
     @property
     def run_path(self) -> Path:

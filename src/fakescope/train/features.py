@@ -11,12 +11,13 @@ Cache: `runs/features/clip-b16/<view>/<folder>-<hash>.npz`, one per data folder,
 size and mtime (a changed file is recomputed), written every few hundred pictures so an interrupted
 run resumes where it stopped.
 
-Blocks tuned on top of the frozen tower (models.clip_probe, `tuned_blocks`) train on its hidden states
-instead: every token after the first k blocks, ~300 KB a picture, so they go to chunk files written once
-each (`runs/features/clip-b16-hidden<k>/<view>/<folder>-<hash>/chunk-0000.npz`, same keys) rather than
-into one file rewritten as it grows.
+Blocks tuned on top of the frozen backbone (`tuned_blocks` of models.clip_probe and models.whisper_probe)
+train on its hidden states instead: every token (or speech frame) after the frozen blocks, ~200-300 KB a
+file, so they go to chunk files written once each (`runs/features/<key>/<view>/<folder>-<hash>/chunk-0000.npz`,
+same keys; key `clip-b16-hidden11`, `whisper-base-hidden5-conditioned`) rather than into one file rewritten
+as it grows.
 
-Speech probes (models.audio.WhisperProbe, e.g. audio-whisper-base) cache the same way what their head
+Speech probes (models.whisper_probe.WhisperProbe, e.g. audio-whisper-base) cache the same way what their head
 reads: the frozen encoder's block statistics of each file's first prepared window, under
 `runs/features/<raw_features_key>/clean/` (the key names encoder, blocks, statistics and conditioning).
 `cached_inputs` picks the right one for a model.
@@ -38,11 +39,11 @@ from fakescope.data.images import load_rgb
 from fakescope.data.samples import Sample
 from fakescope.errors import FakescopeError
 from fakescope.evaluate.perturb import parse_perturbation
-from fakescope.models.audio import WhisperProbe
 from fakescope.models.clip import CLIP_MEAN, CLIP_SIZE, CLIP_STD, LAYERS, TOKENS, WIDTH, class_tokens, frozen_states
 from fakescope.models.clip_probe import ClipProbe
 from fakescope.models.config import PretrainedCfg
 from fakescope.models.transforms import normalize
+from fakescope.models.whisper_probe import WhisperProbe
 from fakescope.progress import progress
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ BACKBONE = "clip-b16"
 CLEAN = "clean"
 DEFAULT_CACHE = Path("runs/features")
 SAVE_EVERY = 512
-HIDDEN_CHUNK = 256  # pictures per hidden-state chunk file (~77 MB)
+HIDDEN_CHUNK = 256  # files per hidden-state chunk file (~77 MB of CLIP states, ~53 MB of Whisper base)
 ProbeModel = ClipProbe | WhisperProbe  # models whose head trains on cached inputs (train.probe)
 CLIP_INPUT = PretrainedCfg(input_size=(3, CLIP_SIZE, CLIP_SIZE), mean=CLIP_MEAN, std=CLIP_STD)
 
@@ -65,9 +66,9 @@ def _folder_stem(folder: Path) -> str:
     return f"{folder.name}-{hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]}"
 
 
-def hidden_dir(cache_dir: Path, view: str, folder: Path, blocks_frozen: int) -> Path:
-    """The folder of chunk files holding a data folder's hidden states after `blocks_frozen` blocks."""
-    return cache_dir / f"{BACKBONE}-hidden{blocks_frozen}" / view / _folder_stem(folder)
+def hidden_dir(cache_dir: Path, key: str, view: str, folder: Path) -> Path:
+    """The folder of chunk files holding a data folder's hidden states of kind `key` (backbone and depth)."""
+    return cache_dir / key / view / _folder_stem(folder)
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
@@ -113,7 +114,7 @@ def cached_tokens(
     def compute(paths: Sequence[Path]) -> np.ndarray:
         return compute_tokens(paths, view, batch_size=batch_size)
 
-    return _cached(samples, cache_dir / BACKBONE / view, compute, f"CLIP tokens ({view})")
+    return cached_values(samples, cache_dir / BACKBONE / view, compute, f"CLIP tokens ({view})")
 
 
 def compute_speech_statistics(model: WhisperProbe, paths: Sequence[Path], *, batch_size: int = 16) -> np.ndarray:
@@ -137,10 +138,12 @@ def cached_inputs(
     def compute(paths: Sequence[Path]) -> np.ndarray:
         return compute_speech_statistics(model, paths)
 
-    return _cached(samples, cache_dir / model.raw_features_key / CLEAN, compute, "Whisper statistics")
+    return cached_values(samples, cache_dir / model.raw_features_key / CLEAN, compute, "Whisper statistics")
 
 
-def _cached(samples: Sequence[Sample], directory: Path, compute: Callable[[Sequence[Path]], np.ndarray], what: str) -> np.ndarray:
+def cached_values(
+    samples: Sequence[Sample], directory: Path, compute: Callable[[Sequence[Path]], np.ndarray], what: str
+) -> np.ndarray:
     """`compute` of `samples` (in order), stored per data folder under `directory`; only what is missing is computed."""
     by_folder: dict[Path, list[Sample]] = {}
     for s in samples:
@@ -178,29 +181,48 @@ def _fill_folder(
     return {k: table[k] for k in keys}
 
 
+def compute_speech_hidden(model: WhisperProbe, paths: Sequence[Path], *, batch_size: int = 16) -> np.ndarray:
+    """(N, frames, width) float16 hidden states after a tuned speech probe's frozen blocks, of each file's first
+    window, padded with exact zeros to a full window's frames; no cache."""
+    out = np.zeros((len(paths), *model.hidden_shape), np.float16)
+    for rows, waves in first_window_batches(paths, model.pretrained_cfg, batch_size):
+        hidden = model.frozen_hidden(waves).numpy().astype(np.float16)
+        out[rows, : hidden.shape[1]] = hidden
+    return out
+
+
 def cached_hidden(
-    samples: Sequence[Sample],
-    view: str = CLEAN,
-    *,
-    blocks_frozen: int,
-    cache_dir: Path = DEFAULT_CACHE,
-    batch_size: int = 32,
+    model: ProbeModel, samples: Sequence[Sample], view: str = CLEAN, *, cache_dir: Path = DEFAULT_CACHE, batch_size: int = 32
 ) -> np.ndarray:
-    """(N, 197, 768) hidden states of `samples` (in order) after the frozen tower's first `blocks_frozen` blocks,
-    through `view`, computing only what is missing. float16 as stored: a train split's are gigabytes."""
-    if not 0 <= blocks_frozen <= LAYERS:
-        raise FakescopeError(f"hidden states after {blocks_frozen} blocks: the tower has 0..{LAYERS}")
-    out = np.empty((len(samples), TOKENS, WIDTH), np.float16)
+    """The inputs to a tuned model's own blocks for `samples` (in order) through `view`, computing only what is
+    missing: CLIP hidden states (N, 197, 768) after the tower's first `frozen_blocks` blocks, or a speech probe's
+    (N, frames, width) after its frozen blocks (`frozen_hidden`). float16 as stored: a train split's are gigabytes."""
+    if not model.tuned_blocks:
+        raise FakescopeError(f"{type(model).__name__} tunes no blocks: it reads no hidden states")
+    if isinstance(model, ClipProbe):
+        key, shape = f"{BACKBONE}-hidden{model.frozen_blocks}", (TOKENS, WIDTH)
+
+        def compute(paths: Sequence[Path]) -> np.ndarray:
+            return compute_hidden(paths, view, blocks_frozen=model.frozen_blocks, batch_size=batch_size)
+    else:
+        if view != CLEAN:
+            raise FakescopeError(f"Whisper probes read speech clean only, not {view!r} (probe.views: [clean])")
+        key, shape = model.hidden_key, model.hidden_shape
+
+        def compute(paths: Sequence[Path]) -> np.ndarray:
+            return compute_speech_hidden(model, paths)
+
+    out = np.empty((len(samples), *shape), np.float16)
     by_folder: dict[Path, list[int]] = {}
     for i, s in enumerate(samples):
         by_folder.setdefault(_folder_of(s.path), []).append(i)
     for folder, rows in by_folder.items():
-        directory = hidden_dir(cache_dir, view, folder, blocks_frozen)
+        directory = hidden_dir(cache_dir, key, view, folder)
         keys = [file_key(samples[i].path) for i in rows]
-        index = _fill_chunks(directory, folder, keys, [samples[i].path for i in rows], view, blocks_frozen, batch_size)
+        index = _fill_chunks(directory, folder, keys, [samples[i].path for i in rows], compute, f"{key} {view}")
         wanted: dict[Path, list[tuple[int, int]]] = {}
-        for i, key in zip(rows, keys, strict=True):
-            chunk, row = index[key]
+        for i, file in zip(rows, keys, strict=True):
+            chunk, row = index[file]
             wanted.setdefault(chunk, []).append((i, row))
         for chunk, pairs in wanted.items():
             with np.load(chunk) as data:
@@ -219,21 +241,21 @@ def _chunk_index(directory: Path) -> dict[str, tuple[Path, int]]:
 
 
 def _fill_chunks(
-    directory: Path, folder: Path, keys: list[str], paths: list[Path], view: str, blocks_frozen: int, batch_size: int
+    directory: Path, folder: Path, keys: list[str], paths: list[Path], compute: Callable[[Sequence[Path]], np.ndarray], what: str
 ) -> dict[str, tuple[Path, int]]:
-    """Compute the hidden states of the keys no chunk holds yet, one new chunk file per HIDDEN_CHUNK pictures."""
+    """Compute the hidden states of the keys no chunk holds yet, one new chunk file per HIDDEN_CHUNK files."""
     index = _chunk_index(directory)
     missing = list({k: p for k, p in zip(keys, paths, strict=True) if k not in index}.items())
     if not missing:
         return index
-    log.info("CLIP hidden states: %d of %d pictures of %s (%s) to compute", len(missing), len(set(keys)), folder.name, view)
+    log.info("hidden states %s: %d of %d files of %s to compute", what, len(missing), len(set(keys)), folder.name)
     directory.mkdir(parents=True, exist_ok=True)
     number = max((int(c.stem.split("-")[1]) + 1 for c in directory.glob("chunk-*.npz")), default=0)
     with progress() as bar:
-        task = bar.add_task(f"CLIP hidden {folder.name} {view}", total=len(missing), info="")
+        task = bar.add_task(f"hidden {what} {folder.name}", total=len(missing), info="")
         for start in range(0, len(missing), HIDDEN_CHUNK):
             part = missing[start : start + HIDDEN_CHUNK]
-            hidden = compute_hidden([p for _, p in part], view, blocks_frozen=blocks_frozen, batch_size=batch_size)
+            hidden = compute([p for _, p in part]).astype(np.float16)
             chunk, tmp = directory / f"chunk-{number:04d}.npz", directory / f".tmp-chunk-{number:04d}.npz"
             np.savez(tmp, keys=np.array([k for k, _ in part]), hidden=hidden)
             os.replace(tmp, chunk)

@@ -67,7 +67,12 @@ def make_splits(cfg: TrainConfig, model_cfg: PretrainedCfg) -> Splits:
     for source in data.also:
         labels = {LABELS[name] for name in source.labels}
         more = load_samples(
-            source.root, val_fraction=source.val_fraction or data.val_fraction, seed=cfg.seed, extensions=extensions
+            source.root,
+            val_fraction=source.val_fraction or data.val_fraction,
+            seed=cfg.seed,
+            frames_per_video=data.frames_per_video,  # a video folder's crops are cut as the root's
+            face_cfg=model_cfg,
+            extensions=extensions,
         )
         part = three_way_split(
             [s for s in tag_dataset(more, source.root.name) if s.label in labels], data.calib_fraction, seed=cfg.seed

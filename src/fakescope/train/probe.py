@@ -7,7 +7,7 @@ regression per strength of `probe.c_grid`, an MLP head trains for `schedule.epoc
 BCE); either way the calib LogLoss picks the strength or the epoch, then temperature and verdict bands are
 fitted on calib and val is scored once, clean and under each `probe.robustness` perturbation, per dataset and
 per method. Train pictures can be read through several views (`probe.views`: clean, jpeg70, resize0.5) as
-augmentation. With `probe.tune_blocks` the tower's last blocks train with the head (train.tuning), from cached
+augmentation. With `probe.tune_blocks` the backbone's last blocks train with the head (train.tuning), from cached
 hidden states.
 """
 
@@ -31,8 +31,8 @@ from fakescope.evaluate.calibration import fit_temperature, sigmoid
 from fakescope.evaluate.report import write_report
 from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
-from fakescope.models.audio import WhisperProbe
 from fakescope.models.clip_probe import ClipProbe
+from fakescope.models.whisper_probe import WhisperProbe
 from fakescope.train.card import export_weights, false_alarm_metrics, git_sha, input_contract, subgroup_metrics
 from fakescope.train.config import ProbeCfg, TrainConfig
 from fakescope.train.features import CLEAN, ProbeModel, cached_inputs
@@ -101,8 +101,8 @@ def fit_mlp(model: ClipProbe, train: Fit, calib: Fit, cfg: TrainConfig) -> dict[
 
 def head_logits(model: ProbeModel, tokens: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
     """Raw logits of the head (eval mode) on cached inputs (train.features.cached_inputs); a tuned head also
-    reads the cached hidden states before its blocks (N, 197, 768)."""
-    if isinstance(model, ClipProbe) and model.tuned_blocks:
+    reads the cached hidden states before its blocks (train.features.cached_hidden)."""
+    if model.tuned_blocks:
         if hidden is None:
             raise FakescopeError("a head with tuned blocks scores cached hidden states too (train.tuning.tuned_hidden)")
         return tuned_logits(model, tokens, hidden)
@@ -114,7 +114,7 @@ def head_logits(model: ProbeModel, tokens: np.ndarray, hidden: np.ndarray | None
 @dataclass
 class Fit:
     """Cached inputs (CLIP tokens (N, 13, 768) or speech statistics (N, D)), labels and sample weights of one
-    side of a fit; for a tuned head also the hidden states (N, 197, 768) its blocks start from."""
+    side of a fit; for a tuned head also the hidden states its blocks start from."""
 
     x: np.ndarray
     y: np.ndarray
@@ -155,10 +155,10 @@ def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: S
         )
     if isinstance(model, WhisperProbe) and probe.views != [CLEAN]:
         raise FakescopeError(f"{cfg.model}: probe.views is {probe.views}; speech is read clean only (probe.views: [clean])")
-    if probe.tune_blocks != (model.tuned_blocks if isinstance(model, ClipProbe) else 0):
+    if probe.tune_blocks != model.tuned_blocks:
         raise FakescopeError(
-            f"probe.tune_blocks is {probe.tune_blocks} but {cfg.model} tunes {getattr(model, 'tuned_blocks', 0)} blocks: "
-            "name a model tag that tunes as many (faceswap-clip-b16.dfdc_ffpp_tuned tunes 1)"
+            f"probe.tune_blocks is {probe.tune_blocks} but {cfg.model} tunes {model.tuned_blocks} blocks: name a model tag "
+            "that tunes as many (faceswap-clip-b16.dfdc_ffpp_tuned and audio-whisper-base.speech_tuned tune 1)"
         )
     views_samples = [s for _ in probe.views for s in train_samples]
     weights = cell_weights(views_samples) if probe.balance else np.ones(len(views_samples))
@@ -169,10 +169,12 @@ def fit_head(cfg: TrainConfig, train_samples: Sequence[Sample], calib_samples: S
     )
     calib = Fit(cached_inputs(model, calib_samples), np.array([s.label for s in calib_samples]), np.ones(len(calib_samples)))
     model.fit_standardisation(train.x)
-    if isinstance(model, ClipProbe) and model.tuned_blocks:
+    if model.tuned_blocks:
         hidden = [tuned_hidden(model, train_samples, view) for view in probe.views]
         train.hidden = hidden[0] if len(hidden) == 1 else np.concatenate(hidden)  # type: ignore[arg-type]
         calib.hidden = tuned_hidden(model, calib_samples)
+        if isinstance(model, WhisperProbe):  # a linear head starts from the frozen probe's fit, tuning from there
+            fit_linear(model, train, calib, probe.c_grid)
         choice = fit_tuned(model, train, calib, cfg)
     elif isinstance(model, WhisperProbe) or model.hidden == 0:
         choice = fit_linear(model, train, calib, probe.c_grid)
@@ -186,7 +188,12 @@ def read_out(model: ProbeModel) -> dict[str, object]:
     """What the head reads, for its card."""
     if isinstance(model, ClipProbe):
         return {"layers": list(model.layers), "tuned_blocks": model.tuned_blocks}
-    return {"encoder_blocks": len(model.encoder.blocks), "statistics": list(model.statistics), "features": model.raw_features_key}
+    return {
+        "encoder_blocks": len(model.encoder.blocks),
+        "statistics": list(model.statistics),
+        "features": model.raw_features_key,
+        "tuned_blocks": model.tuned_blocks,
+    }
 
 
 def run_probe_training(cfg: TrainConfig, *, recipe: str | None = None) -> dict:

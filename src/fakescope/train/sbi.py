@@ -171,6 +171,14 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
     image's pixels; without them an ellipse around the centre stands in for the face.
     Pixels where the mask is 0 are returned unchanged; the same `rng` state gives the same output.
     """
+    source, mask = self_blend_parts(image, landmarks, rng)
+    return cv2.blendLinear(source, np.ascontiguousarray(image), mask, 1.0 - mask), mask
+
+
+def self_blend_parts(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The altered source and the mask `self_blend` mixes, before mixing: sequence blending
+    (`sbi_sequences`) moves them a little per frame. The draws from `rng` depend only on the
+    image size and on whether the landmarks give a face, never on pixel values."""
     _check(image, landmarks)
     height, width = image.shape[:2]
     mask = _hull_mask(_outline(np.asarray(landmarks), rng), height, width) if landmarks is not None else None
@@ -183,7 +191,7 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
     mask = _deform(mask, rng)
     mask *= np.float32(rng.choice(_BLEND_RATIOS) / max(float(mask.max()), 1e-6))
     np.clip(mask, 0.0, 1.0, out=mask)
-    return cv2.blendLinear(source, np.ascontiguousarray(image), mask, 1.0 - mask), mask
+    return source, mask
 
 
 def _resized(points: np.ndarray | None, path: Path, size: tuple[int, int]) -> np.ndarray | None:

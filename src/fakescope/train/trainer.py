@@ -42,6 +42,7 @@ from fakescope.train.loaders import make_loaders, make_splits
 from fakescope.train.loop import OneCycle, predict_logits, train_one_epoch
 from fakescope.train.probe import run_probe_training
 from fakescope.train.qat import export_int8, folded_norms, prepare_qat, strip_fake_quant
+from fakescope.train.sequence import run_sequence_training
 from fakescope.train.tracking import Tracker, create_tracker
 
 log = logging.getLogger(__name__)
@@ -147,10 +148,13 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, recipe: str | None =
     """Train (or continue with `resume`), calibrate on calib, report on val, export; returns the card.
 
     `recipe` is the command line that reproduces the run, written into the model card. A recipe with a
-    `probe:` section fits a head on a frozen backbone's cached tokens instead (train.probe).
+    `probe:` section fits a head on a frozen backbone's cached tokens instead (train.probe), one with a `sequence:`
+    section a temporal face model on cached frame features (train.sequence).
     """
     if cfg.probe is not None:
         return run_probe_training(cfg, recipe=recipe)
+    if cfg.sequence is not None:
+        return run_sequence_training(cfg, recipe=recipe)
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

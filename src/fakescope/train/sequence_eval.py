@@ -1,0 +1,160 @@
+"""Leave-one-group-out judgement of a temporal face model against the frame model, at video level.
+
+Labelled clips are few (34 in ../shared/data's videos + videos_more), so one val split says little. Here the
+recipe's fit (train.sequence_fit: same model, epochs, CutMix, self-blended copies, calib-picked epoch and
+temperature) is repeated once per source-video group with that group held out (a real clip and the fakes
+made from it leave together), and the held-out videos are scored by that fit alone. The frame model (the
+shipped default) scores the very same crops; its video score is the pipeline's track score, put on the video
+scale by a logistic map fitted on the other groups (train.video_calibration.fit_map). A stack of the two
+(logistic regression on both video logits, also fitted on the other groups' out-of-fold scores) is the third
+row. Every row reports AUC, LogLoss, real and fake recall at 0.5, and real videos at or above 0.5.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from fakescope.constants import DEFAULT_MODEL
+from fakescope.data import SequenceSample
+from fakescope.data.images import load_rgb
+from fakescope.data.sequences import face_sequences
+from fakescope.detect.fusion import logit, track_score
+from fakescope.detect.scoring import score_crops
+from fakescope.evaluate import binary_metrics
+from fakescope.evaluate.calibration import fit_temperature, sigmoid
+from fakescope.models import create_model, get_pretrained_cfg
+from fakescope.progress import progress
+from fakescope.train.config import SequenceCfg, TrainConfig
+from fakescope.train.loaders import make_splits
+from fakescope.train.sbi_sequences import self_blended_sequences
+from fakescope.train.sequence_fit import (
+    blended_dir,
+    fit_sequence_head,
+    frame_features,
+    sequence_logits,
+    sequence_set,
+    temporal_model,
+)
+from fakescope.train.video_calibration import fit_map
+
+log = logging.getLogger(__name__)
+
+MAP_C = 1.0  # inverse L2 strength of the per-fold video maps (train.video_calibration's default)
+
+
+def all_sequences(cfg: TrainConfig, seq: SequenceCfg) -> list[SequenceSample]:
+    """Every labelled video's sequences (train, calib and val of the recipe alike)."""
+    splits = make_splits(cfg, get_pretrained_cfg(cfg.model))
+    return face_sequences(list(splits.train) + list(splits.calib) + list(splits.val), length=seq.length, stride=seq.stride)
+
+
+def calib_groups(groups: list[str], labels: dict[str, set[int]], fraction: float, seed: int) -> set[str]:
+    """A seeded share of `groups` (at least one) whose videos hold both labels, for the fold's epoch and temperature."""
+    k = max(1, int(round(len(groups) * fraction)))
+    for attempt in range(50):
+        order = np.random.default_rng(seed + attempt).permutation(len(groups))
+        chosen = {groups[i] for i in order[:k]}
+        if set().union(*(labels[g] for g in chosen)) == {0, 1}:
+            return chosen
+        k = min(k + (attempt % 2), len(groups) - 1)
+    raise ValueError("no calib groups with both labels")
+
+
+def frame_model_video_scores(sequences: Sequence[SequenceSample], videos: list[str]) -> np.ndarray:
+    """The default frame model's raw video score of each video: its track score over the video's crops."""
+    model = create_model(DEFAULT_MODEL, pretrained=True).eval()
+    size = model.pretrained_cfg.image_size
+    crops: dict[str, list] = {}
+    for s in sequences:
+        crops.setdefault(s.video, [])
+        crops[s.video] += [p for p in s.frames if p not in crops[s.video]]
+    out = []
+    for video in videos:
+        probs = score_crops(model, [load_rgb(p, size) for p in sorted(set(crops[video]))])
+        out.append(track_score(probs))
+    return np.array(out)
+
+
+def rows(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    metrics = binary_metrics(y, probs)
+    return {
+        **metrics,
+        "real_recall": float(np.mean(probs[y == 0] < 0.5)),
+        "fake_recall": float(np.mean(probs[y == 1] >= 0.5)),
+        "real_at_or_above_half": int((probs[y == 0] >= 0.5).sum()),
+    }
+
+
+def leave_one_group_out(cfg: TrainConfig, encoder_source: str) -> dict:
+    """Out-of-fold video scores of the temporal model, the frame model and their stack, per held-out group."""
+    seq: SequenceCfg = cfg.sequence  # type: ignore[assignment]
+    sequences = all_sequences(cfg, seq)
+    model, _ = temporal_model(cfg)
+    start_state = {k: v.clone() for k, v in model.state_dict().items()}
+    blended = {
+        copy: self_blended_sequences([s for s in sequences if s.label == 0], blended_dir(cfg), seed=cfg.seed + copy)
+        for copy in range(seq.sbi_copies)
+    }
+    every = sequences + [s for part in blended.values() for s in part]
+    table = frame_features(model, [p for s in every for p in s.frames], encoder_source)
+    data = sequence_set(every, table, seq.length)
+    videos = sorted({s.video for s in sequences})
+    video_label = {s.video: s.label for s in sequences}
+    video_group = {s.video: s.group for s in sequences}
+    groups = sorted(set(video_group.values()))
+    labels = {g: {video_label[v] for v in videos if video_group[v] == g} for g in groups}
+    genuine = np.array([i < len(sequences) for i in range(len(every))])
+    temporal = np.zeros(len(videos))
+    with progress() as bar:
+        task = bar.add_task("leave one group out", total=len(groups), info="")
+        for held in groups:
+            rest = [g for g in groups if g != held]
+            calib = calib_groups(rest, labels, cfg.data.calib_fraction, cfg.seed)
+            group_of = np.array([s.group for s in every])
+            train_rows = np.flatnonzero(~np.isin(group_of, [held, *calib]))
+            calib_rows = np.flatnonzero(np.isin(group_of, list(calib)))
+            model.load_state_dict(start_state)
+            fit_sequence_head(model, data.subset(train_rows), data.subset(calib_rows), cfg)
+            temperature = fit_temperature(sequence_logits(model, data.subset(calib_rows)), data.y[calib_rows])
+            test_rows = np.flatnonzero((group_of == held) & genuine)
+            probs = sigmoid(sequence_logits(model, data.subset(test_rows)) / temperature)
+            for video in {every[i].video for i in test_rows}:
+                mine = [k for k, i in enumerate(test_rows) if every[i].video == video]
+                temporal[videos.index(video)] = track_score(probs[mine])
+            bar.advance(task)
+    y = np.array([video_label[v] for v in videos])
+    frame_raw = frame_model_video_scores(sequences, videos)
+    frame_z, temporal_z = np.vectorize(logit)(frame_raw), np.vectorize(logit)(temporal)
+    frame_oof, stack_oof = np.zeros(len(videos)), np.zeros(len(videos))
+    for held in groups:
+        test = np.array([video_group[v] == held for v in videos])
+        slope, bias = fit_map(frame_z[~test], y[~test], MAP_C)
+        frame_oof[test] = sigmoid(slope * frame_z[test] + bias)
+        both = np.stack([frame_z, temporal_z], axis=1)
+        meta = LogisticRegression(C=MAP_C, class_weight="balanced", max_iter=1000).fit(both[~test], y[~test])
+        stack_oof[test] = meta.predict_proba(both[test])[:, 1]
+    name = cfg.data.name
+    return {
+        "groups": len(groups),
+        "videos": {
+            v: {
+                "label": int(y[i]),
+                "group": video_group[v],
+                "temporal": round(float(temporal[i]), 4),
+                "frame_raw": round(float(frame_raw[i]), 4),
+                "frame": round(float(frame_oof[i]), 4),
+                "stack": round(float(stack_oof[i]), 4),
+            }
+            for i, v in enumerate(videos)
+        },
+        "metrics": {
+            f"{name}/leave one group out: {cfg.model}": rows(y, temporal),
+            f"{name}/leave one group out: {DEFAULT_MODEL} (raw)": rows(y, frame_raw),
+            f"{name}/leave one group out: {DEFAULT_MODEL} (video map)": rows(y, frame_oof),
+            f"{name}/leave one group out: stack of both": rows(y, stack_oof),
+        },
+    }
