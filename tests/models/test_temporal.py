@@ -4,20 +4,35 @@ starting weights, temporal CutMix, and the fit on cached frame features."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from fakescope.data import SequenceSample
 from fakescope.errors import ModelError
+from fakescope.evaluate import binary_metrics
 from fakescope.models import create_model
 from fakescope.models.packaged import installed_file
-from fakescope.models.temporal import MOBILENET_WHEEL, RecurrentSequenceModel, load_frame_encoder_weights, window_starts
+from fakescope.models.temporal import (
+    MOBILENET_WHEEL,
+    Conv3DSequenceModel,
+    RecurrentSequenceModel,
+    frame_encoder,
+    load_frame_encoder_weights,
+    load_video_network_weights,
+    window_starts,
+)
 from fakescope.train.augment import cutmix_sequences
 from fakescope.train.config import TrainConfig
 from fakescope.train.sequence_fit import SequenceSet, fit_sequence_head, sequence_logits, video_scores
 
-BILSTM, LIGHT = "temporal-effnet-lite0-bilstm.videos", "temporal-mobilenet-v2-lstm.videos"
+BILSTM, LIGHT, I3D = (
+    "temporal-effnet-lite0-bilstm.videos",
+    "temporal-mobilenet-v2-lstm.videos",
+    "temporal-i3d-mobilenet-v2.videos",
+)
 
 
 @pytest.mark.parametrize(
@@ -148,3 +163,77 @@ def test_the_fit_learns_flicker_from_cached_features_and_never_moves_the_encoder
     assert np.mean((logits > 0) == val.y) > 0.9
     videos, labels, scores = video_scores(val.sequences, 1 / (1 + np.exp(-logits)))
     assert len(videos) == 20 and scores.shape == labels.shape == (20,)
+
+
+def test_i3d_inflation_gives_the_2d_networks_response_on_a_still_clip():
+    model = create_model(I3D, pretrained=False).eval()
+    assert "inflated to 3-D" in load_video_network_weights(model.arch, model.network)
+    encoder, _ = frame_encoder("mobilenet-v2")
+    load_frame_encoder_weights("mobilenet-v2", encoder)
+    picture = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        still = model.features(picture[:, None].expand(1, 6, 3, 64, 64))
+        torch.testing.assert_close(still, encoder.eval()(picture), atol=1e-4, rtol=1e-4)
+        moving = model.features(torch.stack([torch.roll(picture[0], 4 * t, dims=2) for t in range(6)])[None])
+    assert (moving - still).abs().max() > 1e-3, "it sees motion"
+
+
+@pytest.mark.parametrize("name", [I3D, "temporal-r3d-18.videos", "temporal-mc3-18.videos", "temporal-r2plus1d-18.videos"])
+def test_3d_networks_fill_a_short_track_with_its_last_crop(name):
+    torch.manual_seed(0)
+    model = create_model(name, pretrained=False).eval()
+    assert model.pretrained_cfg.image_size == 112
+    clip = torch.randn(1, 8, 3, 32, 32)
+    padded = clip.clone()
+    padded[0, 5:] = 0
+    filled = clip.clone()
+    filled[0, 5:] = clip[0, 4]
+    with torch.no_grad():
+        torch.testing.assert_close(model(padded)["logits"], model(filled)["logits"])
+    with pytest.raises(ModelError, match="unknown 3-D network"):
+        Conv3DSequenceModel(model.pretrained_cfg, arch="c3d")
+
+
+def test_a_3d_network_fits_from_pixels_and_keeps_the_best_calib_epoch(tmp_path):
+    """Fakes brighter than reals (a textured face stand-in): the pixel fit learns it in a few epochs, every layer training."""
+    from PIL import Image
+
+    from fakescope.train.sequence_fit import sequence_fitter
+
+    def sequences(n: int, seed: int) -> list[SequenceSample]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for i in range(n):
+            folder = tmp_path / f"s{seed}-{i}"
+            folder.mkdir()
+            texture = rng.integers(40, 200, (16, 16, 3))
+            paths = []
+            for t in range(8):
+                value = np.clip(texture + (50 if i % 2 else -50), 0, 255).astype(np.uint8)
+                Image.fromarray(value).save(folder / f"{t}.png")
+                paths.append(folder / f"{t}.png")
+            out.append(SequenceSample(tuple(paths), i % 2, f"g{seed}-{i}", "train", folder.name, 0))
+        return out
+
+    cfg = TrainConfig.model_validate(
+        {
+            "name": "i3d",
+            "model": I3D,
+            "data": {"root": "unused"},
+            "sequence": {},
+            "optim": {"lr": 1e-4},
+            "schedule": {"epochs": 4},
+            "batch_size": 8,
+            "amp": False,
+            "tracker": "none",
+        }
+    )
+    fitter = sequence_fitter(cfg)
+    fitter.model.pretrained_cfg = dataclasses.replace(fitter.model.pretrained_cfg, input_size=(3, 32, 32))
+    train, calib = sequences(24, 1), sequences(12, 2)
+    fitter.prepare(train + calib)
+    choice = fitter.fit(train, calib, cfg)
+    history = choice["calib_logloss_by_epoch"]
+    assert len(history) == 4 and choice["best_epoch"] == int(np.argmin(history)) + 1
+    logits = fitter.logits(calib)
+    assert binary_metrics(np.array([s.label for s in calib]), 1 / (1 + np.exp(-logits)))["auc"] > 0.9

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from fakescope.data import Sample, SequenceSample
-from fakescope.data.sequences import face_sequences, load_sequence_frames
+from fakescope.data.images import load_rgb
+from fakescope.data.sequences import face_sequences
 from fakescope.errors import FakescopeError
 from fakescope.train import sbi_sequences
 from fakescope.train.sbi import FAKE, REAL, self_blend_parts
@@ -191,7 +192,8 @@ def test_writes_fake_sequences_beside_their_reals(tmp_path, reals):
         assert fake.frames == tuple(
             tmp_path / "sbi" / "1" / f"{real.video}-{real.start}" / f"{i}.jpg" for i in range(len(real.frames))
         )
-        frames, originals = load_sequence_frames(fake, 64), load_sequence_frames(real, 64)
+        frames = np.stack([load_rgb(p, 64) for p in fake.frames])
+        originals = np.stack([load_rgb(p, 64) for p in real.frames])
         assert frames.shape == originals.shape
         assert _diff(frames[0], originals[0])[24:40, 24:40].mean() > 3, "the face is blended"
     assert not list((tmp_path / "sbi").rglob("*.tmp"))

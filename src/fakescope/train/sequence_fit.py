@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -28,11 +29,18 @@ from fakescope.errors import FakescopeError
 from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import sigmoid
 from fakescope.models import create_model
-from fakescope.models.temporal import RecurrentSequenceModel, load_frame_encoder_weights
+from fakescope.models.base import ClassifierModel
+from fakescope.models.temporal import (
+    Conv3DSequenceModel,
+    RecurrentSequenceModel,
+    load_frame_encoder_weights,
+    load_video_network_weights,
+)
 from fakescope.models.transforms import normalize
 from fakescope.train.augment import cutmix_sequences
 from fakescope.train.config import TrainConfig
 from fakescope.train.features import DEFAULT_CACHE, cached_values
+from fakescope.train.sequence_pixels import PixelSequences, balanced_weights, crop_table, fit_pixels, pixel_logits
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +65,6 @@ class SequenceSet:
 def blended_dir(cfg: TrainConfig) -> Path:
     """Where a recipe's self-blended sequences are written (beside its crop cache)."""
     return (cfg.data.crop_cache or DEFAULT_CACHE_ROOT / cfg.data.root.name) / "sbi_sequences"
-
-
-def temporal_model(cfg: TrainConfig) -> tuple[RecurrentSequenceModel, str]:
-    """The recipe's model with its frame encoder's starting weights loaded, and where they came from."""
-    model = create_model(cfg.model, pretrained=False, **cfg.model_args)
-    if not isinstance(model, RecurrentSequenceModel):
-        raise FakescopeError(f"{cfg.model}: a sequence recipe needs a temporal model (temporal-effnet-lite0-bilstm, ...)")
-    return model, load_frame_encoder_weights(model.encoder_name, model.encoder)
 
 
 def frame_features(model: RecurrentSequenceModel, paths: Sequence[Path], encoder_source: str) -> dict[Path, np.ndarray]:
@@ -110,13 +110,6 @@ def sequence_logits(model: RecurrentSequenceModel, data: SequenceSet) -> np.ndar
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def balanced_weights(y: np.ndarray) -> np.ndarray:
-    """Each class the same total weight, averaging 1 per sequence."""
-    counts = np.bincount(y, minlength=2).astype(float)
-    w = np.where(y == 1, len(y) / (2 * max(counts[1], 1)), len(y) / (2 * max(counts[0], 1)))
-    return w
-
-
 def fit_sequence_head(model: RecurrentSequenceModel, train: SequenceSet, calib: SequenceSet, cfg: TrainConfig) -> dict:
     """Recurrent part and head (the encoder stays frozen) trained for `schedule.epochs`; the epoch with the lowest
     calib LogLoss is kept."""
@@ -160,3 +153,77 @@ def video_scores(sequences: Sequence[SequenceSample], probs: np.ndarray) -> tupl
     videos = sorted(by_video)
     labels = np.array([sequences[by_video[v][0]].label for v in videos], dtype=int)
     return videos, labels, np.array([track_score(probs[by_video[v]]) for v in videos])
+
+
+class SequenceFitter(Protocol):
+    """One way to fit a temporal model on sequences, from its starting weights each time (a protocol fold refits)."""
+
+    model: ClassifierModel
+    source: str  # where the starting weights came from, for the card
+
+    def prepare(self, sequences: Sequence[SequenceSample]) -> None:
+        """Read or compute (cached) what fitting and scoring these sequences needs."""
+
+    def fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict: ...
+
+    def logits(self, sequences: list[SequenceSample]) -> np.ndarray: ...
+
+
+class FeatureFitter:
+    """Recurrent models: the frozen encoder's features of each crop cached once, the rest trained on them."""
+
+    def __init__(self, model: RecurrentSequenceModel, length: int) -> None:
+        self.model, self.length = model, length
+        self.source = load_frame_encoder_weights(model.encoder_name, model.encoder)
+        self.start = {k: v.clone() for k, v in model.state_dict().items()}
+        self.table: dict[Path, np.ndarray] = {}
+
+    def prepare(self, sequences: Sequence[SequenceSample]) -> None:
+        missing = [p for s in sequences for p in s.frames if p not in self.table]
+        if missing:
+            self.table.update(frame_features(self.model, missing, self.source))
+
+    def fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
+        self.model.load_state_dict(self.start)
+        return fit_sequence_head(self.model, self._set(train), self._set(calib), cfg)
+
+    def logits(self, sequences: list[SequenceSample]) -> np.ndarray:
+        return sequence_logits(self.model, self._set(sequences))
+
+    def _set(self, sequences: list[SequenceSample]) -> SequenceSet:
+        return sequence_set(sequences, self.table, self.length)
+
+
+class PixelFitter:
+    """3-D networks: every layer trained from the crops' pixels (train.sequence_pixels)."""
+
+    def __init__(self, model: Conv3DSequenceModel, length: int) -> None:
+        self.model, self.length = model, length
+        self.source = load_video_network_weights(model.arch, model.network)
+        self.start = {k: v.clone() for k, v in model.state_dict().items()}
+        self.table: dict[Path, np.ndarray] = {}
+
+    def prepare(self, sequences: Sequence[SequenceSample]) -> None:
+        missing = [p for s in sequences for p in s.frames if p not in self.table]
+        self.table.update(crop_table(missing, self.model.pretrained_cfg.image_size))
+
+    def fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
+        self.model.load_state_dict(self.start)
+        return fit_pixels(self.model, self._data(train), self._data(calib), cfg)
+
+    def logits(self, sequences: list[SequenceSample]) -> np.ndarray:
+        return pixel_logits(self.model, self._data(sequences))
+
+    def _data(self, sequences: list[SequenceSample]) -> PixelSequences:
+        return PixelSequences(sequences, self.table, self.model, self.length)
+
+
+def sequence_fitter(cfg: TrainConfig) -> SequenceFitter:
+    """The recipe's temporal model, its starting weights loaded, with the way it is fitted."""
+    model = create_model(cfg.model, pretrained=False, **cfg.model_args)
+    length = cfg.sequence.length if cfg.sequence is not None else 0
+    if isinstance(model, RecurrentSequenceModel):
+        return FeatureFitter(model, length)
+    if isinstance(model, Conv3DSequenceModel):
+        return PixelFitter(model, length)
+    raise FakescopeError(f"{cfg.model}: a sequence recipe needs a temporal model (temporal-effnet-lite0-bilstm, ...)")
