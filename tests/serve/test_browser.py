@@ -168,6 +168,32 @@ def test_upload_shows_verdict_faces_timeline_and_history(browser, server: Server
     page.context.close()
 
 
+def test_a_temporal_models_attention_marks_the_frames_that_drove_a_face(browser, server: Server) -> None:
+    """Face tracks scored by a temporal model carry attention per frame; the timeline marks those above 1.5x an even share."""
+    page, errors = open_page(browser, server, 1280)
+    result = {
+        "duration": 4.0,
+        "segments": [{"start": 0.0, "end": 1.0, "score": 0.4}, {"start": 1.0, "end": 2.0, "score": 0.8}],
+        "faces": [
+            {
+                "track_id": 0,
+                "score": 0.7,
+                "frames": [[0.5, 0.4, []], [1.5, 0.8, []], [2.5, 0.6, []]],
+                "attention": [0.5, 2.0, 0.5],
+            },
+            {"track_id": 1, "score": 0.2, "frames": [[0.5, 0.2, []]]},
+        ],
+    }
+    marks = page.evaluate(
+        "r => { drawTimeline(document.querySelector('#timeline'), r); return [...document.querySelectorAll("
+        "'#timeline .attention-mark title')].map(t => t.textContent); }",
+        result,
+    )
+    assert len(marks) == 1 and marks[0].startswith("Face 1: a frame that drove its score") and "2.0x" in marks[0]
+    assert errors == []
+    page.context.close()
+
+
 def test_phone_width_has_no_horizontal_scroll(browser, server: Server, tmp_path: Path) -> None:
     page, errors = open_page(browser, server, 360)
     analyse(page, VIDEO)

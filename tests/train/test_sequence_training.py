@@ -80,6 +80,8 @@ def test_a_temporal_recipe_trains_judges_and_ships_its_model_and_video_map(recip
     assert scored["n"] == 8 and "balanced_logloss" in scored and "real_at_or_above_half" in scored
     report = json.loads((tmp_path / "run" / "leave_one_group_out.json").read_text())
     assert report["groups"] == 4 and len(report["videos"]) == 8
+    for gain in report["temporal_vs_frame"].values():
+        assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
     assert "ImageNet" in card["extra"]["starting_weights"] and len(card["extra"]["calib_logloss_by_epoch"]) == 3
     # self-blended copies were written next to the crop cache, once per real sequence
     assert list((tmp_path / "cache" / "sbi_sequences").rglob("*.jpg"))
@@ -90,3 +92,15 @@ def test_a_temporal_recipe_trains_judges_and_ships_its_model_and_video_map(recip
     (entry,) = [f for f in fits if f["face_model"] == LIGHT]
     assert entry["slope"] == report["video_map"]["slope"] and entry["weights_sha256"] == card["sha256"]
     assert set(entry["thresholds"]) >= {"real_below", "fake_at_or_above"}
+
+
+def test_the_group_bootstrap_is_sure_only_of_a_clear_gain():
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 1], 20)
+    groups = np.repeat(np.arange(20), 2)
+    sharp = np.where(y == 1, 0.9, 0.1)
+    coin = rng.uniform(0.3, 0.7, len(y))
+    clear = sequence_eval.group_bootstrap(y, groups, sharp, coin, seed=0)
+    assert clear["logloss_gain"]["ci95"][0] > 0 and clear["auc_gain"]["ci95"][0] > 0
+    same = sequence_eval.group_bootstrap(y, groups, coin, coin, seed=0)
+    assert same["logloss_gain"] == {"mean": 0.0, "ci95": [0.0, 0.0]}

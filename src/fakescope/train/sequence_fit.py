@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -155,36 +154,47 @@ def video_scores(sequences: Sequence[SequenceSample], probs: np.ndarray) -> tupl
     return videos, labels, np.array([track_score(probs[by_video[v]]) for v in videos])
 
 
-class SequenceFitter(Protocol):
-    """One way to fit a temporal model on sequences, from its starting weights each time (a protocol fold refits)."""
+class SequenceFitter:
+    """One way to fit a temporal model on sequences, from its starting weights every time (a protocol fold refits):
+    what each crop gives the fit (`table`: features or pixels) is read once, however many fits use it."""
 
-    model: ClassifierModel
-    source: str  # where the starting weights came from, for the card
-
-    def prepare(self, sequences: Sequence[SequenceSample]) -> None:
-        """Read or compute (cached) what fitting and scoring these sequences needs."""
-
-    def fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict: ...
-
-    def logits(self, sequences: list[SequenceSample]) -> np.ndarray: ...
-
-
-class FeatureFitter:
-    """Recurrent models: the frozen encoder's features of each crop cached once, the rest trained on them."""
-
-    def __init__(self, model: RecurrentSequenceModel, length: int) -> None:
-        self.model, self.length = model, length
-        self.source = load_frame_encoder_weights(model.encoder_name, model.encoder)
+    def __init__(self, model: ClassifierModel, length: int, source: str) -> None:
+        self.model, self.length, self.source = model, length, source  # source: where the starting weights came from
         self.start = {k: v.clone() for k, v in model.state_dict().items()}
         self.table: dict[Path, np.ndarray] = {}
 
     def prepare(self, sequences: Sequence[SequenceSample]) -> None:
-        missing = [p for s in sequences for p in s.frames if p not in self.table]
+        """Read or compute (cached) what fitting and scoring these sequences needs."""
+        missing = sorted({p for s in sequences for p in s.frames if p not in self.table})
         if missing:
-            self.table.update(frame_features(self.model, missing, self.source))
+            self.table.update(self._read(missing))
 
     def fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
         self.model.load_state_dict(self.start)
+        return self._fit(train, calib, cfg)
+
+    def _read(self, paths: list[Path]) -> dict[Path, np.ndarray]:
+        raise NotImplementedError
+
+    def _fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
+        raise NotImplementedError
+
+    def logits(self, sequences: list[SequenceSample]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class FeatureFitter(SequenceFitter):
+    """Recurrent models: the frozen encoder's features of each crop cached once, the rest trained on them."""
+
+    model: RecurrentSequenceModel
+
+    def __init__(self, model: RecurrentSequenceModel, length: int) -> None:
+        super().__init__(model, length, load_frame_encoder_weights(model.encoder_name, model.encoder))
+
+    def _read(self, paths: list[Path]) -> dict[Path, np.ndarray]:
+        return frame_features(self.model, paths, self.source)
+
+    def _fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
         return fit_sequence_head(self.model, self._set(train), self._set(calib), cfg)
 
     def logits(self, sequences: list[SequenceSample]) -> np.ndarray:
@@ -194,21 +204,18 @@ class FeatureFitter:
         return sequence_set(sequences, self.table, self.length)
 
 
-class PixelFitter:
+class PixelFitter(SequenceFitter):
     """3-D networks: every layer trained from the crops' pixels (train.sequence_pixels)."""
 
+    model: Conv3DSequenceModel
+
     def __init__(self, model: Conv3DSequenceModel, length: int) -> None:
-        self.model, self.length = model, length
-        self.source = load_video_network_weights(model.arch, model.network)
-        self.start = {k: v.clone() for k, v in model.state_dict().items()}
-        self.table: dict[Path, np.ndarray] = {}
+        super().__init__(model, length, load_video_network_weights(model.arch, model.network))
 
-    def prepare(self, sequences: Sequence[SequenceSample]) -> None:
-        missing = [p for s in sequences for p in s.frames if p not in self.table]
-        self.table.update(crop_table(missing, self.model.pretrained_cfg.image_size))
+    def _read(self, paths: list[Path]) -> dict[Path, np.ndarray]:
+        return crop_table(paths, self.model.pretrained_cfg.image_size)
 
-    def fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
-        self.model.load_state_dict(self.start)
+    def _fit(self, train: list[SequenceSample], calib: list[SequenceSample], cfg: TrainConfig) -> dict:
         return fit_pixels(self.model, self._data(train), self._data(calib), cfg)
 
     def logits(self, sequences: list[SequenceSample]) -> np.ndarray:

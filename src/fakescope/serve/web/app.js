@@ -6,6 +6,7 @@ const HISTORY_LIMIT = 20;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const CLIENT_KEY = "fakescope.client";
 const VERDICT_WORDS = { authentic: "Authentic", suspicious: "Suspicious", manipulated: "Manipulated" };
+const ATTENTION_MARK = 1.5; // a frame's attention, relative to an even share, from which the timeline marks it
 const SERIES = {
   video: { label: "Faces (video)", marker: "circle" },
   audio: { label: "Voice (audio)", marker: "square" },
@@ -514,10 +515,16 @@ function faceItem(job, face) {
       el("p", {
         className: "face-meta",
         text: `Seen in ${face.frames.length} frame${face.frames.length === 1 ? "" : "s"}` +
-          (face.frames.length ? `, most suspicious at ${seconds(peak[0])}` : ""),
+          (face.frames.length ? `, most suspicious at ${seconds(peak[0])}` : "") + attentionNote(face),
       }),
     ]),
   ]);
+}
+
+function attentionNote(face) {
+  if (!face.attention || face.attention.length === 0) return "";
+  const top = face.attention.indexOf(Math.max(...face.attention));
+  return face.frames[top] ? `; the temporal model looked hardest at ${seconds(face.frames[top][0])}` : "";
 }
 
 // fetch() rather than <img src> so the request carries the client header like every other call
@@ -610,6 +617,7 @@ function drawTimeline(container, result) {
   root.setAttribute("aria-label", summary);
   drawAxes(root, { width, height, m, end, x, y });
   for (const [modality, list] of Object.entries(groups)) drawSeries(root, modality, list, x, y);
+  drawAttention(root, result.faces || [], x, height - m.bottom);
   container.replaceChildren(root);
   container.dataset.width = String(width);
   renderLegend(Object.keys(groups));
@@ -665,6 +673,22 @@ function drawSeries(root, modality, list, x, y) {
     shape.append(svg("title", {}, label));
     group.append(shape);
   });
+  root.append(group);
+}
+
+// A temporal face model says which frames drove a face's score (attention above an even share): marks on the time axis.
+function drawAttention(root, faces, x, bottom) {
+  const group = svg("g", { class: "attention" });
+  for (const face of faces) {
+    (face.attention || []).forEach((weight, i) => {
+      if (weight < ATTENTION_MARK || !face.frames[i]) return;
+      const t = face.frames[i][0];
+      const mark = svg("path", { d: `M${x(t).toFixed(1)} ${bottom - 2} l-4 -7 h8 z`, class: "attention-mark" });
+      mark.append(svg("title", {}, `Face ${face.track_id + 1}: a frame that drove its score (${seconds(t)}, ` +
+        `${weight.toFixed(1)}x an even share of the model's attention)`));
+      group.append(mark);
+    });
+  }
   root.append(group);
 }
 
