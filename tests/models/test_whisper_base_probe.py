@@ -138,21 +138,27 @@ def labelled_speech(root, per_class: int = 16):
     return root
 
 
-def test_a_speech_probe_recipe_trains_calibrates_and_exports_the_head_alone(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the statistics cache (runs/features) goes here
+def speech_recipe(tmp_path, model: str, probe: dict, **extra: object) -> TrainConfig:
+    """A probe recipe on `labelled_speech` (written under tmp_path) exporting into tmp_path/out."""
     folder = labelled_speech(tmp_path / "speech")
-    cfg = TrainConfig.model_validate(
+    return TrainConfig.model_validate(
         {
             "name": "speech-probe-test",
-            "model": BASE,
+            "model": model,
             "data": {"root": str(folder), "val_fraction": 0.25, "calib_fraction": 0.25},
-            "probe": {"c_grid": [0.01, 0.1]},
+            "probe": probe,
             "tracker": "none",
             "threads": 1,
             "run_dir": str(tmp_path / "run"),
             "out": str(tmp_path / "out"),
+            **extra,
         }
     )
+
+
+def test_a_speech_probe_recipe_trains_calibrates_and_exports_the_head_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the statistics cache (runs/features) goes here
+    cfg = speech_recipe(tmp_path, BASE, {"c_grid": [0.01, 0.1]})
     card = run_probe_training(cfg)
     assert card["metrics"]["speech/val"]["auc"] > 0.9 and card["extra"]["encoder_blocks"] == 6
     assert card["thresholds"]["fpr_target"] == 0.05

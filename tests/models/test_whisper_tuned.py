@@ -11,11 +11,10 @@ import torch
 from fakescope.errors import FakescopeError, ModelError
 from fakescope.models import create_model
 from fakescope.models.whisper_probe import WhisperProbe
-from fakescope.train.config import TrainConfig
 from fakescope.train.features import cached_hidden, compute_speech_hidden
 from fakescope.train.probe import run_probe_training
 from tests.models.test_whisper import speech_like
-from tests.models.test_whisper_base_probe import BASE, labelled_speech, speech_folder
+from tests.models.test_whisper_base_probe import BASE, speech_folder, speech_recipe
 
 TUNED = "audio-whisper-base.speech_tuned"
 
@@ -91,20 +90,8 @@ def test_hidden_states_are_cached_once_padded_to_a_full_window(tuned, tmp_path, 
 
 def test_a_tuned_speech_recipe_trains_the_block_and_head_and_exports_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the feature caches (runs/features) go here
-    folder = labelled_speech(tmp_path / "speech")
-    cfg = TrainConfig.model_validate(
-        {
-            "name": "speech-tuned-test",
-            "model": TUNED,
-            "data": {"root": str(folder), "val_fraction": 0.25, "calib_fraction": 0.25},
-            "probe": {"c_grid": [0.1], "tune_blocks": 1, "tune_lr": 1e-4},
-            "schedule": {"epochs": 2},
-            "batch_size": 8,
-            "tracker": "none",
-            "threads": 1,
-            "run_dir": str(tmp_path / "run"),
-            "out": str(tmp_path / "out"),
-        }
+    cfg = speech_recipe(
+        tmp_path, TUNED, {"c_grid": [0.1], "tune_blocks": 1, "tune_lr": 1e-4}, schedule={"epochs": 2}, batch_size=8
     )
     card = run_probe_training(cfg)
     assert card["metrics"]["speech/val"]["auc"] > 0.9

@@ -104,3 +104,23 @@ def test_the_group_bootstrap_is_sure_only_of_a_clear_gain():
     assert clear["logloss_gain"]["ci95"][0] > 0 and clear["auc_gain"]["ci95"][0] > 0
     same = sequence_eval.group_bootstrap(y, groups, coin, coin, seed=0)
     assert same["logloss_gain"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+
+
+def test_splits_without_val_only_when_asked(tmp_path):
+    """A recipe whose figures come from elsewhere (leave one group out) asks for no val split; an empty val split
+    that was not asked for stays an error."""
+    from fakescope.errors import FakescopeError
+    from fakescope.models import get_pretrained_cfg
+    from fakescope.train.loaders import make_splits
+    from tests.train.test_probe import make_folder
+
+    root = make_folder(tmp_path / "faces", 20, 20, "GAN")
+
+    def cfg(val_fraction: float) -> TrainConfig:
+        data = {"root": str(root), "val_fraction": val_fraction, "calib_fraction": 0.3}
+        return TrainConfig.model_validate({"name": "s", "model": LIGHT, "data": data, "tracker": "none"})
+
+    splits = make_splits(cfg(0), get_pretrained_cfg(LIGHT))
+    assert splits.val == [] and len(splits.train) + len(splits.calib) == 40
+    with pytest.raises(FakescopeError, match="the val split needs both REAL and FAKE"):
+        make_splits(cfg(0.01), get_pretrained_cfg(LIGHT))
