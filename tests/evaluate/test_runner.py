@@ -145,3 +145,12 @@ def test_audio_eval_refuses_unknown_codecs_and_video_folders(speech_folder, vide
         evaluate_dataset(speech_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r", perturbations=["jpeg70"])
     with pytest.raises(FakescopeError, match="is an audio model"):
         evaluate_dataset(video_folder, "audio-bigru-attn.speech", out_dir=tmp_path / "r")
+
+
+def test_a_model_trained_on_every_group_says_why_it_has_no_val_videos(video_folder, tmp_path):
+    """The temporal model's card records no val split (its figures are leave-one-group-out): the error says so."""
+    res = runner.invoke(
+        app, ["eval", str(video_folder), "--model", "temporal-effnet-lite0-bilstm.videos", "--out", str(tmp_path)]
+    )
+    assert res.exit_code != 0
+    assert "leave-one-group-out" in res.output and "--split all" in res.output

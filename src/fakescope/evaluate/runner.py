@@ -74,7 +74,8 @@ def score_videos(root: Path, model_name: str, *, split: str, frames: int, face_d
         videos = assign_splits(videos, settings.val_fraction, seed=settings.seed, source=root / "metadata.json")
         videos = [v for v in videos if v.split == split]
     if not videos:
-        raise FakescopeError(f"{root}: no videos in split {split!r}")
+        why = " (the model was trained on every group: its card's figures are leave-one-group-out)" * (settings.val_fraction == 0)
+        raise FakescopeError(f"{root}: no videos in split {split!r}{why}; --split all scores every video")
     detector = Detector.from_pretrained(model_name, num_frames=frames, face_detector=face_detector, image_model=None)
     out = Scores()
     frame_y, frame_p, video_y, video_p = [], [], [], []
