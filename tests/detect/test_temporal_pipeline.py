@@ -60,3 +60,16 @@ def test_a_picture_is_not_applicable_for_a_temporal_model(detector, tmp_path):
     r = detector.detect(path)
     assert r.status == "not_applicable" and r.score is None
     assert "judges faces over time" in (r.reason or "")
+
+
+def test_a_3d_network_scores_each_sequence_whole_with_an_even_share_of_attention(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("temporal-r3d-18.videos", pretrained=False)
+    detector = Detector(model, model_name="r3d", face_detector=create_face_detector("mtcnn"), num_frames=10, cache=None)
+    base = two_people()
+    path = tmp_path / "two.mp4"
+    write_video(path, [np.roll(base, shift=2 * i, axis=1) for i in range(20)])
+    r = detector.detect(path)
+    assert r.status == "ok" and r.faces
+    for face in r.faces:
+        assert face.attention is not None and face.attention == pytest.approx([1.0] * len(face.frames), abs=1e-3)

@@ -41,7 +41,7 @@ from fakescope.media.budget import DECODE_BUDGET
 from fakescope.media.video import decode_side, decoded_pixels
 from fakescope.media.video_decoding import scaled_size
 from fakescope.models.base import ClassifierModel
-from fakescope.models.temporal import RecurrentSequenceModel
+from fakescope.models.temporal import SequenceModel
 
 
 @dataclass
@@ -89,7 +89,7 @@ def run_image(ctx: PipelineContext, info: MediaInfo, result: Result, timer: Stag
     square (right for tight face crops); beside an image model that score is softened before fusion (see detect.fusion).
     A faceless picture too small or too plain to judge (detect.content) is not_applicable.
     """
-    if isinstance(ctx.model, RecurrentSequenceModel):
+    if ctx.model.pretrained_cfg.input_kind == "face_sequence":
         result.status = "not_applicable"
         result.reason = f"{ctx.model_name} judges faces over time and a picture is one frame: score pictures with a frame model"
         result.modalities = [ModalityScore(modality="image", score=None, weight=0.0, skipped=result.reason)]
@@ -209,7 +209,7 @@ def _score_faces(
     with timer.stage("faces"):
         crops = [_crop(ctx, frames[det.frame_index].image, det.face.box) for track in tracks for det in track.detections]
     with timer.stage("model"):
-        if isinstance(ctx.model, RecurrentSequenceModel):  # each track's sequences, crops encoded once
+        if isinstance(ctx.model, SequenceModel):  # each track's sequences (a recurrent model encodes each crop once)
             bounds = np.cumsum([0] + [len(track.detections) for track in tracks])
             by_track = [score_track(ctx.model, crops[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
             scores = np.concatenate([t.frames for t in by_track])

@@ -14,7 +14,7 @@ from fakescope.faces import center_crop
 from fakescope.media.image import resize_whole
 from fakescope.models.base import ClassifierModel
 from fakescope.models.config import PretrainedCfg
-from fakescope.models.temporal import RecurrentSequenceModel
+from fakescope.models.temporal import SequenceModel
 from fakescope.models.transforms import crops_to_tensor
 
 
@@ -56,7 +56,7 @@ class TrackScores:
 
 
 @torch.inference_mode()
-def score_track(model: RecurrentSequenceModel, crops: Sequence[np.ndarray]) -> TrackScores:
+def score_track(model: SequenceModel, crops: Sequence[np.ndarray]) -> TrackScores:
     """A face track's crops (in time order) through a temporal model, each crop encoded once."""
     frames = crops_to_tensor(crops, model.pretrained_cfg).to(model_device(model))
     starts, probs, attention = model.score_track(frames)

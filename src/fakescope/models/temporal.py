@@ -59,6 +59,23 @@ def window_starts(frames: int, length: int, stride: int) -> list[int]:
     return starts
 
 
+def sequence_settings(cfg: PretrainedCfg) -> tuple[int, int]:
+    """(length, stride) of a temporal model's sequences, from its config."""
+    return int(cfg.extra["sequence_length"]), int(cfg.extra["sequence_stride"])
+
+
+def track_windows(frames: torch.Tensor, length: int, stride: int) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """One track's (n, ...) frames cut as `window_starts` cuts them: the starts, the (W, length, ...) windows
+    (zeros past a short track's end) and their (W, length) mask."""
+    starts = window_starts(len(frames), length, stride)
+    windows = frames.new_zeros(len(starts), length, *frames.shape[1:])
+    mask = torch.zeros(len(starts), length, dtype=torch.bool)
+    for row, start in enumerate(starts):
+        part = frames[start : start + length]
+        windows[row, : len(part)], mask[row, : len(part)] = part, True
+    return starts, windows, mask
+
+
 def sequence_mask(x: torch.Tensor) -> torch.Tensor:
     """(B, T, 3, H, W) → (B, T) frames that hold a crop (padding frames are exact zeros)."""
     return x.flatten(2).abs().amax(dim=2) > 0
@@ -158,15 +175,9 @@ class RecurrentSequenceModel(ClassifierModel):
         """One track's crops (n, 3, H, W) in time order → its sequences' starts, P(fake) (W,) and attention (W, T).
 
         Each crop is encoded once, however many of the overlapping sequences (`window_starts`) hold it."""
-        length, stride = int(self.pretrained_cfg.extra["sequence_length"]), int(self.pretrained_cfg.extra["sequence_stride"])
         with torch.no_grad():
             encoded = self.encoder(frames).float()
-        starts = window_starts(len(frames), length, stride)
-        feats = encoded.new_zeros(len(starts), length, self.frame_dim)
-        mask = torch.zeros(len(starts), length, dtype=torch.bool)
-        for row, start in enumerate(starts):
-            part = encoded[start : start + length]
-            feats[row, : len(part)], mask[row, : len(part)] = part, True
+        starts, feats, mask = track_windows(encoded, *sequence_settings(self.pretrained_cfg))
         out = self._scored(feats, mask)
         return starts, out["prob"], out["attention"]
 
@@ -277,6 +288,16 @@ class Conv3DSequenceModel(ClassifierModel):
 
     def classifier(self, feat: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(feat))
+
+    def score_track(self, frames: torch.Tensor) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """As `RecurrentSequenceModel.score_track`; a 3-D network weighs no frame above another, so each real frame
+        of a sequence gets an even share of its attention."""
+        starts, windows, mask = track_windows(frames, *sequence_settings(self.pretrained_cfg))
+        attention = mask.float() / mask.float().sum(dim=1, keepdim=True)
+        return starts, self(windows)["prob"], attention
+
+
+SequenceModel = RecurrentSequenceModel | Conv3DSequenceModel  # what scores a face track (`score_track`)
 
 
 def temporal_cfg(arch: str, *, dataset: str, **extra: object) -> PretrainedCfg:
