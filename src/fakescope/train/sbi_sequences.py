@@ -28,7 +28,7 @@ from fakescope.data.images import load_rgb
 from fakescope.data.samples import SequenceSample
 from fakescope.errors import FakescopeError
 from fakescope.progress import progress
-from fakescope.train.sbi import FAKE, REAL, self_blend_parts
+from fakescope.train.sbi import FAKE, REAL, resized_landmarks, self_blend_parts
 
 Landmarks = Callable[[Sequence[Path]], list[np.ndarray | None]]
 
@@ -184,16 +184,10 @@ def _landmarks(sample: SequenceSample, landmarks: Landmarks | None, frames: Sequ
     points = list(landmarks(sample.frames))
     if len(points) != len(frames):
         raise FakescopeError(f"{sample.video}-{sample.start}: landmarks gave {len(points)} entries for {len(frames)} frames")
-    scaled: list[np.ndarray | None] = []
-    for path, frame, p in zip(sample.frames, frames, points, strict=True):
-        if p is None:
-            scaled.append(None)
-            continue
-        with Image.open(path) as im:
-            width, height = im.size
-        scale = np.array([frame.shape[1] / width, frame.shape[0] / height], dtype=np.float32)
-        scaled.append((np.asarray(p, dtype=np.float32) * scale).astype(np.float32))
-    return scaled
+    return [
+        resized_landmarks(None if p is None else np.asarray(p, dtype=np.float32), path, frame.shape[:2])
+        for path, frame, p in zip(sample.frames, frames, points, strict=True)
+    ]
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -26,7 +27,6 @@ from fakescope.data.images import load_rgb
 from fakescope.data.sequences import face_sequences
 from fakescope.detect.fusion import logit, track_score
 from fakescope.detect.scoring import score_crops
-from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import fit_temperature, sigmoid
 from fakescope.evaluate.metrics import log_loss
 from fakescope.evaluate.thresholds import verdict_thresholds
@@ -35,8 +35,8 @@ from fakescope.progress import progress
 from fakescope.train.config import SequenceCfg, TrainConfig
 from fakescope.train.loaders import make_splits
 from fakescope.train.sbi_sequences import self_blended_sequences
-from fakescope.train.sequence_fit import SequenceFitter, blended_dir
-from fakescope.train.video_calibration import fit_map
+from fakescope.train.sequence_fit import SequenceFitter, blended_dir, video_scores
+from fakescope.train.video_calibration import clip_table, fit_map
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +66,18 @@ def frame_model_video_scores(sequences: Sequence[SequenceSample], videos: list[s
     """The default frame model's raw video score of each video: its track score over the video's crops."""
     model = create_model(DEFAULT_MODEL, pretrained=True).eval()
     size = model.pretrained_cfg.image_size
-    crops: dict[str, list] = {}
+    crops: dict[str, set[Path]] = {}
     for s in sequences:
-        crops.setdefault(s.video, [])
-        crops[s.video] += [p for p in s.frames if p not in crops[s.video]]
-    out = []
-    for video in videos:
-        probs = score_crops(model, [load_rgb(p, size) for p in sorted(set(crops[video]))])
-        out.append(track_score(probs))
-    return np.array(out)
+        crops.setdefault(s.video, set()).update(s.frames)
+    return np.array([track_score(score_crops(model, [load_rgb(p, size) for p in sorted(crops[video])])) for video in videos])
 
 
 def rows(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """binary_metrics plus the class-balanced LogLoss (the clips are two-thirds fake: a model that calls everything
-    fake wins plain LogLoss) and the recall of each class at 0.5."""
-    metrics = binary_metrics(y, probs)
-    return {
-        **metrics,
+    """The video calibration's clip table (metrics, recall of each class at 0.5) plus the class-balanced LogLoss (the
+    clips are two-thirds fake: a model that calls everything fake wins plain LogLoss) and the genuine clips at or
+    above 0.5."""
+    return clip_table(y, probs, None) | {
         "balanced_logloss": float(np.mean([log_loss(y[y == c], probs[y == c]) for c in (0, 1)])),
-        "real_recall": float(np.mean(probs[y == 0] < 0.5)),
-        "fake_recall": float(np.mean(probs[y == 1] >= 0.5)),
         "real_at_or_above_half": int((probs[y == 0] >= 0.5).sum()),
     }
 
@@ -95,10 +87,10 @@ def group_bootstrap(y: np.ndarray, groups: np.ndarray, ours: np.ndarray, theirs:
     of their LogLoss minus ours (> 0: ours better) and of our AUC minus theirs."""
     rng = np.random.default_rng(seed)
     names = np.unique(groups)
-    rows = {g: np.flatnonzero(groups == g) for g in names}
+    members = {g: np.flatnonzero(groups == g) for g in names}
     logloss, auc = [], []
     for _ in range(BOOTSTRAP_DRAWS):
-        pick = np.concatenate([rows[g] for g in rng.choice(names, len(names))])
+        pick = np.concatenate([members[g] for g in rng.choice(names, len(names))])
         if len(set(y[pick])) < 2:
             continue
         logloss.append(log_loss(y[pick], theirs[pick]) - log_loss(y[pick], ours[pick]))
@@ -124,19 +116,19 @@ def leave_one_group_out(cfg: TrainConfig, fitter: SequenceFitter) -> dict:
     groups = sorted(set(video_group.values()))
     labels = {g: {video_label[v] for v in videos if video_group[v] == g} for g in groups}
     temporal = np.zeros(len(videos))
+    pool = sequences + blended
     with progress() as bar:
         task = bar.add_task("leave one group out", total=len(groups), info="")
         for held in groups:
             calib_set = calib_groups([g for g in groups if g != held], labels, cfg.data.calib_fraction, cfg.seed)
-            pool = sequences + blended
             train = [s for s in pool if s.group != held and s.group not in calib_set]
             calib = [s for s in pool if s.group in calib_set]
             fitter.fit(train, calib, cfg)
             temperature = fit_temperature(fitter.logits(calib), np.array([s.label for s in calib]))
             test = [s for s in sequences if s.group == held]
-            probs = sigmoid(fitter.logits(test) / temperature)
-            for video in {s.video for s in test}:
-                temporal[videos.index(video)] = track_score(probs[[k for k, s in enumerate(test) if s.video == video]])
+            held_videos, _, scores = video_scores(test, sigmoid(fitter.logits(test) / temperature))
+            for video, score in zip(held_videos, scores, strict=True):
+                temporal[videos.index(video)] = score
             bar.advance(task)
     y = np.array([video_label[v] for v in videos])
     frame_raw = frame_model_video_scores(sequences, videos)

@@ -35,11 +35,11 @@ from fakescope.models.temporal import (
     load_frame_encoder_weights,
     load_video_network_weights,
 )
-from fakescope.models.transforms import normalize
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.train.augment import cutmix_sequences
 from fakescope.train.config import TrainConfig
 from fakescope.train.features import DEFAULT_CACHE, cached_values
-from fakescope.train.sequence_pixels import PixelSequences, balanced_weights, crop_table, fit_pixels, pixel_logits
+from fakescope.train.sequence_pixels import PixelSequences, class_weights, crop_table, fit_pixels, pixel_logits
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,6 @@ class SequenceSet:
     x: np.ndarray
     mask: np.ndarray
     y: np.ndarray
-
-    def subset(self, rows: Sequence[int] | np.ndarray) -> SequenceSet:
-        rows = np.asarray(rows, dtype=int)
-        return SequenceSet([self.sequences[i] for i in rows], self.x[rows], self.mask[rows], self.y[rows])
 
 
 def blended_dir(cfg: TrainConfig) -> Path:
@@ -77,8 +73,7 @@ def frame_features(model: RecurrentSequenceModel, paths: Sequence[Path], encoder
         model.eval()
         with torch.no_grad():
             for start in range(0, len(files), FEATURE_BATCH):
-                crops = np.stack([load_rgb(p, size) for p in files[start : start + FEATURE_BATCH]])
-                pixels = normalize(torch.from_numpy(crops).permute(0, 3, 1, 2), model.pretrained_cfg)
+                pixels = crops_to_tensor([load_rgb(p, size) for p in files[start : start + FEATURE_BATCH]], model.pretrained_cfg)
                 out.append(model.encoder(pixels).float().numpy())
         return np.concatenate(out) if out else np.zeros((0, model.frame_dim), np.float32)
 
@@ -119,7 +114,7 @@ def fit_sequence_head(model: RecurrentSequenceModel, train: SequenceSet, calib: 
     steps = cfg.schedule.epochs * -(-len(train.y) // cfg.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.optim.lr, total_steps=steps, pct_start=cfg.schedule.warmup)
     x, mask = torch.from_numpy(train.x), torch.from_numpy(train.mask)
-    y, w = torch.from_numpy(train.y), torch.from_numpy(balanced_weights(train.y)).float()
+    y, w = torch.from_numpy(train.y), torch.from_numpy(class_weights(train.y)).float()
     history: list[float] = []
     best: tuple[float, dict[str, torch.Tensor]] | None = None
     for _ in range(cfg.schedule.epochs):

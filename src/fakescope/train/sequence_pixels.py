@@ -22,7 +22,7 @@ from fakescope.evaluate import binary_metrics
 from fakescope.evaluate.calibration import sigmoid
 from fakescope.models.clip import bf16_is_fast
 from fakescope.models.temporal import Conv3DSequenceModel
-from fakescope.models.transforms import normalize
+from fakescope.models.transforms import crops_to_tensor
 from fakescope.train.augment import cutmix_sequences
 from fakescope.train.config import TrainConfig
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 EVAL_BATCH = 16
 
 
-def balanced_weights(y: np.ndarray) -> np.ndarray:
+def class_weights(y: np.ndarray) -> np.ndarray:
     """Each class the same total weight, averaging 1 per sequence."""
     counts = np.bincount(y, minlength=2).astype(float)
     return np.where(y == 1, len(y) / (2 * max(counts[1], 1)), len(y) / (2 * max(counts[0], 1)))
@@ -60,7 +60,7 @@ class PixelSequences(Dataset):
         crops = np.stack([self.table[p] for p in seq.frames[: self.length]])
         if self.flip and np.random.random() < 0.5:
             crops = crops[:, :, ::-1]
-        x = normalize(torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2), self.cfg)
+        x = crops_to_tensor(np.ascontiguousarray(crops), self.cfg)
         out = torch.zeros(self.length, *x.shape[1:])
         out[: len(x)] = x
         return out, seq.label
@@ -83,7 +83,7 @@ def fit_pixels(model: Conv3DSequenceModel, train: PixelSequences, calib: PixelSe
     np.random.seed(cfg.seed)  # the flips
     generator = torch.Generator().manual_seed(cfg.seed)
     y = np.array([s.label for s in train.sequences])
-    weights = torch.from_numpy(balanced_weights(y)).float()
+    weights = torch.from_numpy(class_weights(y)).float()
     calib_y = np.array([s.label for s in calib.sequences])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     batches = -(-len(train) // cfg.batch_size)
